@@ -1,0 +1,62 @@
+# llmsim — run `make help` for the list of targets.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV     := .venv
+BIN      := $(VENV)/bin
+PY       := $(BIN)/python
+STAMP    := $(VENV)/.installed
+ARGS     ?=
+
+.PHONY: help venv run serve test lint typecheck pytest bench e2e crds crds-check images clean
+
+help: ## Show this help
+	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*?## "}{printf "  \033[36m%-12s\033[0m %s\n",$$1,$$2}'
+
+$(STAMP): pyproject.toml constraints.txt scripts/find-python.sh
+	@PYTHON=$$(scripts/find-python.sh) && echo "using $$PYTHON" && \
+	  { [ -x $(PY) ] && $(PY) -c 'import sys; sys.exit(sys.version_info < (3,12))' || $$PYTHON -m venv --clear $(VENV); }
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[test]'
+	@touch $(STAMP)
+
+venv: $(STAMP) ## Create .venv/ with a Python >= 3.12 and install llmsim with its test extras
+
+run: $(STAMP) ## Start `llmsim serve`, run a short demo load against it and print the report (ARGS=--forever keeps the server up)
+	$(PY) scripts/demo.py $(ARGS)
+
+serve: $(STAMP) ## Run `llmsim serve` in the foreground on 127.0.0.1:8080
+	$(BIN)/llmsim serve $(ARGS)
+
+lint: $(STAMP) ## ruff
+	$(BIN)/ruff check sidecar operator tests scripts bench
+	$(BIN)/ruff format --check sidecar operator tests scripts bench
+
+typecheck: $(STAMP) ## mypy --strict on the packages
+	$(BIN)/mypy sidecar/llmsim operator/llmsim_operator
+
+crds: $(STAMP) ## Regenerate crds/ and the JSON Schemas from the pydantic models
+	$(BIN)/python -m llmsim.crdgen
+
+crds-check: $(STAMP) ## Fail when crds/ or schemas/ differ from what the models generate
+	$(BIN)/python -m llmsim.crdgen --check
+
+pytest: $(STAMP) ## pytest (without benchmarks and e2e)
+	$(BIN)/pytest $(ARGS)
+
+test: $(STAMP) ## Everything CI runs: lint, typecheck, generated-artifact check, pytest
+	$(MAKE) --no-print-directory lint typecheck crds-check pytest
+
+bench: $(STAMP) ## Benchmarks (timing accuracy, throughput); prints figures side by side with references
+	$(BIN)/python -m bench $(ARGS)
+
+e2e: $(STAMP) ## End-to-end suite against a kind cluster (needs Docker and kind)
+	$(BIN)/pytest -m e2e tests/e2e $(ARGS)
+
+images: ## Build the operator and sidecar images (needs Docker)
+	@command -v docker >/dev/null && docker info >/dev/null 2>&1 || { echo "make images: no Docker engine reachable" >&2; exit 1; }
+	docker build -f sidecar/Dockerfile -t llmsim/sidecar:dev .
+	docker build -f operator/Dockerfile -t llmsim/operator:dev .
+
+clean: ## Remove the venv and caches
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache build *.egg-info

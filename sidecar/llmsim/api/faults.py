@@ -1,0 +1,136 @@
+"""Fault configuration: what goes wrong, how often, and when."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from llmsim.api.base import StrictModel
+
+
+class FaultType(StrEnum):
+    """The faults llmsim can inject; each provider renders them in its own wire format."""
+
+    RATE_LIMIT = "rate_limit"
+    """HTTP 429, rate-limit flavour (retryable, with retry-after)."""
+    QUOTA = "quota"
+    """HTTP 429 (Anthropic 429 spend limit, Gemini RESOURCE_EXHAUSTED): quota exhausted, not worth retrying."""
+    OVERLOADED = "overloaded"
+    """Anthropic 529, OpenAI/Gemini 503, Ollama 503."""
+    SERVER_ERROR = "server_error"
+    """HTTP 500."""
+    TIMEOUT = "timeout"
+    """No response until the client gives up (bounded server-side by `faults.params.timeoutS`)."""
+    CONTEXT_LENGTH = "context_length"
+    """HTTP 400 with the provider's context-length message."""
+    DISCONNECT = "disconnect"
+    """The stream (or response) is cut after k tokens, without a terminator."""
+    SLOW_STREAM = "slow_stream"
+    """Inter-token latency inflated by `faults.params.slowStreamFactor`."""
+    MALFORMED_CHUNK = "malformed_chunk"
+    """A broken stream frame after k tokens (for client hardening tests)."""
+    MIDSTREAM_ERROR = "midstream_error"
+    """The provider's in-stream error event after k tokens."""
+    NONE = "none"
+    """No fault (useful to force a clean answer with `x-llmsim-fault: none`)."""
+
+
+class FaultWindow(StrictModel):
+    """A time window in which a fault hits a share of requests, e.g. for failover drills.
+
+    Time is measured from when the profile became active in the serving process.
+    """
+
+    fault: FaultType
+    """Which fault to inject inside the window."""
+    start_s: float = Field(default=0, ge=0)
+    """Seconds after activation at which the window opens."""
+    duration_s: float = Field(gt=0)
+    """How long the window stays open, in seconds."""
+    every_s: float | None = Field(default=None, gt=0)
+    """Repeat period in seconds (the window reopens every `everyS`); unset means one-shot."""
+    probability: float = Field(default=1.0, ge=0, le=1)
+    """Share of requests inside the window that get the fault."""
+
+    @model_validator(mode="after")
+    def _period_fits(self) -> FaultWindow:
+        if self.every_s is not None and self.every_s < self.duration_s:
+            raise ValueError(f"everyS ({self.every_s}) must be >= durationS ({self.duration_s})")
+        if self.fault is FaultType.NONE:
+            raise ValueError("fault 'none' makes no sense in a window")
+        return self
+
+
+class FailFirst(StrictModel):
+    """Fail the first N attempts of each conversation (or request id), then succeed: retry-path tests."""
+
+    attempts: int = Field(ge=1, le=100)
+    """How many attempts fail before one succeeds."""
+    fault: FaultType = FaultType.SERVER_ERROR
+    """The fault those attempts get."""
+    key: Literal["conversation", "request_id"] = "conversation"
+    """What identifies 'the same request': a hash of the conversation (messages, model) or the
+    client's request id header (`x-request-id` / `idempotency-key` / `x-llmsim-request-id`)."""
+
+
+class RateLimits(StrictModel):
+    """Stateful token-bucket rate limits, like the real providers' per-key limits."""
+
+    requests_per_minute: int | None = Field(default=None, ge=1)
+    """Requests per minute per bucket (unset: unlimited)."""
+    tokens_per_minute: int | None = Field(default=None, ge=1)
+    """Input + max output tokens per minute per bucket (unset: unlimited)."""
+    key_by: list[Literal["api_key", "model"]] = Field(default_factory=lambda: ["api_key", "model"])
+    """What a bucket is keyed by."""
+    scope: Literal["pod", "shared"] = "pod"
+    """`pod`: each process keeps its own buckets. `shared`: all replicas draw from one bucket in Redis."""
+    redis_url: str | None = None
+    """Redis URL for `scope: shared` (default: `$LLMSIM_REDIS_URL`, else redis://127.0.0.1:6379/0)."""
+
+    @model_validator(mode="after")
+    def _something_limited(self) -> RateLimits:
+        if self.requests_per_minute is None and self.tokens_per_minute is None:
+            raise ValueError("set requestsPerMinute and/or tokensPerMinute (or drop rateLimits)")
+        return self
+
+
+class FaultParams(StrictModel):
+    """Knobs of the individual fault types."""
+
+    timeout_s: float = Field(default=600.0, gt=0, le=3600)
+    """How long a `timeout` fault stalls before the server closes the connection itself."""
+    slow_stream_factor: float = Field(default=5.0, ge=1)
+    """ITL multiplier of `slow_stream`."""
+    after_tokens: int = Field(default=5, ge=0)
+    """Tokens sent before `disconnect`, `malformed_chunk` or `midstream_error` strike."""
+    retry_after_s: float = Field(default=1.0, ge=0, le=120)
+    """`retry-after` sent with `rate_limit` and `overloaded` (kept small: Anthropic's SDK has no cap)."""
+
+
+class FaultSpec(StrictModel):
+    """What goes wrong and how often."""
+
+    rates: dict[FaultType, float] = Field(default_factory=dict)
+    """Probability per request of each fault type (independent of windows); the sum must be <= 1."""
+    windows: list[FaultWindow] = Field(default_factory=list)
+    """Time windows with their own fault (evaluated before `rates`)."""
+    fail_first: FailFirst | None = None
+    """Fail the first N attempts of each conversation, then succeed."""
+    rate_limits: RateLimits | None = None
+    """Stateful per-key rate limits answered with truthful headers."""
+    params: FaultParams = Field(default_factory=FaultParams)
+    """Parameters of the individual fault types."""
+
+    @model_validator(mode="after")
+    def _rates_sum(self) -> FaultSpec:
+        for fault, p in self.rates.items():
+            if not 0 <= p <= 1:
+                raise ValueError(f"rates.{fault.value}: probability {p} must be between 0 and 1")
+        total = sum(self.rates.values())
+        if total > 1 + 1e-9:
+            raise ValueError(f"rates: probabilities sum to {total:g}, which is more than 1")
+        if FaultType.NONE in self.rates:
+            raise ValueError("rates.none: 'none' is not a fault; leave it out")
+        return self

@@ -1,0 +1,148 @@
+"""The contract between the HTTP shell and the provider wire formats."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, Literal, Protocol
+
+from llmsim.simulation.plan import FaultDecision, ResponsePlan
+from llmsim.simulation.request import GenerationRequest, Operation
+
+
+@dataclass(frozen=True)
+class HttpRequestFacts:
+    """What a parser may look at: the HTTP request, already read (body size-limited by the shell)."""
+
+    method: str
+    path: str
+    route: Mapping[str, str]
+    """Path parameters of the matched route (e.g. `deployment`, `model`, `method`)."""
+    query: Mapping[str, str]
+    headers: Mapping[str, str]
+    """Request headers; keys are lower-case."""
+    body: bytes
+
+
+@dataclass(frozen=True)
+class Frame:
+    """A piece of a streamed body, due `at_s` seconds after the request was admitted.
+
+    `token` is the index of the output token whose arrival this frame carries (-1 for frames
+    before the first token, e.g. a role chunk that rides with it, and a large number for trailers).
+    Frames are in send order; `at_s` never decreases.
+    """
+
+    at_s: float
+    data: bytes
+    token: int = -1
+
+
+TRAILER = 1 << 30
+"""`Frame.token` of frames after the last token (finish chunk, usage, [DONE])."""
+
+
+@dataclass(frozen=True)
+class StreamAnswer:
+    """A streamed response: status and headers go out with the first frame."""
+
+    status: int
+    headers: dict[str, str]
+    frames: tuple[Frame, ...]
+    end: Literal["eof", "abort", "stall"] = "eof"
+    """`eof`: close the body normally; `abort`: cut the connection (no terminator);
+    `stall`: send nothing more and hold the connection for `stall_s`, then cut it."""
+    stall_s: float = 0.0
+
+
+@dataclass(frozen=True)
+class BodyAnswer:
+    """A whole response body sent at `at_s` (or a connection cut / stall instead)."""
+
+    status: int
+    headers: dict[str, str]
+    body: bytes
+    at_s: float = 0.0
+    end: Literal["eof", "abort", "stall"] = "eof"
+    stall_s: float = 0.0
+
+
+Answer = BodyAnswer | StreamAnswer
+
+
+class ErrorKind(StrEnum):
+    """Provider-neutral error classes; each provider maps them to its status, type and message."""
+
+    INVALID_REQUEST = "invalid_request"
+    AUTHENTICATION = "authentication"
+    PERMISSION = "permission"
+    NOT_FOUND = "not_found"
+    METHOD_NOT_ALLOWED = "method_not_allowed"
+    TOO_LARGE = "too_large"
+    UNSUPPORTED_MEDIA = "unsupported_media"
+    RATE_LIMIT = "rate_limit"
+    QUOTA = "quota"
+    CONTEXT_LENGTH = "context_length"
+    SERVER_ERROR = "server_error"
+    OVERLOADED = "overloaded"
+    TIMEOUT = "timeout"
+
+
+@dataclass(frozen=True)
+class ApiError(Exception):
+    """A request the simulator answers with an error in the provider's shape."""
+
+    kind: ErrorKind
+    message: str
+    param: str | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    """Extra response headers (retry-after, rate-limit headers, ...)."""
+
+    def __str__(self) -> str:
+        return f"{self.kind.value}: {self.message}"
+
+
+class Endpoint(Protocol):
+    """One provider operation (e.g. OpenAI chat completions) on one or more routes."""
+
+    provider: str
+    """`openai`, `azure`, `anthropic`, `gemini` or `ollama` (metrics label, fault rendering)."""
+    operation: Operation
+
+    def parse(self, facts: HttpRequestFacts) -> GenerationRequest:
+        """Validate and translate the request; raise ApiError for bad input."""
+        ...
+
+    def render(self, plan: ResponsePlan, request: GenerationRequest, facts: HttpRequestFacts) -> Answer:
+        """Render a successful plan (including in-stream faults recorded in `plan.fault`)."""
+        ...
+
+    def render_error(self, error: ApiError, facts: HttpRequestFacts) -> BodyAnswer:
+        """Render an error in the provider's own shape."""
+        ...
+
+
+class FaultRenderer(Protocol):
+    """Optional: how a provider renders faults that replace the response (status faults)."""
+
+    def render_fault(self, fault: FaultDecision, request: GenerationRequest, facts: HttpRequestFacts) -> Answer: ...
+
+
+def json_body(obj: Any) -> bytes:
+    """Compact JSON as the real providers send it."""
+    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def parse_json_object(body: bytes) -> dict[str, Any]:
+    """The request body as a JSON object, or ApiError(INVALID_REQUEST) saying what is wrong."""
+    if not body.strip():
+        raise ApiError(ErrorKind.INVALID_REQUEST, "The request body is empty; expected a JSON object.")
+    try:
+        doc = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ApiError(ErrorKind.INVALID_REQUEST, f"The request body is not valid JSON: {exc}") from None
+    if not isinstance(doc, dict):
+        raise ApiError(ErrorKind.INVALID_REQUEST, f"The request body must be a JSON object, not {type(doc).__name__}.")
+    return doc

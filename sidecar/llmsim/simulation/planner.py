@@ -1,0 +1,125 @@
+"""Turn (profile, request, rng, load) into a ResponsePlan: the heart of the simulator."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from llmsim.api.faults import FaultType
+from llmsim.api.profile import SimulationProfileSpec
+from llmsim.simulation import content, embeddings, sampling, tokens
+from llmsim.simulation.capacity import slowdown
+from llmsim.simulation.plan import Choice, FaultDecision, FinishReason, ResponsePlan, Timing, ToolCall
+from llmsim.simulation.request import GenerationRequest
+
+DEFAULT_MAX_OUTPUT_TOKENS = 4096
+"""Cap on sampled reply lengths when a request gives no max tokens."""
+
+
+def prompt_tokens(request: GenerationRequest) -> int:
+    """Input tokens of a request, by the documented estimator."""
+    if request.operation == "embeddings":
+        return sum(tokens.count(t) for t in request.inputs)
+    if request.operation == "completion":
+        return sum(tokens.count(m.text) for m in request.messages)
+    texts = [m.text for m in request.messages]
+    for tool in request.tools:
+        texts.append(json.dumps({"name": tool.name, "description": tool.description, "parameters": tool.parameters}))
+    return tokens.count_messages(texts)
+
+
+def new_rng(*seed_parts: int) -> np.random.Generator:
+    """A Generator from integer seed parts (e.g. profile seed, request number)."""
+    return np.random.default_rng([p & 0xFFFFFFFFFFFFFFFF for p in seed_parts])
+
+
+def plan_response(
+    spec: SimulationProfileSpec,
+    request: GenerationRequest,
+    rng: np.random.Generator,
+    *,
+    response_id: str,
+    created: int,
+    active_streams: int = 1,
+    queue_s: float = 0.0,
+    fault: FaultDecision | None = None,
+) -> ResponsePlan:
+    """Decide content, lengths and timing of the response. Pure."""
+    model = spec.models.aliases.get(request.model, request.model)
+    n_prompt = prompt_tokens(request)
+    if request.operation == "embeddings":
+        vectors = tuple(embeddings.embed(t, model, request.dimensions) for t in request.inputs)
+        ttft = _ttft(spec, n_prompt, rng, active_streams)
+        timing = Timing(queue_s=queue_s, ttft_s=queue_s + ttft, token_offsets_s=())
+        return ResponsePlan(response_id, model, created, (), n_prompt, timing, fault, vectors)
+
+    choices = tuple(_choice(spec, request, rng, i) for i in range(max(1, request.n)))
+    slots = max((c.output_tokens for c in choices), default=0)
+    ttft = _ttft(spec, n_prompt, rng, active_streams)
+    gaps = _gaps(spec, rng, max(slots - 1, 0), active_streams)
+    if fault is not None and fault.fault is FaultType.SLOW_STREAM:
+        gaps = gaps * float(fault.detail.get("factor", spec.faults.params.slow_stream_factor))
+    start = queue_s + ttft
+    offsets = start + np.concatenate(([0.0], np.cumsum(gaps))) if slots else np.array([start])
+    timing = Timing(queue_s=queue_s, ttft_s=start, token_offsets_s=tuple(float(x) for x in offsets))
+    return ResponsePlan(response_id, model, created, choices, n_prompt, timing, fault)
+
+
+def _ttft(spec: SimulationProfileSpec, n_prompt: int, rng: np.random.Generator, active: int) -> float:
+    lat = spec.latency
+    base_ms = sampling.sample_one(lat.ttft_ms, rng) + lat.ttft_per_input_token_ms * n_prompt
+    return base_ms / 1000.0 * slowdown(lat.capacity, active).ttft
+
+
+def _gaps(spec: SimulationProfileSpec, rng: np.random.Generator, count: int, active: int) -> np.ndarray:
+    lat = spec.latency
+    factor = slowdown(lat.capacity, active).itl
+    if lat.tokens_per_second is not None:
+        tps = max(sampling.sample_one(lat.tokens_per_second, rng), 1e-6)
+        return np.full(count, factor / tps)
+    if count == 0:
+        return np.zeros(0)
+    return sampling.sample(lat.itl_ms, rng, count) / 1000.0 * factor
+
+
+def _max_tokens(request: GenerationRequest) -> int:
+    return request.max_tokens if request.max_tokens is not None else DEFAULT_MAX_OUTPUT_TOKENS
+
+
+def _choice(spec: SimulationProfileSpec, request: GenerationRequest, rng: np.random.Generator, index: int) -> Choice:
+    reply = content.choose_reply(spec.content, request, rng)
+    limit = _max_tokens(request)
+    if reply.tool is not None:
+        args = content.tool_arguments(reply, rng)
+        args_json = json.dumps(args)
+        pieces = tuple(tokens.split(args_json))
+        call = ToolCall(
+            id=f"{index}{rng.integers(1 << 62):016x}"[:24],
+            name=reply.tool.name,
+            arguments=args,
+            arguments_json=args_json,
+            argument_pieces=pieces,
+        )
+        return Choice(index=index, pieces=(), tool_calls=(call,), finish_reason="tool_calls")
+    if reply.exact:
+        text = reply.text
+        wanted = tokens.count(text)
+    else:
+        wanted = max(1, round(sampling.sample_one(spec.latency.output_tokens, rng)))
+        text = content.lorem(min(wanted, limit), rng)
+    pieces = tokens.split(text)
+    if not reply.exact:
+        pieces = pieces[:wanted]
+    finish: FinishReason = "stop"
+    stop_hit: str | None = None
+    if request.stop:
+        joined = "".join(pieces)
+        cut = min(((joined.find(s), s) for s in request.stop if s and s in joined), default=None)
+        if cut is not None:
+            pieces = tokens.split(joined[: cut[0]])
+            finish, stop_hit = "stop_sequence", cut[1]
+    if len(pieces) > limit:
+        pieces = pieces[:limit]
+        finish, stop_hit = "length", None
+    return Choice(index=index, pieces=tuple(pieces), finish_reason=finish, stop_sequence=stop_hit)
