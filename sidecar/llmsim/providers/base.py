@@ -24,6 +24,8 @@ class HttpRequestFacts:
     headers: Mapping[str, str]
     """Request headers; keys are lower-case."""
     body: bytes
+    request_id: str = ""
+    """The id the simulator assigned to this request (used in ids and request-id headers)."""
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,176 @@
+"""OpenAI `POST /v1/chat/completions` and its Azure twin, streaming and not."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from llmsim.providers import fields, openai_common, sse
+from llmsim.providers.base import (
+    TRAILER,
+    Answer,
+    ApiError,
+    BodyAnswer,
+    ErrorKind,
+    Frame,
+    HttpRequestFacts,
+    StreamAnswer,
+    json_body,
+    parse_json_object,
+)
+from llmsim.simulation.plan import Choice, ResponsePlan, ToolCall
+from llmsim.simulation.request import GenerationRequest
+
+FINGERPRINT = "fp_llmsim"
+
+
+class ChatCompletions:
+    """The Chat Completions endpoint (OpenAI and Azure OpenAI)."""
+
+    operation = "chat"
+
+    def __init__(self, provider: str = "openai") -> None:
+        self.provider = provider
+
+    def parse(self, facts: HttpRequestFacts) -> GenerationRequest:
+        openai_common.require_api_version(facts)
+        doc = parse_json_object(facts.body)
+        model = fields.string(doc, "model") or facts.route.get("deployment")
+        if not model:
+            raise ApiError(ErrorKind.INVALID_REQUEST, "Missing required parameter: 'model'.", param="model")
+        messages = openai_common.chat_messages(doc)
+        max_tokens = fields.integer(doc, "max_completion_tokens", minimum=1)
+        if max_tokens is None:
+            max_tokens = fields.integer(doc, "max_tokens", minimum=1)
+        tools, choice = openai_common.chat_tools(doc)
+        schema, json_mode = openai_common.response_format(doc)
+        stream = fields.boolean(doc, "stream")
+        options = fields.obj(doc, "stream_options") or {}
+        if options and not stream:
+            raise ApiError(ErrorKind.INVALID_REQUEST, "The 'stream_options' parameter is only allowed when 'stream' is enabled.", param="stream_options")
+        fields.string(doc, "user")
+        fields.number(doc, "temperature")
+        fields.number(doc, "top_p")
+        return GenerationRequest(
+            provider=self.provider,
+            operation="chat",
+            model=model,
+            messages=messages,
+            max_tokens=max_tokens,
+            stop=fields.string_list(doc, "stop", max_items=4),
+            stream=stream,
+            n=fields.integer(doc, "n", minimum=1, maximum=128) or 1,
+            tools=tools,
+            tool_choice=choice,
+            json_schema=schema,
+            json_mode=json_mode,
+            seed=fields.integer(doc, "seed"),
+            include_usage=fields.boolean(options, "include_usage", prefix="stream_options."),
+        )
+
+    def render(self, plan: ResponsePlan, request: GenerationRequest, facts: HttpRequestFacts) -> Answer:
+        azure = self.provider == "azure"
+        headers = openai_common.base_headers(_request_id(plan), plan.timing.ttft_s * 1000, azure=azure)
+        if request.stream:
+            return StreamAnswer(200, {**sse.STREAM_HEADERS, **headers}, tuple(stream_frames(plan, request, azure=azure)))
+        body = completion_body(plan, request, azure=azure)
+        return BodyAnswer(200, {"Content-Type": "application/json", **headers}, json_body(body), at_s=plan.timing.e2e_s)
+
+    def render_error(self, error: ApiError, facts: HttpRequestFacts) -> BodyAnswer:
+        return openai_common.error_answer(error, "req_" + facts.request_id, azure=self.provider == "azure")
+
+
+def _request_id(plan: ResponsePlan) -> str:
+    return "req_" + plan.response_id
+
+
+def _tool_call_json(call: ToolCall) -> dict[str, Any]:
+    return {"id": "call_" + call.id, "type": "function", "function": {"name": call.name, "arguments": call.arguments_json}}
+
+
+def completion_body(plan: ResponsePlan, request: GenerationRequest, *, azure: bool = False) -> dict[str, Any]:
+    choices = []
+    for choice in plan.choices:
+        message: dict[str, Any] = {"role": "assistant", "content": choice.text if not choice.tool_calls else None, "refusal": None}
+        if choice.tool_calls:
+            message["tool_calls"] = [_tool_call_json(c) for c in choice.tool_calls]
+        entry: dict[str, Any] = {"index": choice.index, "message": message, "logprobs": None, "finish_reason": openai_common.finish_reason(choice, request)}
+        if azure:
+            entry["content_filter_results"] = _azure_filter()
+        choices.append(entry)
+    body: dict[str, Any] = {
+        "id": "chatcmpl-" + plan.response_id,
+        "object": "chat.completion",
+        "created": plan.created,
+        "model": plan.model,
+        "system_fingerprint": FINGERPRINT,
+        "choices": choices,
+        "usage": openai_common.usage(plan),
+    }
+    if azure:
+        body["prompt_filter_results"] = [{"prompt_index": 0, "content_filter_results": _azure_filter()}]
+    return body
+
+
+def _azure_filter() -> dict[str, Any]:
+    safe = {"filtered": False, "severity": "safe"}
+    return {"hate": safe, "self_harm": safe, "sexual": safe, "violence": safe}
+
+
+def stream_frames(plan: ResponsePlan, request: GenerationRequest, *, azure: bool = False) -> list[Frame]:
+    """The SSE frames of a streamed chat completion, each due at its token's deadline."""
+    offsets = plan.timing.token_offsets_s
+    first = offsets[0] if offsets else plan.timing.ttft_s
+    usage_null = ',"usage":null' if request.include_usage else ""
+    head = (
+        f'{{"id":"chatcmpl-{plan.response_id}","object":"chat.completion.chunk","created":{plan.created},'
+        f'"model":{json_body(plan.model).decode()},"system_fingerprint":"{FINGERPRINT}","choices":['
+    )
+    tail = "]" + usage_null + "}"
+
+    def chunk(index: int, delta: dict[str, Any], finish: str | None = None) -> bytes:
+        choice = {"index": index, "delta": delta, "logprobs": None, "finish_reason": finish}
+        return b"data: " + (head + json_body(choice).decode() + tail).encode() + b"\n\n"
+
+    frames: list[Frame] = []
+    if azure:
+        frames.append(Frame(first, sse.data({"id": "", "object": "", "created": 0, "model": "", "choices": [],
+                                               "prompt_filter_results": [{"prompt_index": 0, "content_filter_results": _azure_filter()}]})))
+    for choice in plan.choices:
+        if choice.tool_calls:
+            frames.append(Frame(first, chunk(choice.index, {"role": "assistant", "content": None, "refusal": None})))
+        else:
+            frames.append(Frame(first, chunk(choice.index, {"role": "assistant", "content": "", "refusal": None})))
+    for k in range(plan.stream_length):
+        at = offsets[k]
+        for choice in plan.choices:
+            piece = _piece(choice, k)
+            if piece is not None:
+                frames.append(Frame(at, chunk(choice.index, piece), token=k))
+    end = plan.timing.e2e_s
+    for choice in plan.choices:
+        frames.append(Frame(end, chunk(choice.index, {}, openai_common.finish_reason(choice, request)), token=TRAILER))
+    if request.include_usage:
+        usage_chunk = {
+            "id": "chatcmpl-" + plan.response_id, "object": "chat.completion.chunk", "created": plan.created,
+            "model": plan.model, "system_fingerprint": FINGERPRINT, "choices": [], "usage": openai_common.usage(plan),
+        }  # fmt: skip
+        frames.append(Frame(end, sse.data(usage_chunk), token=TRAILER))
+    frames.append(Frame(end, sse.DONE, token=TRAILER))
+    return frames
+
+
+def _piece(choice: Choice, k: int) -> dict[str, Any] | None:
+    """The delta carrying token k of a choice (text, or a fragment of a tool call's arguments)."""
+    if k < len(choice.pieces):
+        return {"content": choice.pieces[k]}
+    k -= len(choice.pieces)
+    for i, call in enumerate(choice.tool_calls):
+        n = len(call.argument_pieces)
+        if k < n:
+            fragment = {"index": i, "function": {"arguments": call.argument_pieces[k]}}
+            if k == 0:
+                fragment = {"index": i, "id": "call_" + call.id, "type": "function",
+                            "function": {"name": call.name, "arguments": call.argument_pieces[k]}}  # fmt: skip
+            return {"tool_calls": [fragment]}
+        k -= n
+    return None

@@ -1,0 +1,184 @@
+"""Pieces shared by the OpenAI and Azure OpenAI endpoints: errors, headers, messages, tools."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from llmsim.providers import fields
+from llmsim.providers.base import ApiError, BodyAnswer, ErrorKind, HttpRequestFacts, json_body
+from llmsim.simulation.plan import Choice, FinishReason, ResponsePlan
+from llmsim.simulation.request import GenerationRequest, Message, ToolChoice, ToolSpec
+
+# (status, type, code) of each error kind, as api.openai.com answers it.
+_ERRORS: dict[ErrorKind, tuple[int, str, str | None]] = {
+    ErrorKind.INVALID_REQUEST: (400, "invalid_request_error", None),
+    ErrorKind.AUTHENTICATION: (401, "invalid_request_error", "invalid_api_key"),
+    ErrorKind.PERMISSION: (403, "invalid_request_error", "unsupported_country_region_territory"),
+    ErrorKind.NOT_FOUND: (404, "invalid_request_error", "model_not_found"),
+    ErrorKind.METHOD_NOT_ALLOWED: (405, "invalid_request_error", None),
+    ErrorKind.TOO_LARGE: (413, "invalid_request_error", "request_too_large"),
+    ErrorKind.UNSUPPORTED_MEDIA: (415, "invalid_request_error", None),
+    ErrorKind.RATE_LIMIT: (429, "requests", "rate_limit_exceeded"),
+    ErrorKind.QUOTA: (429, "insufficient_quota", "insufficient_quota"),
+    ErrorKind.CONTEXT_LENGTH: (400, "invalid_request_error", "context_length_exceeded"),
+    ErrorKind.SERVER_ERROR: (500, "server_error", None),
+    ErrorKind.OVERLOADED: (503, "server_error", None),
+    ErrorKind.TIMEOUT: (504, "server_error", None),
+}
+
+
+def error_status(kind: ErrorKind) -> int:
+    return _ERRORS[kind][0]
+
+
+def error_answer(error: ApiError, request_id: str, *, azure: bool = False) -> BodyAnswer:
+    """An OpenAI-shaped error: `{"error": {"message", "type", "param", "code"}}` with x-request-id."""
+    status, kind, code = _ERRORS[error.kind]
+    if azure and error.kind is ErrorKind.RATE_LIMIT:
+        code = "429"
+    body = {"error": {"message": error.message, "type": kind, "param": error.param, "code": code}}
+    headers = {"Content-Type": "application/json", "x-request-id": request_id, **error.headers}
+    if azure:
+        headers["apim-request-id"] = request_id
+    return BodyAnswer(status=status, headers=headers, body=json_body(body))
+
+
+def base_headers(request_id: str, processing_ms: float, *, azure: bool = False) -> dict[str, str]:
+    headers = {
+        "x-request-id": request_id,
+        "openai-processing-ms": str(max(0, round(processing_ms))),
+        "openai-version": "2020-10-01",
+    }
+    if azure:
+        headers["apim-request-id"] = request_id
+    return headers
+
+
+def message_text(content: Any, param: str) -> str:
+    """Flatten OpenAI message content (string or array of parts) to text."""
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        texts: list[str] = []
+        for i, part in enumerate(content):
+            if isinstance(part, str):
+                texts.append(part)
+            elif isinstance(part, dict):
+                kind = part.get("type")
+                if kind in ("text", "input_text", "output_text") and isinstance(part.get("text"), str):
+                    texts.append(part["text"])
+                elif not isinstance(kind, str):
+                    raise ApiError(ErrorKind.INVALID_REQUEST, f"Missing required parameter: '{param}[{i}].type'.", param=f"{param}[{i}].type")
+            else:
+                raise ApiError(ErrorKind.INVALID_REQUEST, f"Invalid type for '{param}[{i}]': expected an object.", param=f"{param}[{i}]")
+        return "\n".join(texts)
+    raise ApiError(ErrorKind.INVALID_REQUEST, f"Invalid type for '{param}': expected a string or an array of content parts.", param=param)
+
+
+def chat_messages(doc: dict[str, Any]) -> tuple[Message, ...]:
+    raw = fields.required(doc, "messages")
+    if not isinstance(raw, list):
+        raise ApiError(ErrorKind.INVALID_REQUEST, "Invalid type for 'messages': expected an array of objects.", param="messages")
+    if not raw:
+        raise ApiError(ErrorKind.INVALID_REQUEST, "Invalid 'messages': empty array. Expected an array with minimum length 1, but got an empty array instead.", param="messages")
+    out: list[Message] = []
+    for i, item in enumerate(raw):
+        if not isinstance(item, dict):
+            raise ApiError(ErrorKind.INVALID_REQUEST, f"Invalid type for 'messages[{i}]': expected an object.", param=f"messages[{i}]")
+        role = item.get("role")
+        if not isinstance(role, str):
+            raise ApiError(ErrorKind.INVALID_REQUEST, f"Missing required parameter: 'messages[{i}].role'.", param=f"messages[{i}].role")
+        if role not in ("system", "developer", "user", "assistant", "tool", "function"):
+            raise ApiError(
+                ErrorKind.INVALID_REQUEST,
+                f"Invalid value: '{role}'. Supported values are: 'system', 'assistant', 'user', 'function', 'tool', and 'developer'.",
+                param=f"messages[{i}].role",
+            )
+        text = message_text(item.get("content"), f"messages[{i}].content")
+        if role == "assistant" and isinstance(item.get("tool_calls"), list):
+            text += json.dumps(item["tool_calls"])
+        out.append(Message(role=role, text=text))
+    return tuple(out)
+
+
+def chat_tools(doc: dict[str, Any]) -> tuple[tuple[ToolSpec, ...], ToolChoice]:
+    raw = fields.array(doc, "tools") or []
+    tools: list[ToolSpec] = []
+    for i, item in enumerate(raw):
+        fn = item.get("function") if isinstance(item, dict) else None
+        if not isinstance(fn, dict) or not isinstance(fn.get("name"), str):
+            raise ApiError(ErrorKind.INVALID_REQUEST, f"Missing required parameter: 'tools[{i}].function.name'.", param=f"tools[{i}].function.name")
+        params = fn.get("parameters") or {"type": "object", "properties": {}}
+        if not isinstance(params, dict):
+            raise ApiError(ErrorKind.INVALID_REQUEST, f"Invalid type for 'tools[{i}].function.parameters': expected an object.", param=f"tools[{i}].function.parameters")
+        tools.append(ToolSpec(name=fn["name"], description=str(fn.get("description") or ""), parameters=params))
+    return tuple(tools), tool_choice(doc.get("tool_choice"), tools, nested=True)
+
+
+def tool_choice(raw: Any, tools: list[ToolSpec], *, nested: bool) -> ToolChoice:
+    """Chat (`{"type":"function","function":{"name"}}`) and Responses (`{"type":"function","name"}`) forms."""
+    if raw is None:
+        return ToolChoice("auto")
+    if raw in ("auto", "none", "required"):
+        return ToolChoice(raw)
+    if isinstance(raw, dict) and raw.get("type") == "function":
+        name = (raw.get("function") or {}).get("name") if nested else raw.get("name")
+        if not isinstance(name, str):
+            name = raw.get("name") if isinstance(raw.get("name"), str) else None
+        if name is None:
+            raise ApiError(ErrorKind.INVALID_REQUEST, "Missing required parameter: 'tool_choice.function.name'.", param="tool_choice")
+        if name not in {t.name for t in tools}:
+            raise ApiError(ErrorKind.INVALID_REQUEST, f"Invalid value for 'tool_choice': function '{name}' is not among the tools.", param="tool_choice")
+        return ToolChoice("named", name)
+    raise ApiError(ErrorKind.INVALID_REQUEST, "Invalid value for 'tool_choice': expected 'none', 'auto', 'required' or a function.", param="tool_choice")
+
+
+def response_format(doc: dict[str, Any]) -> tuple[dict[str, Any] | None, bool]:
+    """(JSON schema, json mode) from `response_format`."""
+    raw = fields.obj(doc, "response_format")
+    if raw is None:
+        return None, False
+    kind = raw.get("type")
+    if kind == "text":
+        return None, False
+    if kind == "json_object":
+        return None, True
+    if kind == "json_schema":
+        spec = raw.get("json_schema")
+        if not isinstance(spec, dict) or not isinstance(spec.get("schema", {}), dict):
+            raise ApiError(ErrorKind.INVALID_REQUEST, "Missing required parameter: 'response_format.json_schema'.", param="response_format.json_schema")
+        return dict(spec.get("schema") or {"type": "object"}), True
+    raise ApiError(ErrorKind.INVALID_REQUEST, f"Invalid value: '{kind}'. Supported values are: 'json_object', 'json_schema', and 'text'.", param="response_format.type")
+
+
+def finish_reason(choice: Choice, request: GenerationRequest) -> str:
+    """OpenAI's finish_reason; a forced named function reports `stop`, as the real API does."""
+    reason: FinishReason = choice.finish_reason
+    if reason == "tool_calls":
+        return "stop" if request.tool_choice.mode == "named" else "tool_calls"
+    if reason == "stop_sequence":
+        return "stop"
+    return reason
+
+
+def usage(plan: ResponsePlan) -> dict[str, Any]:
+    return {
+        "prompt_tokens": plan.prompt_tokens,
+        "completion_tokens": plan.completion_tokens,
+        "total_tokens": plan.total_tokens,
+        "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
+        "completion_tokens_details": {"reasoning_tokens": 0, "audio_tokens": 0, "accepted_prediction_tokens": 0, "rejected_prediction_tokens": 0},
+    }
+
+
+def is_azure(facts: HttpRequestFacts) -> bool:
+    return facts.path.startswith("/openai/")
+
+
+def require_api_version(facts: HttpRequestFacts) -> None:
+    """Azure's deployment routes need `?api-version=`."""
+    if facts.path.startswith("/openai/deployments/") and not facts.query.get("api-version"):
+        raise ApiError(ErrorKind.NOT_FOUND, "Resource not found. The 'api-version' query parameter is required.", param="api-version")

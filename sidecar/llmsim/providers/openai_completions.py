@@ -1,0 +1,113 @@
+"""OpenAI legacy `POST /v1/completions` (and Azure's deployment twin)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from llmsim.providers import fields, openai_common, sse
+from llmsim.providers.base import (
+    TRAILER,
+    Answer,
+    ApiError,
+    BodyAnswer,
+    ErrorKind,
+    Frame,
+    HttpRequestFacts,
+    StreamAnswer,
+    json_body,
+    parse_json_object,
+)
+from llmsim.simulation.plan import ResponsePlan
+from llmsim.simulation.request import GenerationRequest, Message
+
+LEGACY_DEFAULT_MAX_TOKENS = 16
+"""The legacy endpoint's documented default for `max_tokens`."""
+
+
+class Completions:
+    operation = "completion"
+
+    def __init__(self, provider: str = "openai") -> None:
+        self.provider = provider
+
+    def parse(self, facts: HttpRequestFacts) -> GenerationRequest:
+        openai_common.require_api_version(facts)
+        doc = parse_json_object(facts.body)
+        model = fields.string(doc, "model") or facts.route.get("deployment")
+        if not model:
+            raise ApiError(ErrorKind.INVALID_REQUEST, "Missing required parameter: 'model'.", param="model")
+        prompt = fields.required(doc, "prompt")
+        if isinstance(prompt, str):
+            texts = [prompt]
+        elif isinstance(prompt, list) and all(isinstance(p, str) for p in prompt):
+            texts = list(prompt)
+        elif isinstance(prompt, list) and all(isinstance(p, int) and not isinstance(p, bool) for p in prompt):
+            texts = [" tok" * len(prompt)]
+        else:
+            raise ApiError(ErrorKind.INVALID_REQUEST, "Invalid type for 'prompt': expected a string or an array of strings.", param="prompt")
+        stream = fields.boolean(doc, "stream")
+        options = fields.obj(doc, "stream_options") or {}
+        max_tokens = fields.integer(doc, "max_tokens", minimum=0)
+        return GenerationRequest(
+            provider=self.provider,
+            operation="completion",
+            model=model,
+            messages=tuple(Message("user", t) for t in texts[:1]),
+            max_tokens=LEGACY_DEFAULT_MAX_TOKENS if max_tokens is None else max(max_tokens, 1),
+            stop=fields.string_list(doc, "stop", max_items=4),
+            stream=stream,
+            n=fields.integer(doc, "n", minimum=1, maximum=128) or 1,
+            seed=fields.integer(doc, "seed"),
+            include_usage=fields.boolean(options, "include_usage", prefix="stream_options."),
+        )
+
+    def render(self, plan: ResponsePlan, request: GenerationRequest, facts: HttpRequestFacts) -> Answer:
+        azure = self.provider == "azure"
+        headers = openai_common.base_headers("req_" + plan.response_id, plan.timing.ttft_s * 1000, azure=azure)
+        if request.stream:
+            return StreamAnswer(200, {**sse.STREAM_HEADERS, **headers}, tuple(_frames(plan, request)))
+        body = {
+            "id": "cmpl-" + plan.response_id,
+            "object": "text_completion",
+            "created": plan.created,
+            "model": plan.model,
+            "system_fingerprint": "fp_llmsim",
+            "choices": [
+                {"text": c.text, "index": c.index, "logprobs": None, "finish_reason": openai_common.finish_reason(c, request)}
+                for c in plan.choices
+            ],
+            "usage": {"prompt_tokens": plan.prompt_tokens, "completion_tokens": plan.completion_tokens, "total_tokens": plan.total_tokens},
+        }
+        return BodyAnswer(200, {"Content-Type": "application/json", **headers}, json_body(body), at_s=plan.timing.e2e_s)
+
+    def render_error(self, error: ApiError, facts: HttpRequestFacts) -> BodyAnswer:
+        return openai_common.error_answer(error, "req_" + facts.request_id, azure=self.provider == "azure")
+
+
+def _frames(plan: ResponsePlan, request: GenerationRequest) -> list[Frame]:
+    def chunk(index: int, text: str, finish: str | None) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "id": "cmpl-" + plan.response_id, "object": "text_completion", "created": plan.created, "model": plan.model,
+            "system_fingerprint": "fp_llmsim",
+            "choices": [{"text": text, "index": index, "logprobs": None, "finish_reason": finish}],
+        }  # fmt: skip
+        if request.include_usage:
+            out["usage"] = None
+        return out
+
+    frames: list[Frame] = []
+    offsets = plan.timing.token_offsets_s
+    for k in range(plan.stream_length):
+        for choice in plan.choices:
+            if k < len(choice.pieces):
+                frames.append(Frame(offsets[k], sse.data(chunk(choice.index, choice.pieces[k], None)), token=k))
+    end = plan.timing.e2e_s
+    for choice in plan.choices:
+        frames.append(Frame(end, sse.data(chunk(choice.index, "", openai_common.finish_reason(choice, request))), token=TRAILER))
+    if request.include_usage:
+        last = chunk(0, "", None)
+        last["choices"] = []
+        last["usage"] = {"prompt_tokens": plan.prompt_tokens, "completion_tokens": plan.completion_tokens, "total_tokens": plan.total_tokens}
+        frames.append(Frame(end, sse.data(last), token=TRAILER))
+    frames.append(Frame(end, sse.DONE, token=TRAILER))
+    return frames

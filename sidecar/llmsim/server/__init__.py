@@ -1,0 +1,1 @@
+"""The aiohttp shell around the pure simulator: app factory, routes, request pipeline."""

@@ -1,0 +1,61 @@
+"""The aiohttp application factory of `llmsim serve` (also embedded by the proxy)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aiohttp import web
+
+from llmsim.profiles import ProfileRegistry, default_profile
+from llmsim.providers import openai_common
+from llmsim.providers.base import ApiError, ErrorKind, json_body
+from llmsim.server import models_route, routes
+from llmsim.server.pipeline import STATE, Pipeline
+from llmsim.server.state import ServerSettings, ServerState
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    state = request.app[STATE]
+    if not state.ready:
+        return web.json_response({"status": "not ready"}, status=503)
+    return web.json_response({"status": "ready", "profiles": state.registry.names(), "default": state.registry.default_name})
+
+
+@web.middleware
+async def unknown_route(request: web.Request, handler: Any) -> web.StreamResponse:
+    """Unmatched paths and methods get an OpenAI-shaped JSON error instead of aiohttp's text page."""
+    try:
+        return await handler(request)
+    except web.HTTPNotFound:
+        error = ApiError(ErrorKind.NOT_FOUND, f"Invalid URL ({request.method} {request.path})")
+    except web.HTTPMethodNotAllowed as exc:
+        error = ApiError(ErrorKind.METHOD_NOT_ALLOWED, f"Method {request.method} is not allowed on {request.path}; use {', '.join(sorted(exc.allowed_methods))}.")
+    answer = openai_common.error_answer(error, "req_unrouted")
+    return web.Response(status=answer.status, body=answer.body, headers=answer.headers)
+
+
+def create_app(registry: ProfileRegistry | None = None, settings: ServerSettings | None = None) -> web.Application:
+    """Build the simulator app: every provider route, health and readiness."""
+    app = web.Application(middlewares=[unknown_route], client_max_size=(settings or ServerSettings()).max_body_bytes + 1)
+    state = ServerState(registry or ProfileRegistry(default_profile()), settings)
+    app[STATE] = state
+    for route in routes.all_routes():
+        app.router.add_route(route.method, route.path, Pipeline(route.endpoint))
+    app.router.add_get("/v1/models", models_route.list_models)
+    app.router.add_get("/v1/models/{model_id}", models_route.list_models)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    return app
+
+
+def dumps(obj: Any) -> str:
+    """JSON for logs."""
+    return json.dumps(obj, default=str)
+
+
+__all__ = ["create_app", "json_body"]

@@ -1,0 +1,49 @@
+"""`GET /v1/models[/{id}]`: OpenAI's model list, or Gemini's when the credentials are Gemini's.
+
+DESIGN.md: where two providers share a path, the request's credentials decide
+(`x-goog-api-key` or `key=` means Gemini; `Authorization: Bearer` means OpenAI).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from aiohttp import web
+
+from llmsim.providers import openai_common
+from llmsim.providers.base import ApiError, ErrorKind, json_body
+from llmsim.server.pipeline import STATE, new_request_id
+
+GeminiLister = Callable[[list[str], str | None], tuple[int, dict[str, Any]]]
+"""(listed model names, model id or None) -> (status, body) in Gemini's shape."""
+
+gemini_lister: GeminiLister | None = None
+"""Set by the Gemini provider module to answer Gemini-credentialed list calls."""
+
+
+def is_gemini(request: web.Request) -> bool:
+    return "x-goog-api-key" in request.headers or "key" in request.query
+
+
+def _openai_model(name: str) -> dict[str, Any]:
+    return {"id": name, "object": "model", "created": 1700000000, "owned_by": "llmsim"}
+
+
+async def list_models(request: web.Request) -> web.StreamResponse:
+    state = request.app[STATE]
+    listed = list(state.registry.default.spec.models.listed)
+    model_id = request.match_info.get("model_id")
+    if is_gemini(request) and gemini_lister is not None:
+        status, body = gemini_lister(listed, model_id)
+        return web.Response(status=status, body=json_body(body), content_type="application/json")
+    request_id = "req_" + new_request_id()
+    headers = {"x-request-id": request_id}
+    if model_id is None:
+        body: dict[str, Any] = {"object": "list", "data": [_openai_model(m) for m in listed]}
+        return web.Response(body=json_body(body), content_type="application/json", headers=headers)
+    if model_id in listed or not state.registry.default.spec.models.strict:
+        return web.Response(body=json_body(_openai_model(model_id)), content_type="application/json", headers=headers)
+    error = ApiError(ErrorKind.NOT_FOUND, f"The model '{model_id}' does not exist", param="model")
+    answer = openai_common.error_answer(error, request_id)
+    return web.Response(status=answer.status, body=answer.body, headers=answer.headers)

@@ -1,0 +1,257 @@
+"""The request pipeline: HTTP request -> facts -> GenerationRequest -> fault/plan -> answer -> bytes.
+
+Thin by design: every decision is made by pure functions (parsers, planner, fault engine,
+renderers); this module only reads the request, holds a capacity slot, sends the answer at its
+deadlines and reports a RequestRecord. It fails open: whatever goes wrong inside, the client
+gets a well-formed provider error, never a hang or a bare traceback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import hashlib
+import logging
+import time
+import uuid
+import zlib
+from fnmatch import fnmatchcase
+
+from aiohttp import web
+
+from llmsim import streaming
+from llmsim.api.faults import FaultType
+from llmsim.api.profile import Mode
+from llmsim.profiles import NamedProfile
+from llmsim.providers.base import Answer, ApiError, BodyAnswer, Endpoint, ErrorKind, HttpRequestFacts, StreamAnswer
+from llmsim.server import fault_hooks
+from llmsim.server.capacity_gate import QueueFull
+from llmsim.server.records import RequestRecord
+from llmsim.server.state import ServerState
+from llmsim.simulation import planner
+from llmsim.simulation.plan import FaultDecision
+from llmsim.simulation.request import GenerationRequest
+
+log = logging.getLogger("llmsim.server")
+
+STATE: web.AppKey[ServerState] = web.AppKey("llmsim_state", ServerState)
+
+PROFILE_HEADER = "x-llmsim-profile"
+SEED_HEADER = "x-llmsim-seed"
+SESSION_HEADER = "x-llmsim-session"
+MODE_HEADER = "x-simulation-mode"
+CREDENTIAL_HEADERS = ("authorization", "api-key", "x-api-key", "x-goog-api-key")
+KEPT_HEADERS = ("traceparent", "tracestate", "user-agent", "x-stainless-retry-count", "anthropic-version")
+
+
+def new_request_id() -> str:
+    return uuid.uuid4().hex[:24]
+
+
+def api_key_id(headers: dict[str, str], query: dict[str, str]) -> str | None:
+    """A short non-reversible fingerprint of the caller's credential (never the credential)."""
+    for name in CREDENTIAL_HEADERS:
+        value = headers.get(name)
+        if value:
+            return hashlib.sha256(value.removeprefix("Bearer ").encode()).hexdigest()[:12]
+    key = query.get("key")
+    return hashlib.sha256(key.encode()).hexdigest()[:12] if key else None
+
+
+async def read_facts(request: web.Request, state: ServerState, request_id: str) -> tuple[HttpRequestFacts, ApiError | None]:
+    """Read the body within the size limit; an oversize body becomes a TOO_LARGE error."""
+    headers = {k.lower(): v for k, v in request.headers.items()}
+    query = dict(request.query)
+    limit = state.settings.max_body_bytes
+    error: ApiError | None = None
+    body = b""
+    if request.content_length is not None and request.content_length > limit:
+        error = ApiError(ErrorKind.TOO_LARGE, f"Request body too large: {request.content_length} bytes; the limit is {limit} bytes.")
+    else:
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in request.content.iter_chunked(1 << 16):
+            size += len(chunk)
+            if size > limit:
+                error = ApiError(ErrorKind.TOO_LARGE, f"Request body too large: more than {limit} bytes.")
+                break
+            chunks.append(chunk)
+        body = b"".join(chunks)
+    facts = HttpRequestFacts(request.method, request.path, dict(request.match_info), query, headers, body, request_id)
+    return facts, error
+
+
+def _resolve_profile(state: ServerState, facts: HttpRequestFacts) -> NamedProfile:
+    name = facts.headers.get(PROFILE_HEADER)
+    try:
+        return state.registry.get(name)
+    except KeyError:
+        raise ApiError(
+            ErrorKind.INVALID_REQUEST,
+            f"Unknown profile {name!r} in header '{PROFILE_HEADER}'; known: {', '.join(state.registry.names())} (and the built-in presets).",
+            param=PROFILE_HEADER,
+        ) from None
+
+
+def _check_mode(facts: HttpRequestFacts) -> None:
+    raw = facts.headers.get(MODE_HEADER)
+    if raw is None:
+        return
+    try:
+        mode = Mode(raw.strip().lower())
+    except ValueError:
+        raise ApiError(ErrorKind.INVALID_REQUEST, f"Invalid value for header '{MODE_HEADER}': {raw!r}; use simulate, perturb or passthrough.", param=MODE_HEADER) from None
+    if mode is not Mode.SIMULATE:
+        raise ApiError(
+            ErrorKind.INVALID_REQUEST,
+            f"'{MODE_HEADER}: {mode.value}' needs an upstream; `llmsim serve` only simulates (use `llmsim proxy` to perturb or pass through).",
+            param=MODE_HEADER,
+        )
+
+
+def _check_model(profile: NamedProfile, gen: GenerationRequest) -> None:
+    models = profile.spec.models
+    if models.strict and not any(fnmatchcase(gen.model, pattern) for pattern in models.allow):
+        raise ApiError(ErrorKind.NOT_FOUND, f"The model `{gen.model}` does not exist or you do not have access to it.", param="model")
+
+
+def _rng_seed(state: ServerState, profile: NamedProfile, facts: HttpRequestFacts, gen: GenerationRequest, number: int) -> list[int]:
+    header = facts.headers.get(SEED_HEADER)
+    if header is not None:
+        try:
+            return [int(header)]
+        except ValueError:
+            raise ApiError(ErrorKind.INVALID_REQUEST, f"Invalid value for header '{SEED_HEADER}': {header!r}; expected an integer.", param=SEED_HEADER) from None
+    base = state.seed_for(profile.spec)
+    if gen.seed is not None:
+        return [base, gen.seed, zlib.crc32(facts.body)]
+    return [base, number]
+
+
+class Pipeline:
+    """Serves one endpoint; an instance is bound to each route."""
+
+    def __init__(self, endpoint: Endpoint) -> None:
+        self.endpoint = endpoint
+
+    async def __call__(self, request: web.Request) -> web.StreamResponse:
+        state = request.app[STATE]
+        loop = asyncio.get_running_loop()
+        request_id = new_request_id()
+        record = RequestRecord(request_id=request_id, provider=self.endpoint.provider, operation=self.endpoint.operation,
+                               path=request.path, started_at=time.time())  # fmt: skip
+        facts, early_error = await read_facts(request, state, request_id)
+        start = loop.time()
+        record.session_id = facts.headers.get(SESSION_HEADER)
+        record.headers = {k: facts.headers[k] for k in KEPT_HEADERS if k in facts.headers}
+        try:
+            if early_error is not None:
+                raise early_error
+            return await self._serve(request, state, facts, record, start)
+        except ApiError as error:
+            record.outcome = "fault" if record.fault else "error"
+            record.error_kind = error.kind.value
+            return await self._send(request, self.endpoint.render_error(error, facts), start, record)
+        except streaming.ClientGone:
+            record.outcome = "client_closed"
+            return web.Response(status=499)
+        except asyncio.CancelledError:
+            record.outcome = "client_closed"
+            raise
+        except Exception:  # fail open: a provider-shaped 500, never a traceback
+            log.exception("internal error while simulating %s %s", request.method, request.path)
+            record.outcome = "internal_error"
+            error = ApiError(ErrorKind.SERVER_ERROR, "The simulator failed to process this request (internal error; see the llmsim log).")
+            return await self._send(request, self.endpoint.render_error(error, facts), start, record)
+        finally:
+            record.e2e_s = loop.time() - start
+            state.report(record)
+
+    async def _serve(self, request: web.Request, state: ServerState, facts: HttpRequestFacts, record: RequestRecord, start: float) -> web.StreamResponse:
+        gen = self.endpoint.parse(facts)
+        gen = dataclasses.replace(gen, api_key_id=api_key_id(facts.headers, dict(facts.query)),
+                                  client_request_id=facts.headers.get("x-request-id") or facts.headers.get("idempotency-key"))  # fmt: skip
+        record.model, record.stream = gen.model, gen.stream
+        profile = _resolve_profile(state, facts)
+        record.profile = profile.name
+        _check_mode(facts)
+        _check_model(profile, gen)
+        seed = _rng_seed(state, profile, facts, gen, state.next_request_number())
+        rng = planner.new_rng(*seed)
+        fault = self._decide_fault(state, profile, facts, gen, start)
+        if fault is not None:
+            record.fault, record.fault_reason = fault.fault.value, fault.reason
+            kind = fault_hooks.STATUS_FAULTS.get(fault.fault)
+            if kind is not None:
+                raise _fault_error(fault, kind, gen)
+        try:
+            async with state.gate(profile).slot() as (active, queue_s):
+                plan = planner.plan_response(
+                    profile.spec, gen, rng, response_id=facts.request_id, created=int(time.time()),
+                    active_streams=active, queue_s=queue_s, fault=fault,
+                )  # fmt: skip
+                record.queue_s, record.planned_ttft_s = queue_s, plan.timing.ttft_s
+                record.response_model = plan.model
+                record.prompt_tokens, record.completion_tokens = plan.prompt_tokens, plan.completion_tokens
+                record.finish_reasons = [c.finish_reason for c in plan.choices]
+                answer = self.endpoint.render(plan, gen, facts)
+                if fault is not None:
+                    answer = _apply_fault(answer, fault, profile)
+                return await self._send(request, answer, start, record)
+        except QueueFull:
+            record.fault, record.fault_reason = FaultType.OVERLOADED.value, "capacity"
+            raise ApiError(ErrorKind.OVERLOADED, "The server is overloaded: the request queue is full. Please retry later.",
+                           headers={"retry-after": "1"}) from None  # fmt: skip
+
+    def _decide_fault(self, state: ServerState, profile: NamedProfile, facts: HttpRequestFacts, gen: GenerationRequest, now: float) -> FaultDecision | None:
+        params = profile.spec.faults.params
+        forced = fault_hooks.forced_fault(dict(facts.headers))
+        if forced is not None:
+            return fault_hooks.decision_for(forced, "forced", params.after_tokens, params.retry_after_s)
+        n_prompt = planner.prompt_tokens(gen)
+        if gen.operation != "embeddings" and n_prompt > profile.spec.models.context_window:
+            return FaultDecision(FaultType.CONTEXT_LENGTH, "context", detail={"prompt_tokens": n_prompt, "limit": profile.spec.models.context_window})
+        return None
+
+    async def _send(self, request: web.Request, answer: Answer, start: float, record: RequestRecord) -> web.StreamResponse:
+        record.status = answer.status
+        loop = asyncio.get_running_loop()
+
+        def on_token(t: float) -> None:
+            if record.ttft_s is None:
+                record.ttft_s = t - start
+            record.token_times_s.append(t - start)
+
+        return await streaming.send(request, answer, start, on_token if answer.status == 200 else None)
+
+
+def _fault_error(fault: FaultDecision, kind: ErrorKind, gen: GenerationRequest) -> ApiError:
+    retry = fault.retry_after_s
+    headers = {"retry-after": f"{retry:g}", "retry-after-ms": str(round(retry * 1000))} if retry is not None and kind in (ErrorKind.RATE_LIMIT, ErrorKind.OVERLOADED) else {}
+    messages = {
+        ErrorKind.RATE_LIMIT: f"Rate limit reached for {gen.model} on requests per min (RPM). Please try again in {retry or 1:g}s.",
+        ErrorKind.QUOTA: "You exceeded your current quota, please check your plan and billing details.",
+        ErrorKind.OVERLOADED: "The engine is currently overloaded, please try again later.",
+        ErrorKind.SERVER_ERROR: "The server had an error while processing your request. Sorry about that!",
+        ErrorKind.CONTEXT_LENGTH: (
+            f"This model's maximum context length is {fault.detail.get('limit', 128000)} tokens. However, your messages "
+            f"resulted in {fault.detail.get('prompt_tokens', 'too many')} tokens. Please reduce the length of the messages."
+        ),
+    }
+    return ApiError(kind, messages[kind], param="messages" if kind is ErrorKind.CONTEXT_LENGTH else None, headers=headers)
+
+
+def _apply_fault(answer: Answer, fault: FaultDecision, profile: NamedProfile) -> Answer:
+    """Stream-shaped faults: cut, stall. (Provider-specific frames come from the fault engine.)"""
+    params = profile.spec.faults.params
+    if fault.fault is FaultType.TIMEOUT:
+        if isinstance(answer, StreamAnswer):
+            return dataclasses.replace(answer, frames=(), end="stall", stall_s=params.timeout_s)
+        return dataclasses.replace(answer, end="stall", stall_s=params.timeout_s, at_s=0.0)
+    if fault.fault is FaultType.DISCONNECT:
+        if isinstance(answer, StreamAnswer):
+            kept = tuple(f for f in answer.frames if f.token < fault.after_tokens)
+            return dataclasses.replace(answer, frames=kept, end="abort")
+        assert isinstance(answer, BodyAnswer)
+        return dataclasses.replace(answer, end="abort")
+    return answer

@@ -1,0 +1,106 @@
+"""The one place that sleeps: sends a rendered answer at the plan's absolute deadlines.
+
+Every frame is due at `start + frame.at_s` on the event loop's monotonic clock. We sleep until
+the deadline of the next frame, then write every frame that is due by then in one write, so
+timing errors never accumulate (no `sleep(itl)` in a loop) and a late loop catches up at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+from aiohttp import web
+
+from llmsim.providers.base import TRAILER, Answer, BodyAnswer, StreamAnswer
+
+TokenCallback = Callable[[float], None]
+"""Called with the loop time at which a token-carrying frame was written."""
+
+
+class ClientGone(Exception):
+    """The client closed the connection while we were sending."""
+
+
+async def sleep_until(deadline: float) -> None:
+    loop = asyncio.get_running_loop()
+    delay = deadline - loop.time()
+    if delay > 0:
+        await asyncio.sleep(delay)
+
+
+async def send(request: web.Request, answer: Answer, start: float, on_token: TokenCallback | None = None) -> web.StreamResponse:
+    """Send `answer`, whose times are relative to `start` (loop time)."""
+    if isinstance(answer, BodyAnswer):
+        return await _send_body(request, answer, start, on_token)
+    return await _send_stream(request, answer, start, on_token)
+
+
+async def _send_body(request: web.Request, answer: BodyAnswer, start: float, on_token: TokenCallback | None) -> web.StreamResponse:
+    await sleep_until(start + answer.at_s)
+    if answer.end != "eof":
+        return await _cut(request, answer.end, answer.stall_s, partial=answer.body, status=answer.status, headers=answer.headers)
+    response = web.Response(status=answer.status, headers=answer.headers, body=answer.body)
+    await response.prepare(request)
+    if on_token is not None and answer.status == 200:
+        on_token(asyncio.get_running_loop().time())
+    await response.write_eof()
+    return response
+
+
+async def _send_stream(request: web.Request, answer: StreamAnswer, start: float, on_token: TokenCallback | None) -> web.StreamResponse:
+    loop = asyncio.get_running_loop()
+    frames = answer.frames
+    response = web.StreamResponse(status=answer.status, headers=answer.headers)
+    response.enable_chunked_encoding()
+    prepared = False
+    i, n = 0, len(frames)
+    try:
+        while i < n:
+            await sleep_until(start + frames[i].at_s)
+            now = loop.time()
+            batch = [frames[i].data]
+            has_token = 0 <= frames[i].token < TRAILER
+            i += 1
+            while i < n and start + frames[i].at_s <= now:
+                batch.append(frames[i].data)
+                has_token = has_token or 0 <= frames[i].token < TRAILER
+                i += 1
+            if not prepared:
+                await response.prepare(request)
+                prepared = True
+            await response.write(b"".join(batch))
+            if has_token and on_token is not None:
+                on_token(loop.time())
+        if not prepared:
+            await response.prepare(request)
+        if answer.end == "eof":
+            await response.write_eof()
+        elif answer.end == "stall":
+            await asyncio.sleep(answer.stall_s)
+            _abort(request)
+        else:
+            _abort(request)
+    except (ConnectionResetError, ConnectionError) as exc:
+        raise ClientGone() from exc
+    return response
+
+
+async def _cut(request: web.Request, end: str, stall_s: float, *, partial: bytes, status: int, headers: dict[str, str]) -> web.StreamResponse:
+    """A non-streamed response that never completes: stall, or send half a body and cut."""
+    if end == "stall":
+        await asyncio.sleep(stall_s)
+        _abort(request)
+        return web.StreamResponse()
+    response = web.StreamResponse(status=status, headers={k: v for k, v in headers.items() if k.lower() != "content-length"})
+    response.content_length = len(partial)
+    await response.prepare(request)
+    await response.write(partial[: len(partial) // 2])
+    _abort(request)
+    return response
+
+
+def _abort(request: web.Request) -> None:
+    transport = request.transport
+    if transport is not None:
+        transport.abort()
