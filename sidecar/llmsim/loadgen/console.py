@@ -1,0 +1,90 @@
+"""Terminal output with rich: a live progress line during the run and the summary table after."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from llmsim.loadgen.scheduler import LiveStats
+
+
+async def show_progress(live: LiveStats, console: Console, done: asyncio.Event) -> None:
+    """Redraw a progress bar (elapsed / duration) with request counters until `done` is set."""
+    columns = (
+        TextColumn("[bold]load[/]"),
+        BarColumn(),
+        TextColumn("{task.percentage:>3.0f}%"),
+        TimeElapsedColumn(),
+        TextColumn("{task.fields[counts]}"),
+    )
+    with Progress(*columns, console=console, transient=True, refresh_per_second=8) as progress:
+        task = progress.add_task("load", total=max(live.duration_s, 1e-9), counts="")
+        while not done.is_set():
+            progress.update(task, completed=min(live.elapsed_s, live.duration_s), counts=_counts(live))
+            try:
+                await asyncio.wait_for(done.wait(), 0.125)
+            except TimeoutError:
+                pass
+        progress.update(task, completed=live.duration_s, counts=_counts(live))
+
+
+def _counts(live: LiveStats) -> str:
+    return (
+        f"sent {live.started}/{live.scheduled}  ok {live.succeeded}  "
+        f"[red]err {live.failed}[/]  in flight {live.in_flight}  tokens {live.output_tokens}"
+    )
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:,.1f}"
+    return str(value)
+
+
+def summary_table(report: dict[str, Any]) -> Table:
+    """Latency percentiles (from actual and from intended send) and the headline numbers."""
+    summary = report["summary"]
+    table = Table(title="llmsim load: latency (ms)", title_justify="left")
+    table.add_column("metric")
+    for col in ("p50", "p90", "p95", "p99", "max", "count"):
+        table.add_column(col, justify="right")
+    for section, suffix in (("latency", ""), ("latency_from_intended_send", " (from intended)")):
+        for name, stats in report[section].items():
+            if suffix and name in ("itl_ms", "tpot_ms"):
+                continue  # identical: gaps do not depend on the send time
+            table.add_row(
+                name + suffix, *(_fmt(stats[c]) for c in ("p50", "p90", "p95", "p99", "max", "count"))
+            )
+    lag = summary["schedule_lag_ms"]
+    table.add_row("schedule lag", *(_fmt(lag[c]) for c in ("p50", "p90", "p95", "p99", "max", "count")))
+    return table
+
+
+def print_summary(report: dict[str, Any], console: Console) -> None:
+    s = report["summary"]
+    console.print(summary_table(report))
+    cost = "n/a (unknown model price)" if s["cost_usd"] is None else f"${s['cost_usd']:.4f}"
+    console.print(
+        f"requests {s['requests']}  ok {s['succeeded']}  failed {s['failed']}  "
+        f"error rate {s['error_rate']:.2%}  target {s['target_rps']:.2f} rps  "
+        f"achieved {s['achieved_rps']:.2f} rps  "
+        f"output {s['output_tokens_per_s']:.1f} tok/s  cost {cost}"
+    )
+    if s["errors_by_type"]:
+        console.print("errors: " + ", ".join(f"{k} {v}" for k, v in s["errors_by_type"].items()))
+        for kind, messages in report["errors"]["examples"].items():
+            for msg in messages[:1]:
+                console.print(f"  {kind}: {msg}", markup=False, highlight=False)
+    for note in report["run"]["notes"]:
+        console.print(f"[yellow]note:[/] {note}")
+    slo = report["slo"]
+    for obj in slo["objectives"]:
+        mark = {True: "[green]PASS[/]", False: "[red]FAIL[/]", None: "[yellow]NO DATA[/]"}[obj["passed"]]
+        windows = f"  windows failed: {len(obj['windows_failed'])}/{obj['windows_evaluated']}"
+        console.print(f"SLO {mark} {obj['name']}  measured {_fmt(obj['value'])}{windows}")

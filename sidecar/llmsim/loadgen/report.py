@@ -1,0 +1,204 @@
+"""report.json: build it from a scenario and a (merged) Partial; read and write it (schema in
+docs/loadgen.md). Pure except for the small read/write helpers at the end."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from llmsim import __version__
+from llmsim.api.scenario import LoadScenarioSpec, ModelPrice
+from llmsim.errors import LLMSimError
+from llmsim.loadgen import patterns, pricing, slo
+from llmsim.loadgen.histogram import LogHistogram
+from llmsim.loadgen.results import LATENCY_METRICS, PARTIAL_KIND, PARTIAL_VERSION, Partial, Stats
+
+SCHEMA_VERSION = 1
+PERCENTILES = (0.5, 0.9, 0.95, 0.99)
+
+
+def latency_block(hists: dict[str, LogHistogram]) -> dict[str, dict[str, float | None]]:
+    return {name: hists[name].summary(PERCENTILES) for name in LATENCY_METRICS}
+
+
+def _rate(n: float, seconds: float) -> float:
+    return round(n / seconds, 4) if seconds > 0 else 0.0
+
+
+def build(
+    spec: LoadScenarioSpec,
+    partial: Partial,
+    *,
+    price_overrides: Sequence[ModelPrice] = (),
+    price_source: str = "file",
+) -> dict[str, Any]:
+    """The report document (a plain JSON-ready dict)."""
+    total = partial.total
+    duration = spec.duration_s
+    expected = patterns.expected_count(spec.pattern, duration, 0.0, duration, spec.seed)
+    overrides = [*price_overrides, *spec.pricing]
+    price = pricing.find_price(
+        spec.target.model, overrides, source=price_source if price_overrides else "scenario"
+    )
+    cost = (
+        None if price is None else round(pricing.cost_usd(price, total.prompt_tokens, total.output_tokens), 6)
+    )
+    elapsed = max(partial.elapsed_s, 1e-9)
+    windows = []
+    for i, win in enumerate(partial.windows):
+        start = i * partial.window_s
+        end = min(duration, start + partial.window_s)
+        span = max(end - start, 1e-9)
+        st = win.stats
+        windows.append(
+            {
+                "index": i,
+                "start_s": round(start, 3),
+                "end_s": round(end, 3),
+                "target_rps": _rate(
+                    patterns.expected_count(spec.pattern, duration, start, end, spec.seed), span
+                ),
+                "achieved_rps": _rate(win.sent, span),
+                "requests": st.requests,
+                "succeeded": st.succeeded,
+                "failed": st.failed,
+                "error_rate": round(st.failed / st.requests, 6) if st.requests else 0.0,
+                "errors_by_type": dict(sorted(st.errors.items())),
+                "output_tokens_per_s": _rate(st.output_tokens, span),
+                "latency": latency_block(st.latency),
+                "latency_from_intended_send": latency_block(st.intended),
+            }
+        )
+    slo_section = slo.evaluate(spec.slos, total, [w.stats for w in partial.windows], partial.window_s)
+    for objective in slo_section["objectives"]:
+        for i in objective["windows_failed"]:
+            windows[i].setdefault("slo_failed", []).append(objective["name"])
+    complete = not partial.notes and len(partial.workers) == partial.parallelism
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "generator": f"llmsim {__version__}",
+        "scenario": spec.model_dump(mode="json", by_alias=True),
+        "run": {
+            "started_at": partial.started_at,
+            "duration_s": duration,
+            "elapsed_s": round(partial.elapsed_s, 3),
+            "workers": partial.workers,
+            "parallelism": partial.parallelism,
+            "window_s": partial.window_s,
+            "scheduled": partial.scheduled,
+            "complete": complete,
+            "notes": partial.notes,
+        },
+        "summary": {
+            "requests": total.requests,
+            "succeeded": total.succeeded,
+            "failed": total.failed,
+            "target_rps": _rate(expected, duration),
+            "achieved_rps": _rate(total.requests, duration),
+            "output_tokens": total.output_tokens,
+            "prompt_tokens": total.prompt_tokens,
+            "output_tokens_per_s": _rate(total.output_tokens, elapsed),
+            "error_rate": round(total.failed / total.requests, 6) if total.requests else 0.0,
+            "errors_by_type": dict(sorted(total.errors.items())),
+            "cost_usd": cost,
+            "schedule_lag_ms": partial.lag_ms.summary(PERCENTILES),
+        },
+        "latency": latency_block(total.latency),
+        "latency_from_intended_send": latency_block(total.intended),
+        "windows": windows,
+        "slo": slo_section,
+        "cost": {
+            "usd": cost,
+            "model": spec.target.model,
+            "price": None
+            if price is None
+            else {
+                "pattern": price.pattern,
+                "input_per_million_usd": price.input_per_million_usd,
+                "output_per_million_usd": price.output_per_million_usd,
+                "source": price.source,
+            },
+        },
+        "errors": {"by_type": dict(sorted(total.errors.items())), "examples": partial.examples},
+        "samples": {"prompt_tokens_vs_ttft_ms": [list(p) for p in partial.samples]},
+        "histograms": {
+            "latency": {k: total.latency[k].to_dict() for k in LATENCY_METRICS},
+            "latency_from_intended_send": {k: total.intended[k].to_dict() for k in LATENCY_METRICS},
+            "schedule_lag_ms": partial.lag_ms.to_dict(),
+        },
+    }
+
+
+def histograms_of(report: dict[str, Any]) -> dict[str, LogHistogram]:
+    """The overall latency histograms stored in a report (for plotting CDFs)."""
+    return {k: LogHistogram.from_dict(v) for k, v in report["histograms"]["latency"].items()}
+
+
+# --- files -----------------------------------------------------------------------------------
+
+
+def partial_document(spec: LoadScenarioSpec, partial: Partial) -> dict[str, Any]:
+    return {
+        "kind": PARTIAL_KIND,
+        "version": PARTIAL_VERSION,
+        "scenario": spec.model_dump(mode="json", by_alias=True),
+        "partial": partial.to_dict(),
+    }
+
+
+def read_partial(path: Path) -> tuple[LoadScenarioSpec, Partial]:
+    doc = read_json(path)
+    if doc.get("kind") != PARTIAL_KIND:
+        raise LLMSimError(
+            f"{path}: not a partial result of `llmsim load --worker-index` (kind {doc.get('kind')!r})"
+        )
+    if doc.get("version") != PARTIAL_VERSION:
+        raise LLMSimError(f"{path}: partial version {doc.get('version')!r} is not {PARTIAL_VERSION}")
+    try:
+        spec = LoadScenarioSpec.model_validate(doc["scenario"])
+        return spec, Partial.from_dict(doc["partial"])
+    except (KeyError, TypeError, ValueError, ValidationError) as exc:
+        raise LLMSimError(f"{path}: malformed partial result: {exc}") from None
+
+
+def merge_partials(items: Sequence[tuple[LoadScenarioSpec, Partial]]) -> tuple[LoadScenarioSpec, Partial]:
+    """Combine workers' partials of one scenario (exact for counts and histograms)."""
+    if not items:
+        raise LLMSimError("nothing to merge")
+    spec, first = items[0]
+    merged = Partial(window_s=first.window_s, n_windows=first.n_windows, parallelism=first.parallelism)
+    merged.total = Stats()
+    for other_spec, part in items:
+        if other_spec != spec:
+            raise LLMSimError("partials come from different scenarios; merge only workers of one run")
+        try:
+            merged.merge(part)
+        except ValueError as exc:
+            raise LLMSimError(str(exc)) from None
+    missing = sorted(set(range(merged.parallelism)) - set(merged.workers))
+    if missing:
+        merged.notes.append(f"partial: results of worker(s) {missing} are missing")
+    return spec, merged
+
+
+def read_json(path: Path) -> dict[str, Any]:
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise LLMSimError(f"cannot read {path}: {exc.strerror or exc}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise LLMSimError(f"{path} is not valid JSON: {exc}") from None
+    if not isinstance(doc, dict):
+        raise LLMSimError(f"{path}: expected a JSON object")
+    return doc
+
+
+def write_json(path: Path, doc: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(doc, indent=1, allow_nan=False) + "\n", encoding="utf-8")
+    tmp.replace(path)
