@@ -18,6 +18,8 @@ from llmsim.errors import LLMSimError, ProfileError
 COMMAND_MODULES = (
     "llmsim.cli.serve",
     "llmsim.cli.profile",
+    "llmsim.cli.load",
+    "llmsim.cli.report",
 )
 """Subcommand modules, in the order they appear in `llmsim --help`."""
 
