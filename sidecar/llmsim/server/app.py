@@ -48,6 +48,9 @@ def create_app(registry: ProfileRegistry | None = None, settings: ServerSettings
         app.router.add_route(route.method, route.path, Pipeline(route.endpoint))
     app.router.add_get("/v1/models", models_route.list_models)
     app.router.add_get("/v1/models/{model_id}", models_route.list_models)
+    app.router.add_get("/{version:v1beta|v1alpha}/models", models_route.gemini_models)
+    app.router.add_get("/{version:v1beta|v1alpha}/models/{model_id:[^/:]+}", models_route.gemini_models)
+    app.router.add_get("/api/tags", models_route.ollama_tags)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     return app

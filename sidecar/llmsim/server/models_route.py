@@ -11,15 +11,15 @@ from typing import Any
 
 from aiohttp import web
 
-from llmsim.providers import openai_common
+from llmsim.providers import gemini, ollama, openai_common
 from llmsim.providers.base import ApiError, ErrorKind, json_body
 from llmsim.server.pipeline import STATE, new_request_id
 
 GeminiLister = Callable[[list[str], str | None], tuple[int, dict[str, Any]]]
 """(listed model names, model id or None) -> (status, body) in Gemini's shape."""
 
-gemini_lister: GeminiLister | None = None
-"""Set by the Gemini provider module to answer Gemini-credentialed list calls."""
+gemini_lister: GeminiLister | None = gemini.list_models
+"""Answers Gemini-credentialed list calls (the Gemini provider's model list)."""
 
 
 def is_gemini(request: web.Request) -> bool:
@@ -47,3 +47,16 @@ async def list_models(request: web.Request) -> web.StreamResponse:
     error = ApiError(ErrorKind.NOT_FOUND, f"The model '{model_id}' does not exist", param="model")
     answer = openai_common.error_answer(error, request_id)
     return web.Response(status=answer.status, body=answer.body, headers=answer.headers)
+
+
+async def gemini_models(request: web.Request) -> web.StreamResponse:
+    """`GET /{v1beta,v1alpha}/models[/{model_id}]`: only Gemini lives under these prefixes."""
+    spec = request.app[STATE].registry.default.spec
+    status, body = gemini.list_models(list(spec.models.listed), request.match_info.get("model_id"), strict=spec.models.strict)
+    return web.Response(status=status, body=json_body(body), content_type="application/json")
+
+
+async def ollama_tags(request: web.Request) -> web.StreamResponse:
+    """`GET /api/tags`: the profile's listed models as Ollama's local models."""
+    listed = list(request.app[STATE].registry.default.spec.models.listed)
+    return web.Response(body=json_body(ollama.tags_body(listed, 1700000000)), content_type="application/json")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from llmsim.providers import anthropic, gemini, ollama
 from llmsim.providers.base import Endpoint
 from llmsim.providers.openai_chat import ChatCompletions
 from llmsim.providers.openai_completions import Completions
@@ -45,7 +46,27 @@ def azure_routes() -> list[Route]:
     ]
 
 
-ROUTE_TABLES = (openai_routes, azure_routes)
+def anthropic_routes() -> list[Route]:
+    return [
+        Route("POST", "/v1/messages", anthropic.Messages()),
+        Route("POST", "/v1/messages/count_tokens", anthropic.CountTokens()),
+    ]
+
+
+def gemini_routes() -> list[Route]:
+    prefix = "/{version:v1|v1beta|v1alpha}/models/{model:[^/:]+}:"
+    return [Route("POST", prefix + method, endpoint) for method, endpoint in gemini.ENDPOINTS.items()]
+
+
+def ollama_routes() -> list[Route]:
+    return [
+        Route("POST", "/api/chat", ollama.Chat()),
+        Route("POST", "/api/generate", ollama.Generate()),
+        Route("POST", "/api/embed", ollama.Embed()),
+    ]
+
+
+ROUTE_TABLES = (openai_routes, azure_routes, anthropic_routes, gemini_routes, ollama_routes)
 """Functions returning each provider's routes; provider modules add theirs here."""
 
 

@@ -1,0 +1,455 @@
+"""Ollama's native API: `/api/chat`, `/api/generate`, `/api/embed` and `/api/tags`.
+
+Streams are NDJSON (`application/x-ndjson`, one object per line, never a blank line) and are on
+by default: only an explicit `"stream": false` gives one JSON body. The final object carries
+`done: true`, `done_reason` and the timing fields in nanoseconds, derived from the plan:
+`load_duration` is the queue wait, `prompt_eval_duration` the rest of the time to first token,
+`eval_duration` the time from the first to the last token, and `total_duration` their sum.
+Errors are `{"error": "<text>"}` with a real status (404 model not found, 503 server busy, ...).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from typing import Any
+
+from llmsim.providers.base import (
+    TRAILER,
+    Answer,
+    ApiError,
+    BodyAnswer,
+    ErrorKind,
+    Frame,
+    HttpRequestFacts,
+    StreamAnswer,
+    json_body,
+)
+from llmsim.simulation.plan import Choice, ResponsePlan
+from llmsim.simulation.request import GenerationRequest, Message, Operation, ToolSpec
+
+PROVIDER = "ollama"
+
+_ERRORS: dict[ErrorKind, tuple[int, str]] = {
+    ErrorKind.INVALID_REQUEST: (400, "invalid request"),
+    ErrorKind.AUTHENTICATION: (401, "unauthorized"),
+    ErrorKind.PERMISSION: (403, "forbidden"),
+    ErrorKind.NOT_FOUND: (404, "model not found, try pulling it first"),
+    ErrorKind.METHOD_NOT_ALLOWED: (405, "405 method not allowed"),
+    ErrorKind.TOO_LARGE: (413, "http: request body too large"),
+    ErrorKind.UNSUPPORTED_MEDIA: (415, "unsupported media type"),
+    ErrorKind.RATE_LIMIT: (429, "too many requests, please try again later"),
+    ErrorKind.QUOTA: (
+        429,
+        "you have reached your usage limit, please upgrade or wait for the limit to reset",
+    ),
+    ErrorKind.CONTEXT_LENGTH: (400, "the input length exceeds the context length"),
+    ErrorKind.SERVER_ERROR: (500, "llama runner process has terminated: exit status 2"),
+    ErrorKind.OVERLOADED: (503, "server busy, please try again.  maximum pending requests exceeded"),
+    ErrorKind.TIMEOUT: (500, "timed out waiting for llama runner to start"),
+}
+
+NDJSON_HEADERS = {"Content-Type": "application/x-ndjson"}
+JSON_HEADERS = {"Content-Type": "application/json; charset=utf-8"}
+MALFORMED = b'{"model":"llmsim","created_at":"2026-\n'
+"""A line whose JSON is cut off (the ollama client raises a raw JSONDecodeError on it)."""
+
+_GO_TYPES = {str: "string", bool: "bool", int: "number", float: "number", list: "array", dict: "object"}
+
+
+def error_status(kind: ErrorKind) -> int:
+    return _ERRORS[kind][0]
+
+
+def error_answer(error: ApiError) -> BodyAnswer:
+    status, default = _ERRORS[error.kind]
+    body = json_body({"error": error.message or default})
+    return BodyAnswer(status=status, headers={**JSON_HEADERS, **error.headers}, body=body)
+
+
+def context_length_message(prompt_tokens: int, limit: int) -> str:
+    return f"the input length ({prompt_tokens} tokens) exceeds the context length ({limit} tokens)"
+
+
+def not_found_message(model: str) -> str:
+    return f'model "{model}" not found, try pulling it first'
+
+
+def midstream_error_frame(error: ApiError) -> bytes:
+    """`{"error": "..."}` as one NDJSON line (the client raises ResponseError, status_code -1)."""
+    return json_body({"error": error.message or _ERRORS[error.kind][1]}) + b"\n"
+
+
+def malformed_frame() -> bytes:
+    return MALFORMED
+
+
+# --- parsing ------------------------------------------------------------------------------------
+
+
+def _go_type_error(value: Any, struct: str, field: str, go_type: str) -> ApiError:
+    kind = _GO_TYPES.get(type(value), "null")
+    return ApiError(
+        ErrorKind.INVALID_REQUEST,
+        f"json: cannot unmarshal {kind} into Go struct field {struct}.{field} of type {go_type}",
+        param=field,
+    )
+
+
+def _body(facts: HttpRequestFacts) -> dict[str, Any]:
+    if not facts.body.strip():
+        raise ApiError(ErrorKind.INVALID_REQUEST, "missing request body")
+    try:
+        doc = json.loads(facts.body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ApiError(
+            ErrorKind.INVALID_REQUEST, f"invalid character in request body: {exc.args[0]}"
+        ) from None
+    if not isinstance(doc, dict):
+        raise ApiError(
+            ErrorKind.INVALID_REQUEST,
+            f"json: cannot unmarshal {_GO_TYPES.get(type(doc), 'null')} into Go value of type api.Request",
+        )
+    return doc
+
+
+def _string(doc: dict[str, Any], key: str, struct: str) -> str | None:
+    value = doc.get(key)
+    if value is not None and not isinstance(value, str):
+        raise _go_type_error(value, struct, key, "string")
+    return value
+
+
+def _model(doc: dict[str, Any], struct: str) -> str:
+    model = _string(doc, "model", struct)
+    if not model:
+        raise ApiError(ErrorKind.INVALID_REQUEST, "model is required", param="model")
+    return model
+
+
+def _stream(doc: dict[str, Any], struct: str) -> bool:
+    value = doc.get("stream")
+    if value is None:
+        return True
+    if not isinstance(value, bool):
+        raise _go_type_error(value, struct, "stream", "bool")
+    return value
+
+
+def _options(doc: dict[str, Any], struct: str) -> tuple[int | None, tuple[str, ...], int | None]:
+    """(num_predict, stop, seed) from `options`; a negative num_predict means no limit."""
+    options = doc.get("options")
+    if options is None:
+        return None, (), None
+    if not isinstance(options, dict):
+        raise _go_type_error(options, struct, "options", "map[string]interface {}")
+    values: list[int | None] = []
+    for key in ("num_predict", "seed"):
+        value = options.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
+            raise ApiError(
+                ErrorKind.INVALID_REQUEST, f"option {key!r} must be of type integer", param=f"options.{key}"
+            )
+        values.append(int(value) if value is not None else None)
+    stop = options.get("stop")
+    if stop is None:
+        stops: tuple[str, ...] = ()
+    elif isinstance(stop, str):
+        stops = (stop,)
+    elif isinstance(stop, list) and all(isinstance(s, str) for s in stop):
+        stops = tuple(stop)
+    else:
+        raise ApiError(ErrorKind.INVALID_REQUEST, "option 'stop' must be of type array", param="options.stop")
+    num_predict = values[0] if values[0] is not None and values[0] >= 0 else None
+    if num_predict == 0:
+        num_predict = None
+    return num_predict, stops, values[1]
+
+
+def _format(doc: dict[str, Any]) -> tuple[dict[str, Any] | None, bool]:
+    value = doc.get("format")
+    if value in (None, ""):
+        return None, False
+    if value == "json":
+        return None, True
+    if isinstance(value, dict):
+        return dict(value), False
+    raise ApiError(ErrorKind.INVALID_REQUEST, f"invalid format: {json.dumps(value)[:40]}", param="format")
+
+
+def _tools(doc: dict[str, Any]) -> tuple[ToolSpec, ...]:
+    raw = doc.get("tools")
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        raise _go_type_error(raw, "ChatRequest", "tools", "api.Tools")
+    tools: list[ToolSpec] = []
+    for item in raw:
+        function = item.get("function") if isinstance(item, dict) else None
+        if not isinstance(function, dict) or not isinstance(function.get("name"), str):
+            raise _go_type_error(item, "ChatRequest", "tools", "api.Tool")
+        params = function.get("parameters")
+        description = function.get("description")
+        tools.append(
+            ToolSpec(
+                name=function["name"],
+                description=description if isinstance(description, str) else "",
+                parameters=params if isinstance(params, dict) else {"type": "object", "properties": {}},
+            )
+        )
+    return tuple(tools)
+
+
+def _chat_messages(doc: dict[str, Any]) -> tuple[Message, ...]:
+    raw = doc.get("messages")
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        raise _go_type_error(raw, "ChatRequest", "messages", "[]api.Message")
+    out: list[Message] = []
+    for item in raw:
+        if not isinstance(item, dict):
+            raise _go_type_error(item, "ChatRequest", "messages", "api.Message")
+        role = _string(item, "role", "Message") or ""
+        text = _string(item, "content", "Message") or ""
+        calls = item.get("tool_calls")
+        if isinstance(calls, list) and calls:
+            text += json.dumps(calls)
+        out.append(Message(role=role, text=text))
+    return tuple(out)
+
+
+def _generation(
+    doc: dict[str, Any], struct: str, operation: Operation, messages: tuple[Message, ...]
+) -> GenerationRequest:
+    num_predict, stop, seed = _options(doc, struct)
+    schema, json_mode = _format(doc)
+    return GenerationRequest(
+        provider=PROVIDER,
+        operation=operation,
+        model=_model(doc, struct),
+        messages=messages,
+        max_tokens=num_predict,
+        stop=stop,
+        stream=_stream(doc, struct),
+        tools=_tools(doc) if operation == "chat" else (),
+        json_schema=schema,
+        json_mode=json_mode,
+        seed=seed,
+    )
+
+
+def parse_chat(facts: HttpRequestFacts) -> GenerationRequest:
+    doc = _body(facts)
+    return _generation(doc, "ChatRequest", "chat", _chat_messages(doc))
+
+
+def parse_generate(facts: HttpRequestFacts) -> GenerationRequest:
+    doc = _body(facts)
+    messages = []
+    system = _string(doc, "system", "GenerateRequest")
+    if system:
+        messages.append(Message("system", system))
+    messages.append(Message("user", _string(doc, "prompt", "GenerateRequest") or ""))
+    return _generation(doc, "GenerateRequest", "completion", tuple(messages))
+
+
+def parse_embed(facts: HttpRequestFacts) -> GenerationRequest:
+    doc = _body(facts)
+    raw = doc.get("input")
+    if isinstance(raw, str):
+        inputs: tuple[str, ...] = (raw,)
+    elif isinstance(raw, list) and all(isinstance(s, str) for s in raw):
+        inputs = tuple(raw)
+    elif raw is None:
+        inputs = ()
+    else:
+        raise ApiError(ErrorKind.INVALID_REQUEST, "invalid input type", param="input")
+    dims = doc.get("dimensions")
+    if dims is not None and (isinstance(dims, bool) or not isinstance(dims, int) or dims < 1):
+        raise ApiError(ErrorKind.INVALID_REQUEST, "dimensions must be a positive integer", param="dimensions")
+    return GenerationRequest(
+        provider=PROVIDER,
+        operation="embeddings",
+        model=_model(doc, "EmbedRequest"),
+        inputs=inputs,
+        dimensions=dims,
+    )
+
+
+# --- rendering ----------------------------------------------------------------------------------
+
+
+def created_at(plan: ResponsePlan, at_s: float) -> str:
+    """RFC 3339 with sub-second digits, as Go prints `time.Time` (`2024-05-01T12:00:00.123456Z`)."""
+    moment = dt.datetime.fromtimestamp(plan.created + at_s, tz=dt.UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def timing_fields(plan: ResponsePlan) -> dict[str, int]:
+    """Durations in nanoseconds that add up to the plan's end-to-end time."""
+    t = plan.timing
+    ns = 1_000_000_000
+    load = round(t.queue_s * ns)
+    prompt = round((t.ttft_s - t.queue_s) * ns)
+    total = round(t.e2e_s * ns)
+    choice = plan.choices[0] if plan.choices else None
+    return {
+        "total_duration": total,
+        "load_duration": load,
+        "prompt_eval_count": plan.prompt_tokens,
+        "prompt_eval_duration": prompt,
+        "eval_count": choice.output_tokens if choice else 0,
+        "eval_duration": max(total - load - prompt, 0),
+    }
+
+
+def done_reason(choice: Choice) -> str:
+    return "length" if choice.finish_reason == "length" else "stop"
+
+
+def _tool_calls(choice: Choice) -> list[dict[str, Any]]:
+    return [{"function": {"name": c.name, "arguments": c.arguments}} for c in choice.tool_calls]
+
+
+def _head(plan: ResponsePlan, at_s: float) -> dict[str, Any]:
+    return {"model": plan.model, "created_at": created_at(plan, at_s)}
+
+
+def final_object(plan: ResponsePlan, chat: bool, *, whole: bool) -> dict[str, Any]:
+    """The `done: true` object; with `whole`, it carries the full reply (stream: false)."""
+    choice = plan.choices[0]
+    obj = _head(plan, plan.timing.e2e_s)
+    text = choice.text if whole else ""
+    if chat:
+        message: dict[str, Any] = {"role": "assistant", "content": text}
+        if whole and choice.tool_calls:
+            message["tool_calls"] = _tool_calls(choice)
+        obj["message"] = message
+    else:
+        obj["response"] = text
+    return {**obj, "done": True, "done_reason": done_reason(choice), **timing_fields(plan)}
+
+
+def _slot_object(plan: ResponsePlan, choice: Choice, k: int, chat: bool) -> dict[str, Any] | None:
+    """Token slot k: a text piece, or (chat) the whole tool call on its last argument token."""
+    at = plan.timing.token_offsets_s[k]
+    obj = _head(plan, at)
+    if k < len(choice.pieces):
+        piece = choice.pieces[k]
+        if chat:
+            obj["message"] = {"role": "assistant", "content": piece}
+        else:
+            obj["response"] = piece
+        return {**obj, "done": False}
+    k -= len(choice.pieces)
+    for call in choice.tool_calls:
+        if k < len(call.argument_pieces):
+            if k < len(call.argument_pieces) - 1 or not chat:
+                return None
+            obj["message"] = {
+                "role": "assistant",
+                "content": "",
+                "tool_calls": [{"function": {"name": call.name, "arguments": call.arguments}}],
+            }
+            return {**obj, "done": False}
+        k -= len(call.argument_pieces)
+    return None
+
+
+def stream_frames(plan: ResponsePlan, *, chat: bool) -> list[Frame]:
+    choice = plan.choices[0]
+    frames: list[Frame] = []
+    for k in range(choice.output_tokens):
+        obj = _slot_object(plan, choice, k, chat)
+        if obj is not None:
+            frames.append(Frame(plan.timing.token_offsets_s[k], json_body(obj) + b"\n", token=k))
+    frames.append(
+        Frame(plan.timing.e2e_s, json_body(final_object(plan, chat, whole=False)) + b"\n", token=TRAILER)
+    )
+    return frames
+
+
+def tags_body(models: list[str], created: int) -> dict[str, Any]:
+    """`GET /api/tags`: the locally "installed" models."""
+    modified = dt.datetime.fromtimestamp(created, tz=dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    out = []
+    for name in models:
+        tagged = name if ":" in name else name + ":latest"
+        digest = hashlib.sha256(tagged.encode()).hexdigest()
+        out.append(
+            {
+                "name": tagged,
+                "model": tagged,
+                "modified_at": modified,
+                "size": 4_920_000_000,
+                "digest": digest,
+                "details": {
+                    "parent_model": "",
+                    "format": "gguf",
+                    "family": "llama",
+                    "families": ["llama"],
+                    "parameter_size": "8.0B",
+                    "quantization_level": "Q4_K_M",
+                },
+            }
+        )
+    return {"models": out}
+
+
+class _Generation:
+    provider = PROVIDER
+    chat = True
+
+    def render(self, plan: ResponsePlan, request: GenerationRequest, facts: HttpRequestFacts) -> Answer:
+        if request.stream:
+            return StreamAnswer(200, dict(NDJSON_HEADERS), tuple(stream_frames(plan, chat=self.chat)))
+        body = json_body(final_object(plan, self.chat, whole=True))
+        return BodyAnswer(200, dict(JSON_HEADERS), body, at_s=plan.timing.e2e_s)
+
+    def render_error(self, error: ApiError, facts: HttpRequestFacts) -> BodyAnswer:
+        return error_answer(error)
+
+
+class Chat(_Generation):
+    """`POST /api/chat`."""
+
+    operation: Operation = "chat"
+
+    def parse(self, facts: HttpRequestFacts) -> GenerationRequest:
+        return parse_chat(facts)
+
+
+class Generate(_Generation):
+    """`POST /api/generate`."""
+
+    operation: Operation = "completion"
+    chat = False
+
+    def parse(self, facts: HttpRequestFacts) -> GenerationRequest:
+        return parse_generate(facts)
+
+
+class Embed:
+    """`POST /api/embed`."""
+
+    provider = PROVIDER
+    operation: Operation = "embeddings"
+
+    def parse(self, facts: HttpRequestFacts) -> GenerationRequest:
+        return parse_embed(facts)
+
+    def render(self, plan: ResponsePlan, request: GenerationRequest, facts: HttpRequestFacts) -> Answer:
+        t = plan.timing
+        body = {
+            "model": plan.model,
+            "embeddings": [list(v) for v in plan.embeddings],
+            "total_duration": round(t.ttft_s * 1e9),
+            "load_duration": round(t.queue_s * 1e9),
+            "prompt_eval_count": plan.prompt_tokens,
+        }
+        return BodyAnswer(200, dict(JSON_HEADERS), json_body(body), at_s=t.ttft_s)
+
+    def render_error(self, error: ApiError, facts: HttpRequestFacts) -> BodyAnswer:
+        return error_answer(error)
