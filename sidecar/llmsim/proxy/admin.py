@@ -1,0 +1,71 @@
+"""The admin server (`--admin`, default 127.0.0.1:15090): health, readiness, metrics, kill switch."""
+
+from __future__ import annotations
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from llmsim.proxy.metrics import ProxyMetrics
+from llmsim.proxy.state import ProxyState
+
+STATE: web.AppKey[ProxyState] = web.AppKey("proxy_state", ProxyState)
+METRICS: web.AppKey[ProxyMetrics] = web.AppKey("proxy_metrics", ProxyMetrics)
+
+
+def _status(state: ProxyState) -> dict[str, object]:
+    spec = state.profile.spec
+    return {
+        "profile": state.profile.name,
+        "source": state.profile.source,
+        "generation": state.generation,
+        "mode": spec.mode.value,
+        "paused": state.paused or spec.paused,
+        "activatedAt": state.activated_at.isoformat(),
+    }
+
+
+async def healthz(request: web.Request) -> web.Response:
+    """200 while the proxy runs (liveness): it fails open, so it is healthy even when paused."""
+    return web.json_response({"status": "ok", **_status(request.app[STATE])})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    state = request.app[STATE]
+    if not state.ready:
+        return web.json_response({"status": "starting"}, status=503)
+    return web.json_response({"status": "ready", **_status(state)})
+
+
+async def metrics(request: web.Request) -> web.Response:
+    registry = request.app[METRICS]
+    registry.paused.set(1 if request.app[STATE].paused else 0)
+    body = generate_latest(registry.registry)
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+async def pause(request: web.Request) -> web.Response:
+    request.app[STATE].pause()
+    return web.json_response({"status": "paused", **_status(request.app[STATE])})
+
+
+async def resume(request: web.Request) -> web.Response:
+    request.app[STATE].resume()
+    return web.json_response({"status": "resumed", **_status(request.app[STATE])})
+
+
+async def reset(request: web.Request) -> web.Response:
+    request.app[STATE].reset()
+    return web.json_response({"status": "reset", **_status(request.app[STATE])})
+
+
+def create_admin_app(state: ProxyState, proxy_metrics: ProxyMetrics) -> web.Application:
+    app = web.Application()
+    app[STATE] = state
+    app[METRICS] = proxy_metrics
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_get("/metrics", metrics)
+    app.router.add_post("/pause", pause)
+    app.router.add_post("/resume", resume)
+    app.router.add_post("/reset", reset)
+    return app

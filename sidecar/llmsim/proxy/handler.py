@@ -1,0 +1,434 @@
+"""The data path: every decrypted (or plain-HTTP) request the proxy intercepts goes through the
+`intercept` middleware, which picks the mode and then
+
+* simulate: calls the simulator app's own handler (the same pipeline as `llmsim serve`), in-process;
+* perturb: forwards upstream and perturbs the answer on the way back (pure plan from `perturb`);
+* passthrough: forwards untouched, measuring TTFT/ITL/E2E.
+
+The destination comes from the `Host` header and the connection (TLS or not); origin-form requests
+to the proxy itself (base-url capture) are routed to the provider that the path names.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import logging
+import os
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+import aiohttp
+import numpy as np
+from aiohttp import web
+from multidict import CIMultiDict
+
+from llmsim.api.faults import FaultType
+from llmsim.api.profile import Mode
+from llmsim.proxy import perturb, provider_errors, safety
+from llmsim.proxy.facts import RequestInfo, request_info
+from llmsim.proxy.metrics import ProxyMetrics
+from llmsim.proxy.redact import redact_text, redact_url
+from llmsim.proxy.state import ProxyState
+
+log = logging.getLogger("llmsim.proxy")
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+HOP_BY_HOP = frozenset(
+    {
+        "connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "proxy-connection",
+        "te", "trailer", "trailers", "transfer-encoding", "upgrade", "host", "content-length",
+    }
+)  # fmt: skip
+UPSTREAM_HEADER = "x-llmsim-upstream"
+DEFAULT_UPSTREAMS: dict[str, str] = {
+    "openai": "https://api.openai.com",
+    "anthropic": "https://api.anthropic.com",
+    "gemini": "https://generativelanguage.googleapis.com",
+}
+"""Where base-url capture sends each provider's requests (azure and ollama must be configured)."""
+_STREAM_TYPES = ("text/event-stream", "application/x-ndjson", "application/jsonl", "application/stream+json")
+
+
+@dataclass(frozen=True)
+class Destination:
+    scheme: str
+    host: str
+    port: int
+    base_url_capture: bool = False
+
+
+@dataclass
+class DataPath:
+    """What the middleware needs: state, metrics, the upstream session and its settings."""
+
+    state: ProxyState
+    metrics: ProxyMetrics
+    session_factory: Callable[[], aiohttp.ClientSession]
+    own_addresses: frozenset[str] = frozenset()
+    """`host:port` forms of the proxy's own listeners (origin-form requests to them are base-url capture)."""
+    upstreams: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_UPSTREAMS))
+    observations: TextIO | None = None
+    """JSON lines of measured passthrough/perturb timings (input of `llmsim profile fit`)."""
+    _session: aiohttp.ClientSession | None = None
+    _counter: int = 0
+
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            self._session = self.session_factory()
+        return self._session
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+        if self.observations is not None:
+            self.observations.close()
+
+    # -- routing ---------------------------------------------------------------------------
+
+    def destination(self, request: web.Request) -> Destination:
+        secure = request.transport is not None and request.transport.get_extra_info("sslcontext") is not None
+        scheme = "https" if secure else "http"
+        if request.raw_path.startswith(("http://", "https://")):
+            url = request.url
+            return Destination(
+                url.scheme, (url.host or "").lower(), url.port or (443 if url.scheme == "https" else 80)
+            )
+        host_header = request.headers.get("Host", "")
+        host, _, port_text = host_header.rpartition(":") if _has_port(host_header) else (host_header, "", "")
+        port = int(port_text) if port_text.isdigit() else (443 if secure else 80)
+        host = host.lower().strip("[]")
+        if not secure and (
+            f"{host}:{port}" in self.own_addresses or not self.state.scope.intercepts(host, port)
+        ):
+            return Destination(scheme, host, port, base_url_capture=True)
+        return Destination(scheme, host, port)
+
+    def upstream_url(self, request: web.Request, dest: Destination, info: RequestInfo) -> str:
+        if dest.base_url_capture:
+            base = request.headers.get(UPSTREAM_HEADER) or self.upstreams.get(info.provider)
+            if not base:
+                raise LookupError(
+                    f"base-url capture: no upstream known for provider {info.provider!r}; "
+                    f"set --upstream {info.provider}=URL or the {UPSTREAM_HEADER} header"
+                )
+            return base.rstrip("/") + request.raw_path
+        default_port = 443 if dest.scheme == "https" else 80
+        netloc = dest.host if dest.port == default_port else f"{dest.host}:{dest.port}"
+        path = (
+            request.raw_path if not request.raw_path.startswith(("http://", "https://")) else request.path_qs
+        )
+        return f"{dest.scheme}://{netloc}{path}"
+
+    # -- the middleware --------------------------------------------------------------------
+
+    def middleware(self) -> Any:
+        @web.middleware
+        async def intercept(request: web.Request, handler: Handler) -> web.StreamResponse:
+            return await self.handle(request, handler)
+
+        return intercept
+
+    async def handle(self, request: web.Request, simulate: Handler) -> web.StreamResponse:
+        dest = self.destination(request)
+        body = await request.read()
+        headers = {k.lower(): v for k, v in request.headers.items()}
+        info = request_info(
+            dest.host,
+            dest.port,
+            request.method,
+            request.raw_path if not request.raw_path.startswith("http") else request.path_qs,
+            headers,
+            body,
+        )
+        in_scope = dest.base_url_capture or self.state.scope.intercepts(dest.host, dest.port)
+        spec = self.state.profile.spec
+        if not in_scope:
+            return await self.forward(request, dest, info, body, None, Mode.PASSTHROUGH, measure=False)
+        try:
+            requested = safety.parse_mode(headers.get(safety.MODE_HEADER))
+            forced = perturb.parse_forced_fault(headers.get(perturb.FAULT_HEADER))
+        except ValueError as exc:
+            bad = provider_errors.invalid_request(info.provider, str(exc))
+            return web.Response(status=bad.status, body=bad.body, headers=bad.headers)
+        self._counter += 1
+        decision = safety.decide(
+            spec, info, requested=requested, paused=self.state.paused,
+            activated_at=self.state.activated_at, now=self.state.clock(),
+            fallback_key=f"{os.getpid()}:{self._counter}:{time.monotonic_ns()}",
+            default_mode=self.state.mode_override,
+        )  # fmt: skip
+        self.metrics.decisions.labels(decision.mode.value, decision.reason).inc()
+        if decision.mode is Mode.SIMULATE:
+            return await self.simulate(request, simulate, info)
+        plan: perturb.PerturbPlan | None = None
+        if decision.mode is Mode.PERTURB:
+            try:
+                seed = (
+                    (spec.seed or 0, self._counter)
+                    if spec.seed is not None
+                    else (int.from_bytes(os.urandom(8)),)
+                )
+                plan = perturb.plan_perturbation(
+                    spec, np.random.default_rng(list(seed)), forced=forced,
+                    activated_at=self.state.activated_at, now=self.state.clock(),
+                )  # fmt: skip
+            except Exception:
+                log.exception("perturbation plan failed; passing the request through")
+                self.metrics.failopen.labels("perturb").inc()
+        return await self.forward(request, dest, info, body, plan, decision.mode, measure=True)
+
+    async def simulate(self, request: web.Request, handler: Handler, info: RequestInfo) -> web.StreamResponse:
+        t0 = asyncio.get_running_loop().time()
+        try:
+            response = await handler(request)
+        except (web.HTTPException, asyncio.CancelledError):
+            raise
+        except Exception:
+            log.exception("simulation failed for %s %s", request.method, redact_url(request.path_qs))
+            self.metrics.failopen.labels("simulate").inc()
+            self.metrics.requests.labels("simulate", info.provider, "error").inc()
+            return _error(info.provider, FaultType.SERVER_ERROR, extra={"x-llmsim-fail-open": "1"})
+        self.metrics.requests.labels(
+            "simulate", info.provider, "ok" if response.status < 400 else "error"
+        ).inc()
+        self.metrics.e2e.labels("simulate", info.provider).observe(asyncio.get_running_loop().time() - t0)
+        return response
+
+    # -- forwarding ------------------------------------------------------------------------
+
+    async def forward(
+        self,
+        request: web.Request,
+        dest: Destination,
+        info: RequestInfo,
+        body: bytes,
+        plan: perturb.PerturbPlan | None,
+        mode: Mode,
+        *,
+        measure: bool,
+    ) -> web.StreamResponse:
+        loop = asyncio.get_running_loop()
+        t0 = loop.time()
+        if plan is not None and plan.replaces_response:
+            return await self._substitute(request, info, plan, t0)
+        try:
+            url = self.upstream_url(request, dest, info)
+        except LookupError as exc:
+            return _error(info.provider, FaultType.SERVER_ERROR, status=502, message=str(exc))
+        headers = upstream_headers(request.headers)
+        try:
+            data = body if body or request.method not in ("GET", "HEAD") else None
+            upstream = await self.session.request(
+                request.method, url, headers=headers, data=data, allow_redirects=False
+            )
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+            log.warning("upstream %s unreachable: %s", redact_url(url), redact_text(str(exc)))
+            self.metrics.requests.labels(mode.value, info.provider, "error").inc()
+            return _error(
+                info.provider,
+                FaultType.SERVER_ERROR,
+                status=502,
+                message=f"llmsim proxy: upstream unreachable ({type(exc).__name__})",
+            )
+        try:
+            return await self._relay(request, upstream, info, plan, mode, t0, measure)
+        finally:
+            upstream.release()
+
+    async def _substitute(
+        self, request: web.Request, info: RequestInfo, plan: perturb.PerturbPlan, t0: float
+    ) -> web.StreamResponse:
+        assert plan.fault is not None
+        self.metrics.requests.labels("perturb", info.provider, plan.fault.value).inc()
+        if plan.fault is FaultType.TIMEOUT:
+            await asyncio.sleep(plan.timeout_s)
+            if request.transport is not None:
+                request.transport.abort()
+            return web.Response(status=504)
+        await _sleep_until(t0 + plan.added_ttft_s)
+        err = provider_errors.error_response(info.provider, plan.fault, plan.retry_after_s)
+        return web.Response(status=err.status, body=err.body, headers=err.headers)
+
+    async def _relay(
+        self,
+        request: web.Request,
+        upstream: aiohttp.ClientResponse,
+        info: RequestInfo,
+        plan: perturb.PerturbPlan | None,
+        mode: Mode,
+        t0: float,
+        measure: bool,
+    ) -> web.StreamResponse:
+        loop = asyncio.get_running_loop()
+        response = web.StreamResponse(status=upstream.status, reason=upstream.reason)
+        for key, value in upstream.headers.items():
+            if key.lower() not in HOP_BY_HOP:
+                response.headers.add(key, value)
+        content_type = upstream.headers.get("Content-Type", "").lower()
+        streamed = content_type.startswith(_STREAM_TYPES)
+        if plan is not None and plan.is_noop:
+            plan = None
+        alters_body = plan is not None and plan.fault in perturb.STREAM_FAULTS
+        if upstream.content_length is not None and not alters_body:
+            response.content_length = upstream.content_length
+        times: list[float] = []
+        if plan is None:
+            splitter = perturb.FrameSplitter("ndjson" in content_type) if streamed and measure else None
+            await response.prepare(request)
+            async for data in upstream.content.iter_any():
+                if measure:
+                    now = loop.time()
+                    n = len(splitter.feed(data)) if splitter is not None else 1
+                    times.extend([now] * n)
+                await response.write(data)
+            await response.write_eof()
+        else:
+            await self._perturbed(request, response, upstream, info, plan, streamed, content_type, times)
+        if measure:
+            self._observe(mode, info, upstream.status, t0, times, loop.time())
+        return response
+
+    async def _perturbed(
+        self,
+        request: web.Request,
+        response: web.StreamResponse,
+        upstream: aiohttp.ClientResponse,
+        info: RequestInfo,
+        plan: perturb.PerturbPlan,
+        streamed: bool,
+        content_type: str,
+        times: list[float],
+    ) -> None:
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[tuple[float, bytes] | None] = asyncio.Queue()
+        splitter = perturb.FrameSplitter("ndjson" in content_type) if streamed else None
+
+        async def read() -> None:
+            try:
+                async for data in upstream.content.iter_any():
+                    now = loop.time()
+                    for piece in splitter.feed(data) if splitter is not None else [data]:
+                        queue.put_nowait((now, piece))
+                if splitter is not None and (rest := splitter.flush()):
+                    queue.put_nowait((loop.time(), rest))
+            finally:
+                queue.put_nowait(None)
+
+        reader = asyncio.create_task(read())
+        first: float | None = None
+        k = 0
+        prepared = False
+        try:
+            while (item := await queue.get()) is not None:
+                arrival, piece = item
+                if first is None:
+                    first = arrival
+                if streamed and plan.fault in perturb.STREAM_FAULTS and k >= plan.after_chunks:
+                    if not prepared:
+                        await response.prepare(request)
+                    await self._strike(request, response, info, plan.fault)
+                    self.metrics.requests.labels(
+                        "perturb", info.provider, plan.fault.value if plan.fault else "ok"
+                    ).inc()
+                    return
+                due = plan.deadline(k, arrival, first) if (streamed or k == 0) else arrival
+                await _sleep_until(due)
+                if not prepared:
+                    await response.prepare(request)
+                    prepared = True
+                await response.write(piece)
+                times.append(loop.time())
+                k += 1
+            if not prepared:
+                if first is None:
+                    await asyncio.sleep(plan.added_ttft_s)
+                await response.prepare(request)
+            await response.write_eof()
+        finally:
+            reader.cancel()
+
+    async def _strike(
+        self, request: web.Request, response: web.StreamResponse, info: RequestInfo, fault: FaultType | None
+    ) -> None:
+        if fault is FaultType.MIDSTREAM_ERROR:
+            await response.write(provider_errors.midstream_error_frame(info.provider))
+            await response.write_eof()
+            return
+        if fault is FaultType.MALFORMED_CHUNK:
+            await response.write(provider_errors.malformed_frame(info.provider))
+        if request.transport is not None:
+            request.transport.abort()
+
+    def _observe(
+        self, mode: Mode, info: RequestInfo, status: int, t0: float, times: list[float], end: float
+    ) -> None:
+        m, p = mode.value, info.provider
+        self.metrics.requests.labels(m, p, "ok" if status < 400 else "error").inc()
+        self.metrics.e2e.labels(m, p).observe(end - t0)
+        if not times:
+            return
+        self.metrics.ttft.labels(m, p).observe(times[0] - t0)
+        itl = self.metrics.itl.labels(m, p)
+        gaps = [b - a for a, b in itertools.pairwise(times)]
+        for gap in gaps:
+            itl.observe(gap)
+        if self.observations is not None and status < 400:
+            record = {
+                "mode": m, "provider": p, "model": info.model, "stream": info.stream,
+                "ttftMs": round((times[0] - t0) * 1000, 3), "e2eMs": round((end - t0) * 1000, 3),
+                "outputChunks": len(times), "itlMs": [round(g * 1000, 3) for g in gaps],
+            }  # fmt: skip
+            self.observations.write(json.dumps(record) + "\n")
+            self.observations.flush()
+
+
+def _has_port(host_header: str) -> bool:
+    if host_header.startswith("["):
+        return "]:" in host_header
+    return host_header.count(":") == 1
+
+
+def upstream_headers(headers: Mapping[str, str]) -> CIMultiDict[str]:
+    """Request headers as they go upstream: no hop-by-hop headers, no `x-llmsim-*`, no mode header."""
+    out: CIMultiDict[str] = CIMultiDict()
+    for key, value in headers.items():
+        low = key.lower()
+        if low in HOP_BY_HOP or low.startswith("x-llmsim-") or low == safety.MODE_HEADER:
+            continue
+        out.add(key, value)
+    return out
+
+
+def _error(
+    provider: str,
+    fault: FaultType,
+    *,
+    status: int | None = None,
+    message: str | None = None,
+    extra: dict[str, str] | None = None,
+) -> web.Response:
+    err = provider_errors.error_response(provider, fault, message=message)
+    headers = {**err.headers, **(extra or {})}
+    if status is not None and provider == "gemini":
+        body = json.loads(err.body)
+        body["error"]["code"] = status
+        return web.Response(status=status, body=json.dumps(body).encode(), headers=headers)
+    return web.Response(status=status or err.status, body=err.body, headers=headers)
+
+
+async def _sleep_until(deadline: float) -> None:
+    delay = deadline - asyncio.get_running_loop().time()
+    if delay > 0:
+        await asyncio.sleep(delay)
+
+
+def open_observations(path: Path | None) -> TextIO | None:
+    """Append-mode JSONL file for measured timings (None: do not record)."""
+    return None if path is None else path.open("a", encoding="utf-8")

@@ -1,0 +1,192 @@
+"""Assembles and runs the proxy: front door, data path (with the simulator app), admin server,
+optional TLS listener for host-alias capture, profile watcher."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from aiohttp import web
+
+from llmsim import profiles
+from llmsim.api.profile import Mode
+from llmsim.profiles import NamedProfile
+from llmsim.proxy import upstream
+from llmsim.proxy.admin import create_admin_app
+from llmsim.proxy.ca import DEFAULT_CA_DIR, CertificateAuthority
+from llmsim.proxy.frontdoor import FrontDoor
+from llmsim.proxy.handler import DEFAULT_UPSTREAMS, DataPath, open_observations
+from llmsim.proxy.metrics import ProxyMetrics
+from llmsim.proxy.reload import ProfileWatcher
+from llmsim.proxy.scope import Scope
+from llmsim.proxy.state import ProxyState
+from llmsim.server.app import create_app
+
+log = logging.getLogger("llmsim.proxy")
+
+Address = tuple[str, int]
+
+
+def parse_address(text: str, what: str) -> Address:
+    """`host:port` -> (host, port); ValueError naming the option."""
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit() or not 0 <= int(port) < 65536:
+        raise ValueError(f"{what}: {text!r} is not HOST:PORT")
+    return (host.strip("[]") or "127.0.0.1", int(port))
+
+
+@dataclass
+class ProxyOptions:
+    """Everything `llmsim proxy` takes; `validate()` checks the combination and names the bad option."""
+
+    profile: str | None = None
+    """Preset name or profile file (a file is watched and hot-reloaded)."""
+    mode: Mode | None = None
+    """Replaces the profile's mode."""
+    listen: Address = ("127.0.0.1", 15080)
+    admin: Address | None = ("127.0.0.1", 15090)
+    ca_dir: Path = DEFAULT_CA_DIR
+    tls_listen: Address | None = None
+    """host-alias / iptables capture: terminate TLS here (e.g. 0.0.0.0:443) with certificates from our CA."""
+    tls_default_host: str = "api.openai.com"
+    """Certificate presented to clients that send no SNI on `tls_listen`."""
+    intercept: tuple[str, ...] = ()
+    """Extra hosts (`host`, `*.domain`, `host:port`) to intercept besides the providers' and the profile's."""
+    upstreams: dict[str, str] = field(default_factory=dict)
+    """base-url capture: provider -> base URL (defaults for openai, anthropic, gemini)."""
+    upstream_ca: Path | None = None
+    """Extra CA file trusted for upstream TLS (besides the system store)."""
+    resolve: dict[str, Address] = field(default_factory=dict)
+    """host -> (ip, port) for upstream connections and tunnels (tests; pinning)."""
+    bypass_hosts_file: bool = False
+    """Resolve upstreams through DNS, ignoring /etc/hosts (host-alias capture with perturb/passthrough)."""
+    observations: Path | None = None
+    """Append measured timings (JSON lines) here, for `llmsim profile fit`."""
+    watch_interval_s: float = 0.5
+
+    def validate(self) -> None:
+        Scope.build(self.intercept)
+        for provider, url in self.upstreams.items():
+            if not url.startswith(("http://", "https://")):
+                raise ValueError(f"--upstream {provider}={url}: the URL must start with http:// or https://")
+        if self.upstream_ca is not None and not self.upstream_ca.is_file():
+            raise ValueError(f"--upstream-ca {self.upstream_ca}: no such file")
+
+
+def load_profile(ref: str | None) -> NamedProfile:
+    return profiles.default_profile() if ref is None else profiles.load(ref)
+
+
+class ProxyServer:
+    """The running proxy; `start()` binds every listener, `stop()` closes them."""
+
+    def __init__(self, options: ProxyOptions, profile: NamedProfile | None = None) -> None:
+        options.validate()
+        self.options = options
+        self.profile_path = _watched_path(options.profile)
+        self.state = ProxyState(
+            profile or load_profile(options.profile),
+            extra_hosts=options.intercept,
+            mode_override=options.mode,
+        )
+        self.metrics = ProxyMetrics()
+        self.ca = CertificateAuthority(options.ca_dir)
+        resolver_overrides = dict(options.resolve)
+        ssl_ctx = upstream.client_ssl_context(options.upstream_ca)
+        self.datapath = DataPath(
+            state=self.state,
+            metrics=self.metrics,
+            session_factory=lambda: upstream.new_session(
+                upstream.UpstreamResolver(resolver_overrides, options.bypass_hosts_file), ssl_ctx
+            ),
+            upstreams={**DEFAULT_UPSTREAMS, **options.upstreams},
+            observations=open_observations(options.observations),
+        )
+        self.app = create_app(self.state.registry)
+        self.app.middlewares.insert(0, self.datapath.middleware())
+        self._runner = web.AppRunner(self.app, access_log=None, handle_signals=False)
+        self._admin_runner: web.AppRunner | None = None
+        self._servers: list[asyncio.Server] = []
+        self._tasks: list[asyncio.Task[None]] = []
+        self.listen_address: Address | None = None
+        self.admin_address: Address | None = None
+        self.tls_address: Address | None = None
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        await self._runner.setup()
+        http_server = self._runner.server
+        assert http_server is not None
+        door = FrontDoor(
+            self.state, self.ca, http_server, self.metrics, tunnel_overrides=self.options.resolve
+        )
+        host, port = self.options.listen
+        server = await loop.create_server(door.protocol, host, port, reuse_address=True, backlog=1024)
+        self._servers.append(server)
+        self.listen_address = _bound(server)
+        if self.options.tls_listen is not None:
+            thost, tport = self.options.tls_listen
+            ctx = self.ca.sni_context(self.options.tls_default_host)
+            tls = await loop.create_server(
+                http_server, thost, tport, ssl=ctx, reuse_address=True, backlog=1024
+            )
+            self._servers.append(tls)
+            self.tls_address = _bound(tls)
+        own = {f"{h}:{p}" for h, p in [self.listen_address] if h}
+        own |= {f"localhost:{self.listen_address[1]}", f"127.0.0.1:{self.listen_address[1]}"}
+        self.datapath.own_addresses = frozenset(own)
+        if self.options.admin is not None:
+            self._admin_runner = web.AppRunner(create_admin_app(self.state, self.metrics), access_log=None)
+            await self._admin_runner.setup()
+            assert self._admin_runner.server is not None
+            admin = await loop.create_server(
+                self._admin_runner.server, *self.options.admin, reuse_address=True
+            )
+            self._servers.append(admin)
+            self.admin_address = _bound(admin)
+        if self.profile_path is not None:
+            watcher = ProfileWatcher(
+                self.profile_path, self.state, self.metrics, self.options.watch_interval_s
+            )
+            self._tasks.append(asyncio.create_task(watcher.run()))
+        self.state.ready = True
+        log.info(
+            "llmsim proxy on %s:%d (admin %s, CA %s, profile %r)",
+            *self.listen_address, self.admin_address, self.ca.cert_path, self.state.profile.name,
+        )  # fmt: skip
+
+    async def stop(self) -> None:
+        self.state.ready = False
+        for task in self._tasks:
+            task.cancel()
+        for server in self._servers:
+            server.close()
+        await self._runner.cleanup()
+        if self._admin_runner is not None:
+            await self._admin_runner.cleanup()
+        await self.datapath.close()
+
+    async def serve_forever(self) -> None:
+        await self.start()
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await self.stop()
+
+
+def _bound(server: asyncio.Server) -> Address:
+    for sock in server.sockets:
+        if sock.family in (socket.AF_INET, socket.AF_INET6):
+            host, port = sock.getsockname()[:2]
+            return str(host), int(port)
+    raise RuntimeError("listener has no TCP socket")
+
+
+def _watched_path(ref: str | None) -> Path | None:
+    if ref is None:
+        return None
+    path = Path(ref)
+    return path if path.exists() else None

@@ -1,0 +1,69 @@
+"""The proxy's mutable state: the active profile, when it became active, the kill switch."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Callable
+
+from llmsim.api.profile import Mode
+from llmsim.profiles import NamedProfile, ProfileRegistry
+from llmsim.proxy.scope import Scope
+
+log = logging.getLogger("llmsim.proxy")
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class ProxyState:
+    """Shared by the data path, the admin server and the reload watcher (one event loop)."""
+
+    def __init__(
+        self,
+        profile: NamedProfile,
+        *,
+        extra_hosts: tuple[str, ...] = (),
+        mode_override: Mode | None = None,
+        clock: Callable[[], dt.datetime] = utcnow,
+    ) -> None:
+        self.clock = clock
+        self.extra_hosts = extra_hosts
+        self.mode_override = mode_override
+        """`--mode`: replaces the profile's `mode` (the header still wins per request)."""
+        self.registry = ProfileRegistry(profile)
+        self.paused = False
+        self.generation = 0
+        self.activated_at = clock()
+        self.scope = Scope.build([*extra_hosts, *profile.spec.intercept_hosts])
+        self.ready = False
+
+    @property
+    def profile(self) -> NamedProfile:
+        return self.registry.default
+
+    def install(self, profile: NamedProfile) -> None:
+        """Make `profile` the active one for new requests (in-flight ones keep theirs)."""
+        scope = Scope.build([*self.extra_hosts, *profile.spec.intercept_hosts])
+        self.registry.replace(profile, make_default=True)
+        self.scope = scope
+        self.activated_at = self.clock()
+        self.generation += 1
+        log.info(
+            "profile %r active (generation %d, source %s)", profile.name, self.generation, profile.source
+        )
+
+    def pause(self) -> None:
+        self.paused = True
+        log.warning("paused: every request passes through untouched until POST /resume")
+
+    def resume(self) -> None:
+        self.paused = False
+        self.activated_at = self.clock()
+        log.warning("resumed: the profile applies again (activation clock restarted)")
+
+    def reset(self) -> None:
+        """The kill switch: pass everything through until /resume (or a new profile is loaded)."""
+        self.paused = True
+        log.warning("reset: every request passes through untouched until POST /resume or a new profile")
