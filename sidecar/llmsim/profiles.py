@@ -52,6 +52,14 @@ def preset_text(name: str) -> str:
     return (resources.files("llmsim") / "presets" / f"{name}.yaml").read_text(encoding="utf-8")
 
 
+def preset_summary(name: str) -> str:
+    """The first comment line of a preset file (its one-line description)."""
+    for line in preset_text(name).splitlines():
+        if line.startswith("#"):
+            return line.lstrip("# ").strip()
+    return ""
+
+
 def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
     """Merge mappings recursively; lists and scalars in `override` replace those in `base`.
 

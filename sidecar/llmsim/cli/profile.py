@@ -47,8 +47,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 def cmd_list(args: argparse.Namespace) -> int:
     for name in profiles.preset_names():
-        doc = profiles.preset_document(name)
-        print(f"{name:28} {doc.get('description', '') if isinstance(doc.get('description'), str) else ''}".rstrip())
+        print(f"{name:24} {profiles.preset_summary(name)}".rstrip())
     return 0
 
 

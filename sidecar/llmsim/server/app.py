@@ -44,8 +44,13 @@ def create_app(registry: ProfileRegistry | None = None, settings: ServerSettings
     app = web.Application(middlewares=[unknown_route], client_max_size=(settings or ServerSettings()).max_body_bytes + 1)
     state = ServerState(registry or ProfileRegistry(default_profile()), settings)
     app[STATE] = state
+
+    async def close_rate_limiter(app: web.Application) -> None:
+        await state.rate_limiter.close()
+
+    app.on_cleanup.append(close_rate_limiter)
     for route in routes.all_routes():
-        app.router.add_route(route.method, route.path, Pipeline(route.endpoint))
+        app.router.add_route(route.method, route.path, Pipeline(route.endpoint).handle)
     app.router.add_get("/v1/models", models_route.list_models)
     app.router.add_get("/v1/models/{model_id}", models_route.list_models)
     app.router.add_get("/{version:v1beta|v1alpha}/models", models_route.gemini_models)

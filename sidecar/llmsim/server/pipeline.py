@@ -21,15 +21,14 @@ from aiohttp import web
 
 from llmsim import streaming
 from llmsim.api.faults import FaultType
-from llmsim.api.profile import Mode
+from llmsim.api.profile import Mode, Provider
 from llmsim.profiles import NamedProfile
-from llmsim.providers.base import Answer, ApiError, BodyAnswer, Endpoint, ErrorKind, HttpRequestFacts, StreamAnswer
+from llmsim.providers.base import Answer, ApiError, Endpoint, ErrorKind, HttpRequestFacts
 from llmsim.server import fault_hooks
 from llmsim.server.capacity_gate import QueueFull
 from llmsim.server.records import RequestRecord
 from llmsim.server.state import ServerState
 from llmsim.simulation import planner
-from llmsim.simulation.plan import FaultDecision
 from llmsim.simulation.request import GenerationRequest
 
 log = logging.getLogger("llmsim.server")
@@ -109,6 +108,15 @@ def _check_mode(facts: HttpRequestFacts) -> None:
         )
 
 
+def _check_provider(profile: NamedProfile, provider: str) -> None:
+    wanted = profile.spec.provider
+    if wanted is not Provider.ANY and wanted.value != provider:
+        raise ApiError(
+            ErrorKind.NOT_FOUND,
+            f"Profile {profile.name!r} serves only the {wanted.value} API (spec.provider); this is a {provider} route.",
+        )
+
+
 def _check_model(profile: NamedProfile, gen: GenerationRequest) -> None:
     models = profile.spec.models
     if models.strict and not any(fnmatchcase(gen.model, pattern) for pattern in models.allow):
@@ -134,7 +142,7 @@ class Pipeline:
     def __init__(self, endpoint: Endpoint) -> None:
         self.endpoint = endpoint
 
-    async def __call__(self, request: web.Request) -> web.StreamResponse:
+    async def handle(self, request: web.Request) -> web.StreamResponse:
         state = request.app[STATE]
         loop = asyncio.get_running_loop()
         request_id = new_request_id()
@@ -175,15 +183,18 @@ class Pipeline:
         profile = _resolve_profile(state, facts)
         record.profile = profile.name
         _check_mode(facts)
+        _check_provider(profile, self.endpoint.provider)
         _check_model(profile, gen)
         seed = _rng_seed(state, profile, facts, gen, state.next_request_number())
         rng = planner.new_rng(*seed)
-        fault = self._decide_fault(state, profile, facts, gen, start)
+        gen, outcome = await fault_hooks.decide(state, profile, facts, gen, start)
+        fault = outcome.fault
         if fault is not None:
             record.fault, record.fault_reason = fault.fault.value, fault.reason
-            kind = fault_hooks.STATUS_FAULTS.get(fault.fault)
-            if kind is not None:
-                raise _fault_error(fault, kind, gen)
+        if outcome.error is not None:
+            raise outcome.error
+        if outcome.stall is not None:
+            return await self._send(request, outcome.stall, start, record)
         try:
             async with state.gate(profile).slot() as (active, queue_s):
                 plan = planner.plan_response(
@@ -194,24 +205,12 @@ class Pipeline:
                 record.response_model = plan.model
                 record.prompt_tokens, record.completion_tokens = plan.prompt_tokens, plan.completion_tokens
                 record.finish_reasons = [c.finish_reason for c in plan.choices]
-                answer = self.endpoint.render(plan, gen, facts)
-                if fault is not None:
-                    answer = _apply_fault(answer, fault, profile)
+                answer = fault_hooks.finish(self.endpoint.render(plan, gen, facts), outcome, gen)
                 return await self._send(request, answer, start, record)
         except QueueFull:
             record.fault, record.fault_reason = FaultType.OVERLOADED.value, "capacity"
             raise ApiError(ErrorKind.OVERLOADED, "The server is overloaded: the request queue is full. Please retry later.",
                            headers={"retry-after": "1"}) from None  # fmt: skip
-
-    def _decide_fault(self, state: ServerState, profile: NamedProfile, facts: HttpRequestFacts, gen: GenerationRequest, now: float) -> FaultDecision | None:
-        params = profile.spec.faults.params
-        forced = fault_hooks.forced_fault(dict(facts.headers))
-        if forced is not None:
-            return fault_hooks.decision_for(forced, "forced", params.after_tokens, params.retry_after_s)
-        n_prompt = planner.prompt_tokens(gen)
-        if gen.operation != "embeddings" and n_prompt > profile.spec.models.context_window:
-            return FaultDecision(FaultType.CONTEXT_LENGTH, "context", detail={"prompt_tokens": n_prompt, "limit": profile.spec.models.context_window})
-        return None
 
     async def _send(self, request: web.Request, answer: Answer, start: float, record: RequestRecord) -> web.StreamResponse:
         record.status = answer.status
@@ -224,34 +223,3 @@ class Pipeline:
 
         return await streaming.send(request, answer, start, on_token if answer.status == 200 else None)
 
-
-def _fault_error(fault: FaultDecision, kind: ErrorKind, gen: GenerationRequest) -> ApiError:
-    retry = fault.retry_after_s
-    headers = {"retry-after": f"{retry:g}", "retry-after-ms": str(round(retry * 1000))} if retry is not None and kind in (ErrorKind.RATE_LIMIT, ErrorKind.OVERLOADED) else {}
-    messages = {
-        ErrorKind.RATE_LIMIT: f"Rate limit reached for {gen.model} on requests per min (RPM). Please try again in {retry or 1:g}s.",
-        ErrorKind.QUOTA: "You exceeded your current quota, please check your plan and billing details.",
-        ErrorKind.OVERLOADED: "The engine is currently overloaded, please try again later.",
-        ErrorKind.SERVER_ERROR: "The server had an error while processing your request. Sorry about that!",
-        ErrorKind.CONTEXT_LENGTH: (
-            f"This model's maximum context length is {fault.detail.get('limit', 128000)} tokens. However, your messages "
-            f"resulted in {fault.detail.get('prompt_tokens', 'too many')} tokens. Please reduce the length of the messages."
-        ),
-    }
-    return ApiError(kind, messages[kind], param="messages" if kind is ErrorKind.CONTEXT_LENGTH else None, headers=headers)
-
-
-def _apply_fault(answer: Answer, fault: FaultDecision, profile: NamedProfile) -> Answer:
-    """Stream-shaped faults: cut, stall. (Provider-specific frames come from the fault engine.)"""
-    params = profile.spec.faults.params
-    if fault.fault is FaultType.TIMEOUT:
-        if isinstance(answer, StreamAnswer):
-            return dataclasses.replace(answer, frames=(), end="stall", stall_s=params.timeout_s)
-        return dataclasses.replace(answer, end="stall", stall_s=params.timeout_s, at_s=0.0)
-    if fault.fault is FaultType.DISCONNECT:
-        if isinstance(answer, StreamAnswer):
-            kept = tuple(f for f in answer.frames if f.token < fault.after_tokens)
-            return dataclasses.replace(answer, frames=kept, end="abort")
-        assert isinstance(answer, BodyAnswer)
-        return dataclasses.replace(answer, end="abort")
-    return answer
