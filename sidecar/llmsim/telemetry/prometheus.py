@@ -1,0 +1,94 @@
+"""Prometheus metrics on a registry of their own (never the process-global one).
+
+Every app (and every test) gets its own `PromMetrics`, so several servers in one process do not
+clash. Label values must come from `llmsim.telemetry.labels` (bounded sets).
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
+
+LATENCY_BUCKETS_S: tuple[float, ...] = (
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75,
+    1.0, 1.5, 2.0, 3.0, 5.0, 7.5, 10.0, 15.0, 20.0, 30.0, 45.0, 60.0, 90.0, 120.0,
+)  # fmt: skip
+"""TTFT and end-to-end buckets: 1 ms (cache hits, tiny models) to 120 s (long generations)."""
+
+ITL_BUCKETS_S: tuple[float, ...] = (
+    0.001, 0.002, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.025, 0.03, 0.04, 0.05, 0.075, 0.1,
+    0.15, 0.2, 0.3, 0.5, 0.75, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 120.0,
+)  # fmt: skip
+"""Inter-token buckets: dense between 5 and 100 ms where decode speeds live, still up to 120 s."""
+
+REQUEST_LABELS = ("provider", "model", "mode", "outcome")
+STREAM_LABELS = ("provider", "model", "mode")
+
+
+class PromMetrics:
+    """The llmsim metric families, registered on `self.registry`."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry if registry is not None else CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.ttft = Histogram(
+            "llmsim_ttft_seconds",
+            "Time from request admission to the first output token, as sent.",
+            REQUEST_LABELS,
+            buckets=LATENCY_BUCKETS_S,
+            registry=r,
+        )
+        self.itl = Histogram(
+            "llmsim_itl_seconds",
+            "Gaps between consecutive output tokens, as sent.",
+            REQUEST_LABELS,
+            buckets=ITL_BUCKETS_S,
+            registry=r,
+        )
+        self.e2e = Histogram(
+            "llmsim_e2e_seconds",
+            "Time from request admission to the end of the response.",
+            REQUEST_LABELS,
+            buckets=LATENCY_BUCKETS_S,
+            registry=r,
+        )
+        self.requests = Counter(
+            "llmsim_requests", "Requests handled, by outcome.", REQUEST_LABELS, registry=r
+        )
+        self.tokens = Counter(
+            "llmsim_tokens",
+            "Tokens processed (direction: input = prompt, output = completion).",
+            (*STREAM_LABELS, "direction"),
+            registry=r,
+        )
+        self.faults = Counter(
+            "llmsim_faults_injected",
+            "Faults injected on purpose, by fault type.",
+            (*STREAM_LABELS, "fault"),
+            registry=r,
+        )
+        self.active = Gauge(
+            "llmsim_active_streams",
+            "Requests being answered right now.",
+            ("provider", "mode"),
+            registry=r,
+        )
+        self.events_dropped = Counter(
+            "llmsim_events_dropped",
+            "Events not delivered to the CloudEvents sink (reason: queue_full, failed, closed).",
+            ("reason",),
+            registry=r,
+        )
+        self.events_sent = Counter(
+            "llmsim_events_sent", "Events delivered to the CloudEvents sink.", registry=r
+        )
+        self.telemetry_errors = Counter(
+            "llmsim_telemetry_errors",
+            "Failures inside telemetry itself (swallowed so that requests are unaffected).",
+            ("component",),
+            registry=r,
+        )
+
+    def render(self) -> tuple[bytes, str]:
+        """The text exposition and its content type (for `GET /metrics`)."""
+        return generate_latest(self.registry), CONTENT_TYPE_LATEST
