@@ -75,6 +75,9 @@ class FailFirst(StrictModel):
     client's request id header (`x-request-id` / `idempotency-key` / `x-llmsim-request-id`)."""
 
 
+BucketKeyPart = Literal["api_key", "model"]
+
+
 class RateLimits(StrictModel):
     """Stateful token-bucket rate limits, like the real providers' per-key limits."""
 
@@ -82,17 +85,26 @@ class RateLimits(StrictModel):
     """Requests per minute per bucket (unset: unlimited)."""
     tokens_per_minute: int | None = Field(default=None, ge=1)
     """Input + max output tokens per minute per bucket (unset: unlimited)."""
-    key_by: list[Literal["api_key", "model"]] = Field(default_factory=lambda: ["api_key", "model"])
+    key_by: list[BucketKeyPart] = Field(default_factory=lambda: list[BucketKeyPart](["api_key", "model"]))
     """What a bucket is keyed by."""
     scope: Literal["pod", "shared"] = "pod"
     """`pod`: each process keeps its own buckets. `shared`: all replicas draw from one bucket in Redis."""
     redis_url: str | None = None
     """Redis URL for `scope: shared` (default: `$LLMSIM_REDIS_URL`, else redis://127.0.0.1:6379/0)."""
+    burst_s: float = Field(default=60.0, gt=0, le=60)
+    """How many seconds' worth of the per-minute limits a bucket holds (60: the whole minute can be
+    used at once). Real providers enforce over shorter periods too ("60,000 RPM may be enforced as
+    1,000 requests per second"): `burstS: 1` models that."""
 
     @model_validator(mode="after")
     def _something_limited(self) -> RateLimits:
         if self.requests_per_minute is None and self.tokens_per_minute is None:
             raise ValueError("set requestsPerMinute and/or tokensPerMinute (or drop rateLimits)")
+        if self.requests_per_minute is not None and self.requests_per_minute * self.burst_s / 60 < 1:
+            raise ValueError(
+                f"burstS: {self.burst_s:g} s of {self.requests_per_minute} requests/minute holds less than "
+                "one request; raise burstS or requestsPerMinute"
+            )
         return self
 
 

@@ -1,40 +1,103 @@
 """Where the pipeline asks for a fault decision and applies it.
 
-This default only honours the `x-llmsim-fault` header and the natural faults (context length,
-capacity queue full); the fault engine (`llmsim.simulation.faults`) plugs in here.
+`decide` runs before a capacity slot is taken: the pure fault engine
+(`llmsim.simulation.faults.decide`: forced header, context overflow, windows, fail-first,
+rates), then the stateful rate limiter (`server/ratelimit_store`). Its outcome either replaces
+the response (an ApiError for status faults, a stall for `timeout`) or rides along with the plan
+(`slow_stream`, stream faults) and is applied to the rendered answer by `finish`.
+
+An injected status fault is answered without touching the rate-limit buckets (the request never
+reached the "model"); `x-llmsim-fault: none` switches off injected faults but not rate limits.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import time
+from dataclasses import dataclass, field
+
 from llmsim.api.faults import FaultType
-from llmsim.providers.base import ApiError, ErrorKind
+from llmsim.profiles import NamedProfile
+from llmsim.providers import fault_render
+from llmsim.providers.base import Answer, ApiError, BodyAnswer, ErrorKind, HttpRequestFacts
+from llmsim.server.state import ServerState
+from llmsim.simulation import faults, ratelimit
 from llmsim.simulation.plan import FaultDecision
+from llmsim.simulation.request import GenerationRequest
 
 FAULT_HEADER = "x-llmsim-fault"
+REQUEST_ID_HEADER = "x-llmsim-request-id"
+"""A client request id for per-request fault decisions (besides `x-request-id`, `idempotency-key`)."""
 
-STATUS_FAULTS: dict[FaultType, ErrorKind] = {
-    FaultType.RATE_LIMIT: ErrorKind.RATE_LIMIT,
-    FaultType.QUOTA: ErrorKind.QUOTA,
-    FaultType.OVERLOADED: ErrorKind.OVERLOADED,
-    FaultType.SERVER_ERROR: ErrorKind.SERVER_ERROR,
-    FaultType.CONTEXT_LENGTH: ErrorKind.CONTEXT_LENGTH,
-}
-"""Faults that replace the whole response with an error status."""
+
+@dataclass(frozen=True)
+class FaultOutcome:
+    """What the fault engine and the rate limiter decided for one request."""
+
+    fault: FaultDecision | None = None
+    error: ApiError | None = None
+    """Answer with this error instead (status faults, rate limited)."""
+    stall: BodyAnswer | None = None
+    """Answer with this stall instead (`timeout`)."""
+    headers: dict[str, str] = field(default_factory=dict)
+    """Rate-limit headers for the successful answer."""
 
 
 def forced_fault(headers: dict[str, str]) -> FaultType | None:
     """The fault forced by `x-llmsim-fault`, or None; ApiError for unknown values."""
-    raw = headers.get(FAULT_HEADER)
-    if raw is None:
-        return None
     try:
-        return FaultType(raw.strip().lower())
-    except ValueError:
-        known = ", ".join(f.value for f in FaultType)
-        raise ApiError(ErrorKind.INVALID_REQUEST, f"Invalid value for header '{FAULT_HEADER}': {raw!r}. Known faults: {known}.", param=FAULT_HEADER) from None
+        return faults.parse_forced(headers.get(FAULT_HEADER))
+    except ValueError as exc:
+        raise ApiError(ErrorKind.INVALID_REQUEST, str(exc), param=FAULT_HEADER) from None
 
 
-def decision_for(fault: FaultType, reason: str, after_tokens: int = 5, retry_after_s: float = 1.0) -> FaultDecision | None:
-    if fault is FaultType.NONE:
-        return None
-    return FaultDecision(fault=fault, reason=reason, after_tokens=after_tokens, retry_after_s=retry_after_s)
+def _seed(state: ServerState, profile: NamedProfile, facts: HttpRequestFacts) -> int:
+    header = facts.headers.get("x-llmsim-seed", "").strip()
+    if header.lstrip("-").isdigit():
+        return int(header)
+    return state.seed_for(profile.spec)
+
+
+async def decide(
+    state: ServerState, profile: NamedProfile, facts: HttpRequestFacts, gen: GenerationRequest, now: float
+) -> tuple[GenerationRequest, FaultOutcome]:
+    """Decide this request's fault (`now`: loop time, for windows). Returns the request (with
+    the `x-llmsim-request-id` applied) and the outcome."""
+    client_id = facts.headers.get(REQUEST_ID_HEADER)
+    if client_id:
+        gen = dataclasses.replace(gen, client_request_id=client_id)
+    spec = profile.spec
+    key = faults.request_key(spec.faults, gen)
+    decision = faults.decide(
+        spec,
+        gen,
+        elapsed_s=state.elapsed_s(profile, now),
+        attempt=state.attempts.next(f"{profile.name}|{key}"),
+        forced=forced_fault(dict(facts.headers)),
+        seed=_seed(state, profile, facts),
+        key=key,
+    )
+    if decision is not None:
+        error = fault_render.fault_error(decision, gen)
+        stall = fault_render.stall_answer(decision)
+        if error is not None or stall is not None:
+            return gen, FaultOutcome(decision, error=error, stall=stall)
+    limits = spec.faults.rate_limits
+    if limits is None:
+        return gen, FaultOutcome(decision)
+    verdict = await state.rate_limiter.check(
+        limits, ratelimit.bucket_key(limits, gen), ratelimit.request_cost(gen), namespace=profile.name
+    )
+    now_unix = time.time()
+    if not verdict.allowed:
+        limited = FaultDecision(FaultType.RATE_LIMIT, "rate_limit", retry_after_s=verdict.retry_after_s)
+        error = fault_render.fault_error(limited, gen, verdict=verdict, now_unix=now_unix)
+        return gen, FaultOutcome(limited, error=error)
+    return gen, FaultOutcome(
+        decision, headers=fault_render.ratelimit_headers(gen.provider, verdict, now_unix)
+    )
+
+
+def finish(answer: Answer, outcome: FaultOutcome, gen: GenerationRequest) -> Answer:
+    """Apply stream faults and rate-limit headers to the rendered answer."""
+    return fault_render.with_headers(fault_render.apply(answer, outcome.fault, gen), outcome.headers)

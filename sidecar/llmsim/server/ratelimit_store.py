@@ -9,7 +9,7 @@ only delays refills a little.
 
 Fallback when Redis is unreachable (documented in docs/faults.md): each Redis call is bounded
 by `timeout_s` (no client-side retries). On a failure the store logs one warning, sets
-`degraded`, counts `llmsim_ratelimit_redis_fallbacks_total` and serves the request from a
+`degraded` and counts `fallbacks` (both exported by the telemetry as metrics) and serves the request from a
 per-pod bucket instead, so a replica then admits up to the full limit on its own. It does not
 call Redis again for `retry_every_s`; the first call that succeeds after that clears the flag
 and logs the recovery. Buckets that were only kept per pod during the outage are forgotten.
@@ -25,7 +25,6 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
-import prometheus_client
 import redis.asyncio
 import redis.exceptions
 from redis.asyncio.retry import Retry
@@ -39,15 +38,6 @@ log = logging.getLogger(__name__)
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 REDIS_URL_ENV = "LLMSIM_REDIS_URL"
 KEY_PREFIX = "llmsim:rl:"
-
-FALLBACKS = prometheus_client.Counter(
-    "llmsim_ratelimit_redis_fallbacks",
-    "Rate-limit checks served from per-pod buckets because Redis was unreachable",
-)
-DEGRADED = prometheus_client.Gauge(
-    "llmsim_ratelimit_redis_degraded",
-    "1 while shared rate limits fall back to per-pod buckets (Redis unreachable)",
-)
 
 Clock = Callable[[], float]
 
@@ -139,7 +129,9 @@ class RedisBuckets:
         )
         self._script: Any = self._client.register_script(TAKE_LUA)
 
-    async def take(self, bucket: str, limits: ratelimit.BucketLimits, cost: int, now: float) -> ratelimit.Verdict:
+    async def take(
+        self, bucket: str, limits: ratelimit.BucketLimits, cost: int, now: float
+    ) -> ratelimit.Verdict:
         if self._monotonic() >= self._skip_until:
             try:
                 state = await asyncio.wait_for(self._eval(bucket, limits, cost, now), self.timeout_s)
@@ -149,10 +141,11 @@ class RedisBuckets:
                 self._recovered()
                 return ratelimit.admit(state, limits, cost)[1]
         self.fallbacks += 1
-        FALLBACKS.inc()
         return self._fallback.take(bucket, limits, cost, now)
 
-    async def _eval(self, bucket: str, limits: ratelimit.BucketLimits, cost: int, now: float) -> ratelimit.BucketState:
+    async def _eval(
+        self, bucket: str, limits: ratelimit.BucketLimits, cost: int, now: float
+    ) -> ratelimit.BucketState:
         req, tok = limits.requests, limits.tokens
         args = [
             repr(now),
@@ -171,7 +164,6 @@ class RedisBuckets:
         self._skip_until = self._monotonic() + self.retry_every_s
         if not self.degraded:
             self.degraded = True
-            DEGRADED.set(1)
             log.warning(
                 "shared rate limits: Redis at %s unreachable (%s); falling back to per-pod buckets, "
                 "retrying Redis every %gs",
@@ -183,9 +175,10 @@ class RedisBuckets:
     def _recovered(self) -> None:
         if self.degraded:
             self.degraded = False
-            DEGRADED.set(0)
             self._fallback.clear()
-            log.warning("shared rate limits: Redis at %s reachable again; buckets are shared again", _redact(self.url))
+            log.warning(
+                "shared rate limits: Redis at %s reachable again; buckets are shared again", _redact(self.url)
+            )
 
     async def close(self) -> None:
         await self._client.aclose()
@@ -194,7 +187,9 @@ class RedisBuckets:
 class RateLimiter:
     """One per serving process: routes each check to the pod or the shared store of its spec."""
 
-    def __init__(self, *, clock: Clock = time.time, redis_timeout_s: float = 0.25, redis_retry_every_s: float = 5.0) -> None:
+    def __init__(
+        self, *, clock: Clock = time.time, redis_timeout_s: float = 0.25, redis_retry_every_s: float = 5.0
+    ) -> None:
         self.clock = clock
         self.pod = PodBuckets()
         self._fallback = PodBuckets()
@@ -208,7 +203,10 @@ class RateLimiter:
         store = self._redis.get(url)
         if store is None:
             store = self._redis[url] = RedisBuckets(
-                url, fallback=self._fallback, timeout_s=self._redis_timeout_s, retry_every_s=self._redis_retry_every_s
+                url,
+                fallback=self._fallback,
+                timeout_s=self._redis_timeout_s,
+                retry_every_s=self._redis_retry_every_s,
             )
         return store
 
@@ -217,7 +215,14 @@ class RateLimiter:
         """True while some shared store falls back to per-pod buckets."""
         return any(s.degraded for s in self._redis.values())
 
-    async def check(self, spec: RateLimits, key: str, cost: int, *, namespace: str = "default") -> ratelimit.Verdict:
+    @property
+    def fallbacks(self) -> int:
+        """Checks served from per-pod buckets because Redis was unreachable (since start)."""
+        return sum(s.fallbacks for s in self._redis.values())
+
+    async def check(
+        self, spec: RateLimits, key: str, cost: int, *, namespace: str = "default"
+    ) -> ratelimit.Verdict:
         """Take one request costing `cost` tokens from the bucket pair `key` under `spec`."""
         limits = ratelimit.BucketLimits.of(spec)
         bucket = bucket_id(namespace, spec, key)

@@ -10,7 +10,9 @@ from dataclasses import dataclass, field
 
 from llmsim.api.profile import SimulationProfileSpec
 from llmsim.profiles import NamedProfile, ProfileRegistry
+from llmsim.server.attempts import AttemptCounter
 from llmsim.server.capacity_gate import CapacityGate
+from llmsim.server.ratelimit_store import RateLimiter
 from llmsim.server.records import RequestRecord
 
 DEFAULT_MAX_BODY_BYTES = 32 * 1024 * 1024
@@ -40,6 +42,10 @@ class ServerState:
         self.finished: list[Callable[[RequestRecord], None]] = []
         """Called with every finished request's record (telemetry, sessions, events)."""
         self.ready = True
+        self.attempts = AttemptCounter()
+        """Attempts per request key (fail-first, per-attempt fault decisions)."""
+        self.rate_limiter = RateLimiter()
+        """Rate-limit buckets (per pod, or shared in Redis); closed on app cleanup."""
 
     def next_request_number(self) -> int:
         return next(self._counter)
