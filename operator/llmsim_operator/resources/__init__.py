@@ -1,0 +1,1 @@
+"""Pure builders: models in, manifest dicts out. No I/O here."""
