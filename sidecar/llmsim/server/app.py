@@ -10,9 +10,10 @@ from aiohttp import web
 from llmsim.profiles import ProfileRegistry, default_profile
 from llmsim.providers import openai_common
 from llmsim.providers.base import ApiError, ErrorKind, json_body
-from llmsim.server import models_route, routes
+from llmsim.server import control, models_route, observability, routes
 from llmsim.server.pipeline import STATE, Pipeline
 from llmsim.server.state import ServerSettings, ServerState
+from llmsim.telemetry.facade import Telemetry
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -39,8 +40,10 @@ async def unknown_route(request: web.Request, handler: Any) -> web.StreamRespons
     return web.Response(status=answer.status, body=answer.body, headers=answer.headers)
 
 
-def create_app(registry: ProfileRegistry | None = None, settings: ServerSettings | None = None) -> web.Application:
-    """Build the simulator app: every provider route, health and readiness."""
+def create_app(registry: ProfileRegistry | None = None, settings: ServerSettings | None = None,
+               telemetry: Telemetry | None = None) -> web.Application:  # fmt: skip
+    """Build the simulator app: every provider route, health and readiness, the control API and
+    `/metrics`. `telemetry` defaults to one configured from the environment (`OTEL_*`, `LLMSIM_*`)."""
     app = web.Application(middlewares=[unknown_route], client_max_size=(settings or ServerSettings()).max_body_bytes + 1)
     state = ServerState(registry or ProfileRegistry(default_profile()), settings)
     app[STATE] = state
@@ -58,6 +61,8 @@ def create_app(registry: ProfileRegistry | None = None, settings: ServerSettings
     app.router.add_get("/api/tags", models_route.ollama_tags)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
+    observability.install(app, state.finished, telemetry or observability.telemetry_for(state.registry))
+    control.add_routes(app)
     return app
 
 

@@ -24,7 +24,7 @@ from llmsim.api.faults import FaultType
 from llmsim.api.profile import Mode, Provider
 from llmsim.profiles import NamedProfile
 from llmsim.providers.base import Answer, ApiError, Endpoint, ErrorKind, HttpRequestFacts
-from llmsim.server import fault_hooks
+from llmsim.server import fault_hooks, observability
 from llmsim.server.capacity_gate import QueueFull
 from llmsim.server.records import RequestRecord
 from llmsim.server.state import ServerState
@@ -180,7 +180,7 @@ class Pipeline:
         gen = dataclasses.replace(gen, api_key_id=api_key_id(facts.headers, dict(facts.query)),
                                   client_request_id=facts.headers.get("x-request-id") or facts.headers.get("idempotency-key"))  # fmt: skip
         record.model, record.stream = gen.model, gen.stream
-        profile = _resolve_profile(state, facts)
+        profile = observability.session_profile(request.app, facts.headers) or _resolve_profile(state, facts)
         record.profile = profile.name
         _check_mode(facts)
         _check_provider(profile, self.endpoint.provider)

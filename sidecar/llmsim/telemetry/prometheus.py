@@ -7,7 +7,7 @@ clash. Label values must come from `llmsim.telemetry.labels` (bounded sets).
 from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, generate_latest
 
 LATENCY_BUCKETS_S: tuple[float, ...] = (
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75,
@@ -90,5 +90,5 @@ class PromMetrics:
         )
 
     def render(self) -> tuple[bytes, str]:
-        """The text exposition and its content type (for `GET /metrics`)."""
-        return generate_latest(self.registry), CONTENT_TYPE_LATEST
+        """The text exposition and its content type (text format 0.0.4, which every scraper reads)."""
+        return generate_latest(self.registry), CONTENT_TYPE_PLAIN_0_0_4

@@ -15,6 +15,8 @@ from collections import Counter, OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from pydantic import Field
+
 from llmsim.api.base import StrictModel
 from llmsim.api.profile import SimulationProfileSpec
 from llmsim.telemetry import stats
@@ -94,7 +96,7 @@ class SessionMetrics(StrictModel):
     """Output tokens per second over `durationS`."""
     ttft_s: LatencySummary
     itl_s: LatencySummary
-    e2e_s: LatencySummary
+    e2e_s: LatencySummary = Field(alias="e2eS")
 
 
 @dataclass
