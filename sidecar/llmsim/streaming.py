@@ -15,7 +15,7 @@ from aiohttp import web
 from llmsim.providers.base import TRAILER, Answer, BodyAnswer, StreamAnswer
 
 TokenCallback = Callable[[float], None]
-"""Called with the loop time at which a token-carrying frame was written."""
+"""Called with the loop time at which a token was written (once per token slot of the write)."""
 
 
 class ClientGone(Exception):
@@ -60,18 +60,21 @@ async def _send_stream(request: web.Request, answer: StreamAnswer, start: float,
             await sleep_until(start + frames[i].at_s)
             now = loop.time()
             batch = [frames[i].data]
-            has_token = 0 <= frames[i].token < TRAILER
+            tokens = {frames[i].token} if 0 <= frames[i].token < TRAILER else set()
             i += 1
             while i < n and start + frames[i].at_s <= now:
                 batch.append(frames[i].data)
-                has_token = has_token or 0 <= frames[i].token < TRAILER
+                if 0 <= frames[i].token < TRAILER:
+                    tokens.add(frames[i].token)
                 i += 1
             if not prepared:
                 await response.prepare(request)
                 prepared = True
             await response.write(b"".join(batch))
-            if has_token and on_token is not None:
-                on_token(loop.time())
+            if tokens and on_token is not None:
+                sent_at = loop.time()
+                for _ in tokens:  # one call per token slot, even when a late loop sends several at once
+                    on_token(sent_at)
         if not prepared:
             await response.prepare(request)
         if answer.end == "eof":
