@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml constraints.txt scripts/find-python.sh
 	@PYTHON=$$(scripts/find-python.sh) && echo "using $$PYTHON" && \
 	  { [ -x $(PY) ] && $(PY) -c 'import sys; sys.exit(sys.version_info < (3,12))' || $$PYTHON -m venv --clear $(VENV); }
 	$(PY) -m pip install --quiet --upgrade pip 2>&1 | { grep -v 'is ignored: it is neither' || true; }
-	$(PY) -m pip install --quiet -c constraints.txt -e '.[test]' 2>&1 | { grep -Ev 'is ignored: it is neither|BuildBackendWarning|^\s*(!!|\*+|Please be careful|name as your package|with strategy|)$$' || true; }
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[test]' 2>&1 | { grep -Ev 'is ignored: it is neither|BuildBackendWarning|Please be careful|name as your package|with strategy|^\s*(!!|\*+)?\s*$$' || true; }
 	@touch $(STAMP)
 
 venv: $(STAMP) ## Create .venv/ with a Python >= 3.12 and install llmsim with its test extras
