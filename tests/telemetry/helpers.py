@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 from prometheus_client.parser import text_string_to_metric_families
+
 from simserver import SimServer
 
 
@@ -28,7 +29,9 @@ def total(samples: dict[str, list[tuple[dict[str, str], float]]], name: str, **m
     return sum(v for labels, v in samples.get(name, []) if all(labels.get(k) == m for k, m in match.items()))
 
 
-def receiver(handler: Callable[[web.Request], Awaitable[web.StreamResponse]], path: str = "/{tail:.*}") -> SimServer:
+def receiver(
+    handler: Callable[[web.Request], Awaitable[web.StreamResponse]], path: str = "/{tail:.*}"
+) -> SimServer:
     """An aiohttp app on 127.0.0.1 (own thread and loop) routing every POST to `handler`."""
     app = web.Application()
     app.router.add_post(path, handler)

@@ -10,15 +10,19 @@ from typing import Any
 import openai
 import pytest
 from helpers import scrape, total
-from simserver import FAST, SimServer, profile_from
 
 from llmsim.profiles import ProfileRegistry
 from llmsim.server.app import create_app
 from llmsim.telemetry.facade import Telemetry
 from llmsim.telemetry.labels import ModelLabeler
 from llmsim.telemetry.prometheus import LATENCY_BUCKETS_S
+from simserver import FAST, SimServer, profile_from
 
 USER = [{"role": "user", "content": "Say something."}]
+
+
+def fault(name: str) -> dict[str, str]:
+    return {"x-llmsim-fault": name}
 
 
 def client(server: SimServer) -> openai.OpenAI:
@@ -69,9 +73,13 @@ def test_faults_and_error_outcomes_are_counted(sim_server: SimServer) -> None:
     c = client(sim_server)
     for _ in range(3):
         with pytest.raises(openai.RateLimitError):
-            c.chat.completions.create(model="gpt-4o", messages=USER, extra_headers={"x-llmsim-fault": "rate_limit"})
+            c.chat.completions.create(
+                model="gpt-4o", messages=USER, extra_headers={"x-llmsim-fault": "rate_limit"}
+            )
     with pytest.raises(openai.InternalServerError):
-        c.chat.completions.create(model="gpt-4o", messages=USER, extra_headers={"x-llmsim-fault": "server_error"})
+        c.chat.completions.create(
+            model="gpt-4o", messages=USER, extra_headers={"x-llmsim-fault": "server_error"}
+        )
     c.chat.completions.create(model="gpt-4o", messages=USER)
     s = scrape(sim_server)
     assert total(s, "llmsim_faults_injected_total", fault="rate_limit") == 3
@@ -102,7 +110,12 @@ def test_unknown_model_names_cannot_explode_the_series(sim_server_factory: Calla
 
 
 def test_active_streams_gauge_counts_requests_in_flight(sim_server_factory: Callable[..., SimServer]) -> None:
-    slow: dict[str, Any] = {"latency": {"ttftMs": {"type": "constant", "value": 800}, "outputTokens": {"type": "constant", "value": 2}}}
+    slow: dict[str, Any] = {
+        "latency": {
+            "ttftMs": {"type": "constant", "value": 800},
+            "outputTokens": {"type": "constant", "value": 2},
+        }
+    }
     server = sim_server_factory(slow)
     threads = [
         threading.Thread(target=lambda: client(server).chat.completions.create(model="m", messages=USER))

@@ -14,6 +14,7 @@ telemetry is logged at debug level and counted in `llmsim_telemetry_errors_total
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 import time
@@ -123,7 +124,7 @@ class Telemetry:
         for sid in self.sessions.active_ids():
             self.complete_session(sid)
         await self.events.aclose()
-        self.otel.shutdown()
+        await asyncio.to_thread(self.otel.shutdown)  # flushing exporters blocks; keep the loop free
 
     # requests ------------------------------------------------------------------------------
 
