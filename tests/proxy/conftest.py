@@ -5,18 +5,20 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import ssl
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 
 from llmsim import profiles
 from llmsim.profiles import NamedProfile
 from llmsim.proxy.runner import ProxyOptions, ProxyServer
 
-from .fakes import TestPki, Upstream, make_pki, start_upstream
+from .fakes import Pki, Upstream, make_pki, start_upstream
 
 
 def named(spec: dict[str, Any], name: str = "test") -> NamedProfile:
@@ -35,12 +37,12 @@ QUIET = {
 
 
 @pytest.fixture(scope="session")
-def pki(tmp_path_factory: pytest.TempPathFactory) -> TestPki:
+def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
     return make_pki(tmp_path_factory.mktemp("pki"))
 
 
 @pytest.fixture
-async def upstream(pki: TestPki) -> AsyncIterator[Upstream]:
+async def upstream(pki: Pki) -> AsyncIterator[Upstream]:
     up = Upstream()
     runner = await start_upstream(up, pki)
     yield up
@@ -51,14 +53,16 @@ ProxyFactory = Callable[..., Awaitable[ProxyServer]]
 
 
 @pytest.fixture
-async def proxy_factory(
-    upstream: Upstream, pki: TestPki, tmp_path: Path
-) -> AsyncIterator[ProxyFactory]:
+async def proxy_factory(upstream: Upstream, pki: Pki, tmp_path: Path) -> AsyncIterator[ProxyFactory]:
     """Start proxies whose upstream for api.openai.com / api.anthropic.com is the fake provider."""
     started: list[ProxyServer] = []
 
-    async def start(spec: dict[str, Any] | None = None, profile_file: Path | None = None, **options: Any) -> ProxyServer:
-        resolve = {h: ("127.0.0.1", upstream.port) for h in ("api.openai.com", "api.anthropic.com", "origin.test")}
+    async def start(
+        spec: dict[str, Any] | None = None, profile_file: Path | None = None, **options: Any
+    ) -> ProxyServer:
+        resolve = {
+            h: ("127.0.0.1", upstream.port) for h in ("api.openai.com", "api.anthropic.com", "origin.test")
+        }
         opts = ProxyOptions(
             profile=str(profile_file) if profile_file else None,
             listen=("127.0.0.1", 0),
@@ -105,7 +109,11 @@ print(json.dumps(results))
 async def run_sdk_clients(proxy: ProxyServer, extra_env: dict[str, str] | None = None) -> dict[str, Any]:
     """Run the official SDKs in a subprocess configured only through proxy and CA-trust variables."""
     assert proxy.listen_address is not None
-    env = {k: v for k, v in os.environ.items() if "proxy" not in k.lower() and not k.startswith(("OPENAI", "ANTHROPIC"))}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if "proxy" not in k.lower() and not k.startswith(("OPENAI", "ANTHROPIC"))
+    }
     env.update(
         HTTPS_PROXY=f"http://127.0.0.1:{proxy.listen_address[1]}",
         SSL_CERT_FILE=str(proxy.ca.bundle_path),
@@ -114,7 +122,12 @@ async def run_sdk_clients(proxy: ProxyServer, extra_env: dict[str, str] | None =
     )
     env.update(extra_env or {})
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-c", CLIENT_SCRIPT, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+        sys.executable,
+        "-c",
+        CLIENT_SCRIPT,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
     )
     try:
         out, err = await asyncio.wait_for(proc.communicate(), 60)
@@ -125,3 +138,38 @@ async def run_sdk_clients(proxy: ProxyServer, extra_env: dict[str, str] | None =
     assert proc.returncode == 0, err.decode()[-3000:]
     result: dict[str, Any] = json.loads(out)
     return result
+
+
+def client_ssl(proxy: ProxyServer) -> ssl.SSLContext:
+    """What a client that trusts our CA uses."""
+    return ssl.create_default_context(cafile=str(proxy.ca.cert_path))
+
+
+async def timed_stream(
+    proxy: ProxyServer, path: str = "/v1/chat/completions", headers: dict[str, str] | None = None
+) -> tuple[int, float, list[float], bytes]:
+    """POST a streaming chat request through the proxy (HTTPS via CONNECT); return (status, request
+    start, arrival loop-times of each SSE event, whole body)."""
+    assert proxy.listen_address is not None
+    loop = asyncio.get_running_loop()
+    body = b""
+    times: list[float] = []
+    async with aiohttp.ClientSession() as session:
+        start = loop.time()
+        async with session.post(
+            f"https://api.openai.com{path}",
+            json={"model": "gpt-4o-mini", "stream": True, "messages": [{"role": "user", "content": "hi"}]},
+            headers=headers or {},
+            proxy=f"http://127.0.0.1:{proxy.listen_address[1]}",
+            ssl=client_ssl(proxy),
+        ) as resp:
+            status = resp.status
+            try:
+                async for chunk in resp.content.iter_any():
+                    now = loop.time()
+                    events = (body + chunk).count(b"\n\n") - body.count(b"\n\n")
+                    times.extend([now] * events)
+                    body += chunk
+            except aiohttp.ClientPayloadError:
+                times.append(-1.0)  # marks a cut connection
+    return status, start, times, body

@@ -20,7 +20,7 @@ UPSTREAM_HOSTS = ("api.openai.com", "api.anthropic.com", "localhost", "origin.te
 
 
 @dataclass(frozen=True)
-class TestPki:
+class Pki:
     ca_file: Path
     cert_file: Path
     key_file: Path
@@ -34,7 +34,7 @@ class TestPki:
         return ctx
 
 
-def make_pki(directory: Path, hosts: tuple[str, ...] = UPSTREAM_HOSTS) -> TestPki:
+def make_pki(directory: Path, hosts: tuple[str, ...] = UPSTREAM_HOSTS) -> Pki:
     """A throwaway CA and one leaf certificate for `hosts` (plus 127.0.0.1)."""
     now = dt.datetime.now(dt.UTC)
     ca_key = ec.generate_private_key(ec.SECP256R1())
@@ -48,7 +48,9 @@ def make_pki(directory: Path, hosts: tuple[str, ...] = UPSTREAM_HOSTS) -> TestPk
         .not_valid_before(now - dt.timedelta(days=1))
         .not_valid_after(now + dt.timedelta(days=2))
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(x509.KeyUsage(True, False, False, False, False, True, True, False, False), critical=True)
+        .add_extension(
+            x509.KeyUsage(True, False, False, False, False, True, True, False, False), critical=True
+        )
         .sign(ca_key, hashes.SHA256())
     )
     key = ec.generate_private_key(ec.SECP256R1())
@@ -75,7 +77,9 @@ def make_pki(directory: Path, hosts: tuple[str, ...] = UPSTREAM_HOSTS) -> TestPk
             serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
         )
     )
-    return TestPki(ca_file, cert_file, key_file, ca.fingerprint(hashes.SHA256()), leaf.fingerprint(hashes.SHA256()))
+    return Pki(
+        ca_file, cert_file, key_file, ca.fingerprint(hashes.SHA256()), leaf.fingerprint(hashes.SHA256())
+    )
 
 
 @dataclass
@@ -104,7 +108,9 @@ class Upstream:
     async def _stream(self, request: web.Request, frames: list[bytes]) -> web.StreamResponse:
         loop = asyncio.get_running_loop()
         start = loop.time()
-        response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
+        response = web.StreamResponse(
+            headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
+        )
         times: list[float] = []
         self.sent_at.append(times)
         for i, frame in enumerate(frames):
@@ -127,11 +133,20 @@ class Upstream:
             await asyncio.sleep(self.ttft_s)
             return web.json_response(
                 {
-                    "id": "chatcmpl-up", "object": "chat.completion", "created": 1, "model": model,
-                    "choices": [{"index": 0, "message": {"role": "assistant", "content": "upstream says hi"},
-                                 "finish_reason": "stop", "logprobs": None}],
+                    "id": "chatcmpl-up",
+                    "object": "chat.completion",
+                    "created": 1,
+                    "model": model,
+                    "choices": [
+                        {
+                            "index": 0,
+                            "message": {"role": "assistant", "content": "upstream says hi"},
+                            "finish_reason": "stop",
+                            "logprobs": None,
+                        }
+                    ],
                     "usage": {"prompt_tokens": 3, "completion_tokens": 3, "total_tokens": 6},
-                }  # fmt: skip
+                }
             )
         frames = []
         for i in range(self.tokens):
@@ -159,7 +174,11 @@ class Upstream:
         }  # fmt: skip
         if not body.get("stream"):
             await asyncio.sleep(self.ttft_s)
-            full = {**message, "content": [{"type": "text", "text": "upstream says hi"}], "stop_reason": "end_turn"}
+            full = {
+                **message,
+                "content": [{"type": "text", "text": "upstream says hi"}],
+                "stop_reason": "end_turn",
+            }
             return web.json_response(full)
 
         def event(name: str, data: dict[str, object]) -> bytes:
@@ -172,23 +191,35 @@ class Upstream:
                 frame += event("message_start", {"type": "message_start", "message": message})
                 frame += event(
                     "content_block_start",
-                    {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
+                    {
+                        "type": "content_block_start",
+                        "index": 0,
+                        "content_block": {"type": "text", "text": ""},
+                    },
                 )
             frame += event(
                 "content_block_delta",
-                {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": f"t{i} "}},
+                {
+                    "type": "content_block_delta",
+                    "index": 0,
+                    "delta": {"type": "text_delta", "text": f"t{i} "},
+                },
             )
             frames.append(frame)
         frames[-1] += event("content_block_stop", {"type": "content_block_stop", "index": 0})
         frames[-1] += event(
             "message_delta",
-            {"type": "message_delta", "delta": {"stop_reason": "end_turn", "stop_sequence": None}, "usage": usage},
+            {
+                "type": "message_delta",
+                "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+                "usage": usage,
+            },
         )
         frames[-1] += event("message_stop", {"type": "message_stop"})
         return await self._stream(request, frames)
 
 
-async def start_upstream(upstream: Upstream, pki: TestPki) -> web.AppRunner:
+async def start_upstream(upstream: Upstream, pki: Pki) -> web.AppRunner:
     runner = web.AppRunner(upstream.app(), access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=pki.server_context())

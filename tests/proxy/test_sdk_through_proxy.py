@@ -4,18 +4,68 @@ from __future__ import annotations
 
 import pytest
 
+from llmsim.api.profile import Mode
+
 from .conftest import ProxyFactory, run_sdk_clients
 from .fakes import Upstream
 
 pytestmark = pytest.mark.slow
 
+UPSTREAM_STREAM = "".join(f"t{i} " for i in range(10))
 
-async def test_passthrough_reaches_the_upstream_unchanged(proxy_factory: ProxyFactory, upstream: Upstream) -> None:
-    proxy = await proxy_factory(mode=None, **{})
-    proxy.state.mode_override = __import__("llmsim.api.profile", fromlist=["Mode"]).Mode.PASSTHROUGH
+
+@pytest.mark.parametrize("mode", [Mode.PASSTHROUGH, Mode.PERTURB])
+async def test_forwarding_modes_reach_the_upstream(
+    proxy_factory: ProxyFactory, upstream: Upstream, mode: Mode
+) -> None:
+    proxy = await proxy_factory(mode=mode)
     result = await run_sdk_clients(proxy)
     assert result["openai"] == "upstream says hi"
     assert result["anthropic"] == "upstream says hi"
-    assert result["openai_stream"] == "".join(f"t{i} " for i in range(upstream.tokens))
-    assert result["anthropic_stream"] == "".join(f"t{i} " for i in range(upstream.tokens))
+    assert result["openai_stream"] == UPSTREAM_STREAM
+    assert result["anthropic_stream"] == UPSTREAM_STREAM
     assert len(upstream.requests) == 4
+    # credentials go upstream untouched; nothing of ours does
+    assert upstream.requests[0]["Authorization"] == "Bearer sk-test-secret"
+    assert not any(k.lower().startswith("x-llmsim-") for r in upstream.requests for k in r)
+    samples = proxy.metrics.registry.get_sample_value(
+        "llmsim_proxy_ttft_seconds_count", {"mode": mode.value, "provider": "openai"}
+    )
+    assert samples == 2
+
+
+async def test_simulate_answers_without_any_upstream(proxy_factory: ProxyFactory, upstream: Upstream) -> None:
+    proxy = await proxy_factory(mode=Mode.SIMULATE)
+    result = await run_sdk_clients(proxy)
+    for key in ("openai", "openai_stream", "anthropic", "anthropic_stream"):
+        assert result[key], key
+        assert "upstream" not in result[key] and result[key] != UPSTREAM_STREAM
+    assert upstream.requests == []
+
+
+async def test_mode_header_overrides_per_request(proxy_factory: ProxyFactory, upstream: Upstream) -> None:
+    import aiohttp
+
+    proxy = await proxy_factory(mode=Mode.SIMULATE)
+    assert proxy.listen_address is not None
+    port = proxy.listen_address[1]
+    # plain HTTP via the proxy port, origin-form: base-url capture; the mode header asks for passthrough
+    async with aiohttp.ClientSession() as session:
+        async with session.post(
+            f"http://127.0.0.1:{port}/v1/chat/completions",
+            json={"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]},
+            headers={"x-simulation-mode": "passthrough", "x-llmsim-seed": "1", "Authorization": "Bearer k"},
+        ) as resp:
+            assert resp.status == 200
+            doc = await resp.json()
+        assert doc["choices"][0]["message"]["content"] == "upstream says hi"
+        assert "x-llmsim-seed" not in {k.lower() for k in upstream.requests[-1]}
+        assert "x-simulation-mode" not in {k.lower() for k in upstream.requests[-1]}
+        async with session.post(
+            f"http://127.0.0.1:{port}/v1/chat/completions",
+            json={"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]},
+            headers={"x-simulation-mode": "bogus"},
+        ) as resp:
+            assert resp.status == 400
+            assert "x-simulation-mode" in (await resp.json())["error"]["message"]
+    assert len(upstream.requests) == 1

@@ -25,6 +25,7 @@ from typing import Any, TextIO
 import aiohttp
 import numpy as np
 from aiohttp import web
+from aiohttp.streams import StreamReader
 from multidict import CIMultiDict
 
 from llmsim.api.faults import FaultType
@@ -166,7 +167,7 @@ class DataPath:
         )  # fmt: skip
         self.metrics.decisions.labels(decision.mode.value, decision.reason).inc()
         if decision.mode is Mode.SIMULATE:
-            return await self.simulate(request, simulate, info)
+            return await self.simulate(request, simulate, info, body)
         plan: perturb.PerturbPlan | None = None
         if decision.mode is Mode.PERTURB:
             try:
@@ -184,9 +185,12 @@ class DataPath:
                 self.metrics.failopen.labels("perturb").inc()
         return await self.forward(request, dest, info, body, plan, decision.mode, measure=True)
 
-    async def simulate(self, request: web.Request, handler: Handler, info: RequestInfo) -> web.StreamResponse:
+    async def simulate(
+        self, request: web.Request, handler: Handler, info: RequestInfo, body: bytes
+    ) -> web.StreamResponse:
         t0 = asyncio.get_running_loop().time()
         try:
+            _rewind(request, body)
             response = await handler(request)
         except (web.HTTPException, asyncio.CancelledError):
             raise
@@ -387,6 +391,16 @@ class DataPath:
             }  # fmt: skip
             self.observations.write(json.dumps(record) + "\n")
             self.observations.flush()
+
+
+def _rewind(request: web.Request, body: bytes) -> None:
+    """Make the already-read body readable again for the simulator's pipeline (which streams
+    `request.content` to enforce its own size limit). aiohttp has no public API for this."""
+    reader = StreamReader(request._protocol, 2**16, loop=asyncio.get_running_loop())
+    if body:
+        reader.feed_data(body)
+    reader.feed_eof()
+    request._payload = reader
 
 
 def _has_port(host_header: str) -> bool:

@@ -1,0 +1,94 @@
+"""perturb mode against a fake provider with known timing: added TTFT, added per-chunk delay,
+slowdown, incremental forwarding, stream faults and substituted errors."""
+
+from __future__ import annotations
+
+import itertools
+import statistics
+
+import pytest
+
+from llmsim.api.profile import Mode
+
+from .conftest import ProxyFactory, timed_stream
+from .fakes import Upstream
+
+pytestmark = pytest.mark.slow
+
+ADDED_TTFT_MS = 150
+ADDED_ITL_MS = 25
+ADDED_TOLERANCE_S = 0.01
+"""One event loop runs upstream, proxy and client on a 2-core machine: 10 ms on the added TTFT."""
+GAP_MEDIAN_TOLERANCE_S = 0.006
+
+
+def perturb_spec(ttft_ms: float, itl_ms: float, **faults: object) -> dict[str, object]:
+    return {
+        "seed": 1,
+        "mode": "perturb",
+        "latency": {
+            "ttftMs": {"type": "constant", "value": ttft_ms},
+            "itlMs": {"type": "constant", "value": itl_ms},
+        },
+        "faults": {"params": {"afterTokens": 3, "slowStreamFactor": 3}, **faults},
+    }
+
+
+async def test_added_ttft_and_chunk_delay_match_the_profile(
+    proxy_factory: ProxyFactory, upstream: Upstream
+) -> None:
+    proxy = await proxy_factory(perturb_spec(ADDED_TTFT_MS, ADDED_ITL_MS))
+    status, start, times, body = await timed_stream(proxy)
+    assert status == 200 and body.endswith(b"data: [DONE]\n\n")
+    assert len(times) == upstream.tokens + 2  # 10 token events, the finish chunk, [DONE]
+    # the upstream's first event and the client's share one clock (one event loop)
+    added = times[0] - upstream.sent_at[-1][0]
+    assert abs(added - ADDED_TTFT_MS / 1000) < ADDED_TOLERANCE_S, added
+    assert times[0] - start > upstream.ttft_s + ADDED_TTFT_MS / 1000
+    gaps = [b - a for a, b in itertools.pairwise(times[: upstream.tokens])]
+    expected = upstream.itl_s + ADDED_ITL_MS / 1000
+    assert abs(statistics.median(gaps) - expected) < GAP_MEDIAN_TOLERANCE_S, gaps
+
+
+async def test_slow_stream_multiplies_the_upstream_gaps(
+    proxy_factory: ProxyFactory, upstream: Upstream
+) -> None:
+    proxy = await proxy_factory(perturb_spec(0, 0))
+    _, _start, times, _ = await timed_stream(proxy, headers={"x-llmsim-fault": "slow_stream"})
+    gaps = [b - a for a, b in itertools.pairwise(times[: upstream.tokens])]
+    assert abs(statistics.median(gaps) - 3 * upstream.itl_s) < GAP_MEDIAN_TOLERANCE_S, gaps
+    assert abs(times[0] - upstream.sent_at[-1][0]) < ADDED_TOLERANCE_S
+
+
+async def test_the_stream_stays_incremental(proxy_factory: ProxyFactory, upstream: Upstream) -> None:
+    upstream.tokens, upstream.itl_s = 10, 0.03
+    for mode in (Mode.PASSTHROUGH, Mode.PERTURB):
+        proxy = await proxy_factory(perturb_spec(0, 5), mode=mode)
+        _, _, times, _ = await timed_stream(proxy)
+        last_sent_upstream = upstream.sent_at[-1][-1]
+        # the client holds the first event long before the upstream has even sent the last one
+        assert times[0] < last_sent_upstream - 0.2, (mode, times[0], last_sent_upstream)
+
+
+async def test_disconnect_cuts_the_stream_after_the_configured_chunks(proxy_factory: ProxyFactory) -> None:
+    proxy = await proxy_factory(perturb_spec(0, 0))
+    status, _, times, body = await timed_stream(proxy, headers={"x-llmsim-fault": "disconnect"})
+    assert status == 200
+    assert times[-1] == -1.0 and len(times) == 3 + 1
+    assert b"[DONE]" not in body
+
+
+async def test_midstream_error_sends_the_providers_error_event(proxy_factory: ProxyFactory) -> None:
+    proxy = await proxy_factory(perturb_spec(0, 0))
+    _, _, times, body = await timed_stream(proxy, headers={"x-llmsim-fault": "midstream_error"})
+    assert len(times) == 4 and times[-1] != -1.0
+    assert body.rstrip().endswith(b'"code":null}}')
+
+
+async def test_status_faults_are_substituted_without_reaching_upstream(
+    proxy_factory: ProxyFactory, upstream: Upstream
+) -> None:
+    proxy = await proxy_factory(perturb_spec(0, 0, rates={"rate_limit": 1.0}))
+    status, _, _, body = await timed_stream(proxy)
+    assert status == 429 and b"rate_limit_exceeded" in body
+    assert upstream.requests == []
