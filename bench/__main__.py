@@ -1,8 +1,8 @@
 """`make bench`: run the benchmarks and print their figures side by side with references.
 
-    python -m bench                 # everything
-    python -m bench serve           # only the simulator's timing accuracy and ceiling
-    python -m bench --quick         # fewer/lower concurrency levels (a smoke run)
+python -m bench                 # everything
+python -m bench serve           # only the simulator's timing accuracy and ceiling
+python -m bench --quick         # fewer/lower concurrency levels (a smoke run)
 """
 
 from __future__ import annotations
@@ -22,14 +22,23 @@ SECTIONS = {
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("sections", nargs="*", metavar="SECTION", help=f"which benchmarks: {', '.join(SECTIONS)} (default: all)")
+    parser = argparse.ArgumentParser(
+        prog="python -m bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "sections",
+        nargs="*",
+        metavar="SECTION",
+        help=f"which benchmarks: {', '.join(SECTIONS)} (default: all)",
+    )
     parser.add_argument("--quick", action="store_true", help="smaller runs, for a smoke test")
     parser.add_argument("--loops", nargs="+", default=["uvloop", "asyncio"], choices=["uvloop", "asyncio"])
     args = parser.parse_args()
     args.streams = [1, 100] if args.quick else [1, 100, 1000]
     print(f"# llmsim benchmarks — {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, {platform.platform()}")
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, {platform.platform()}"
+    )
     print(f"command: {' '.join(sys.argv)}")
     failed = 0
     for name in args.sections or list(SECTIONS):

@@ -33,9 +33,13 @@ def pinned(core: int) -> Any:
 
 
 @contextlib.contextmanager
-def server_process(args: Sequence[str], ready_url: str, core: int = 0, timeout: float = 30) -> Iterator[subprocess.Popen[bytes]]:
+def server_process(
+    args: Sequence[str], ready_url: str, core: int = 0, timeout: float = 30
+) -> Iterator[subprocess.Popen[bytes]]:
     """Start a server pinned to `core`, wait until `ready_url` answers (any status), stop it afterwards."""
-    proc = subprocess.Popen([sys.executable, *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=pinned(core))
+    proc = subprocess.Popen(
+        [sys.executable, *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=pinned(core)
+    )
     try:
         deadline = time.monotonic() + timeout
         while True:

@@ -51,7 +51,13 @@ def main() -> None:
         import uvloop
 
         uvloop.install()
-    web.run_app(make_app(args.ttft_ms / 1000, args.itl_ms / 1000), host="127.0.0.1", port=args.port, print=None, access_log=None)
+    web.run_app(
+        make_app(args.ttft_ms / 1000, args.itl_ms / 1000),
+        host="127.0.0.1",
+        port=args.port,
+        print=None,
+        access_log=None,
+    )
 
 
 if __name__ == "__main__":

@@ -30,13 +30,34 @@ def _profile(tmp: Path, ttft_ms: float, itl_ms: float, tokens: int) -> Path:
     return path
 
 
-def _servers(tmp: Path, ttft_ms: float, itl_ms: float, tokens: int, loops: list[str]) -> list[tuple[str, list[str]]]:
+def _servers(
+    tmp: Path, ttft_ms: float, itl_ms: float, tokens: int, loops: list[str]
+) -> list[tuple[str, list[str]]]:
     profile = _profile(tmp, ttft_ms, itl_ms, tokens)
     out = []
     for loop in loops:
         flag = ["--no-uvloop"] if loop == "asyncio" else []
-        out.append((f"llmsim serve ({loop})", ["-m", "llmsim.cli.main", "serve", "--profile", str(profile), "--log-level", "warning", *flag]))
-        out.append((f"reference aiohttp ({loop})", ["-m", "bench.reference_streamer", "--ttft-ms", str(ttft_ms), "--itl-ms", str(itl_ms), *flag]))
+        out.append(
+            (
+                f"llmsim serve ({loop})",
+                [
+                    "-m",
+                    "llmsim.cli.main",
+                    "serve",
+                    "--profile",
+                    str(profile),
+                    "--log-level",
+                    "warning",
+                    *flag,
+                ],
+            )
+        )
+        out.append(
+            (
+                f"reference aiohttp ({loop})",
+                ["-m", "bench.reference_streamer", "--ttft-ms", str(ttft_ms), "--itl-ms", str(itl_ms), *flag],
+            )
+        )
     return out
 
 
@@ -56,14 +77,23 @@ def accuracy(args: argparse.Namespace) -> list[dict[str, Any]]:
             for streams in args.streams:
                 port = free_port()
                 with server_process([*cmd, "--port", str(port)], f"http://127.0.0.1:{port}/healthz"):
-                    results = _client(f"http://127.0.0.1:{port}", streams, 1.0 if streams > 1 else 0.0, tokens)
+                    results = _client(
+                        f"http://127.0.0.1:{port}", streams, 1.0 if streams > 1 else 0.0, tokens
+                    )
                 ok = [r for r in results if r["status"] == 200 and len(r["tokens"]) == tokens]
                 ttft_err = [abs((r["tokens"][0] - r["sent"]) * 1000 - TTFT_MS) for r in ok]
-                itl_err = np.abs(np.concatenate([np.diff(r["tokens"]) * 1000 - ITL_MS for r in ok])) if ok else np.array([])
+                itl_err = (
+                    np.abs(np.concatenate([np.diff(r["tokens"]) * 1000 - ITL_MS for r in ok]))
+                    if ok
+                    else np.array([])
+                )
                 rows.append({"server": name, "streams": streams, "complete": f"{len(ok)}/{streams}",
                              "TTFT |err| p50 ms": pct(ttft_err, 50), "TTFT |err| p99 ms": pct(ttft_err, 99),
                              "ITL |err| p50 ms": pct(itl_err, 50), "ITL |err| p99 ms": pct(itl_err, 99)})  # fmt: skip
-    print_table(f"Timing accuracy: TTFT {TTFT_MS:g} ms, ITL {ITL_MS:g} ms, {tokens} tokens/stream, starts spread over 1 s", rows)
+    print_table(
+        f"Timing accuracy: TTFT {TTFT_MS:g} ms, ITL {ITL_MS:g} ms, {tokens} tokens/stream, starts spread over 1 s",
+        rows,
+    )
     return rows
 
 
@@ -78,7 +108,15 @@ def ceiling(args: argparse.Namespace) -> list[dict[str, Any]]:
             chunks = sum(len(r["tokens"]) for r in results)
             start = min(r["sent"] for r in results)
             end = max(r["tokens"][-1] for r in results if r["tokens"])
-            rows.append({"server": name, "streams": streams, "tokens": chunks, "seconds": end - start, "chunks/s": chunks / (end - start)})
+            rows.append(
+                {
+                    "server": name,
+                    "streams": streams,
+                    "tokens": chunks,
+                    "seconds": end - start,
+                    "chunks/s": chunks / (end - start),
+                }
+            )
     base = rows[-1]["chunks/s"]
     for row in rows:
         row["vs reference"] = f"{row['chunks/s'] / base:.0%}"

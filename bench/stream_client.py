@@ -61,7 +61,9 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--url", required=True)
     parser.add_argument("--streams", type=int, default=1)
-    parser.add_argument("--stagger", type=float, default=0.0, help="spread stream starts over this many seconds")
+    parser.add_argument(
+        "--stagger", type=float, default=0.0, help="spread stream starts over this many seconds"
+    )
     parser.add_argument("--max-tokens", type=int, default=100)
     parser.add_argument("--path", default="/v1/chat/completions")
     args = parser.parse_args()

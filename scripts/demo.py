@@ -1,7 +1,7 @@
 """`make run`: start `llmsim serve`, drive it with the official openai SDK and a load scenario, print reports.
 
-    python scripts/demo.py            # demo, then stop the server
-    python scripts/demo.py --forever  # keep the server up afterwards (Ctrl-C to stop)
+python scripts/demo.py            # demo, then stop the server
+python scripts/demo.py --forever  # keep the server up afterwards (Ctrl-C to stop)
 """
 
 from __future__ import annotations
@@ -83,7 +83,11 @@ def sdk_burst(url: str, n: int = 8) -> None:
     table = Table(title=f"openai SDK, {n} streaming requests vs examples/profiles/fixed-latency.yaml")
     for col in ("metric", "configured", "p50", "p90", "p99"):
         table.add_column(col, justify="right" if col != "metric" else "left")
-    for name, values, want in (("TTFT ms", ttfts, 250.0), ("ITL ms", itls, 20.0), ("E2E ms", e2es, 250.0 + 63 * 20)):
+    for name, values, want in (
+        ("TTFT ms", ttfts, 250.0),
+        ("ITL ms", itls, 20.0),
+        ("E2E ms", e2es, 250.0 + 63 * 20),
+    ):
         p = np.percentile(np.array(values) * 1000, [50, 90, 99])
         table.add_row(name, f"{want:.1f}", *(f"{x:.1f}" for x in p))
     Console().print(table)
@@ -106,7 +110,10 @@ def main() -> int:
         sdk_burst(url)
         if SCENARIO.exists():
             out = ROOT / "reports" / "demo"
-            print(f"\ndemo: running {SCENARIO.relative_to(ROOT)} for {args.duration:g} s against {url}", flush=True)
+            print(
+                f"\ndemo: running {SCENARIO.relative_to(ROOT)} for {args.duration:g} s against {url}",
+                flush=True,
+            )
             code = subprocess.call(llmsim("load", "--scenario", str(SCENARIO), "--target", url,
                                           "--duration", f"{args.duration:g}", "--out", str(out)))  # fmt: skip
             if code != 0:

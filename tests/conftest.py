@@ -6,11 +6,11 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from simserver import FAST, SimServer, profile_from
 
 from llmsim.profiles import NamedProfile, ProfileRegistry
 from llmsim.server.app import create_app
 from llmsim.server.state import ServerSettings
+from simserver import FAST, SimServer, profile_from
 
 
 @pytest.fixture
@@ -18,7 +18,9 @@ def sim_server_factory() -> Iterator[Callable[..., SimServer]]:
     """Start servers with given profile specs; all are stopped at the end of the test."""
     started: list[SimServer] = []
 
-    def start(spec: dict[str, Any] | None = None, *extra: NamedProfile, settings: ServerSettings | None = None) -> SimServer:
+    def start(
+        spec: dict[str, Any] | None = None, *extra: NamedProfile, settings: ServerSettings | None = None
+    ) -> SimServer:
         default = profile_from(spec if spec is not None else FAST, name="test")
         server = SimServer(create_app(ProfileRegistry(default, list(extra)), settings)).start()
         started.append(server)

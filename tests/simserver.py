@@ -9,15 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Callable, Iterator
 from typing import Any
 
 from aiohttp import web
 
 from llmsim import profiles
-from llmsim.profiles import NamedProfile, ProfileRegistry
-from llmsim.server.app import create_app
-from llmsim.server.state import ServerSettings
+from llmsim.profiles import NamedProfile
 
 
 class SimServer:

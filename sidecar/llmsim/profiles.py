@@ -89,7 +89,9 @@ def resolve_extends(doc: Mapping[str, Any], source: str, depth: int = 0) -> dict
     merged: dict[str, Any] = {}
     for name in names:
         if name not in preset_names():
-            raise ProfileError(source, [f"extends: no built-in preset named {name!r}; known: {', '.join(preset_names())}"])
+            raise ProfileError(
+                source, [f"extends: no built-in preset named {name!r}; known: {', '.join(preset_names())}"]
+            )
         merged = deep_merge(merged, resolve_extends(preset_document(name), f"preset {name}", depth + 1))
     own = {k: v for k, v in doc.items() if k != "extends"}
     result = deep_merge(merged, own)
@@ -143,7 +145,9 @@ def load_file(path: Path) -> NamedProfile:
 
 def load_preset(name: str) -> NamedProfile:
     """A built-in preset as a profile."""
-    return NamedProfile(name=name, spec=parse_spec(preset_document(name), f"preset {name}"), source=f"preset:{name}")
+    return NamedProfile(
+        name=name, spec=parse_spec(preset_document(name), f"preset {name}"), source=f"preset:{name}"
+    )
 
 
 def load(ref: str) -> NamedProfile:

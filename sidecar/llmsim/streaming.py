@@ -29,17 +29,28 @@ async def sleep_until(deadline: float) -> None:
         await asyncio.sleep(delay)
 
 
-async def send(request: web.Request, answer: Answer, start: float, on_token: TokenCallback | None = None) -> web.StreamResponse:
+async def send(
+    request: web.Request, answer: Answer, start: float, on_token: TokenCallback | None = None
+) -> web.StreamResponse:
     """Send `answer`, whose times are relative to `start` (loop time)."""
     if isinstance(answer, BodyAnswer):
         return await _send_body(request, answer, start, on_token)
     return await _send_stream(request, answer, start, on_token)
 
 
-async def _send_body(request: web.Request, answer: BodyAnswer, start: float, on_token: TokenCallback | None) -> web.StreamResponse:
+async def _send_body(
+    request: web.Request, answer: BodyAnswer, start: float, on_token: TokenCallback | None
+) -> web.StreamResponse:
     await sleep_until(start + answer.at_s)
     if answer.end != "eof":
-        return await _cut(request, answer.end, answer.stall_s, partial=answer.body, status=answer.status, headers=answer.headers)
+        return await _cut(
+            request,
+            answer.end,
+            answer.stall_s,
+            partial=answer.body,
+            status=answer.status,
+            headers=answer.headers,
+        )
     response = web.Response(status=answer.status, headers=answer.headers, body=answer.body)
     await response.prepare(request)
     if on_token is not None and answer.status == 200:
@@ -48,7 +59,9 @@ async def _send_body(request: web.Request, answer: BodyAnswer, start: float, on_
     return response
 
 
-async def _send_stream(request: web.Request, answer: StreamAnswer, start: float, on_token: TokenCallback | None) -> web.StreamResponse:
+async def _send_stream(
+    request: web.Request, answer: StreamAnswer, start: float, on_token: TokenCallback | None
+) -> web.StreamResponse:
     loop = asyncio.get_running_loop()
     frames = answer.frames
     response = web.StreamResponse(status=answer.status, headers=answer.headers)
@@ -89,13 +102,17 @@ async def _send_stream(request: web.Request, answer: StreamAnswer, start: float,
     return response
 
 
-async def _cut(request: web.Request, end: str, stall_s: float, *, partial: bytes, status: int, headers: dict[str, str]) -> web.StreamResponse:
+async def _cut(
+    request: web.Request, end: str, stall_s: float, *, partial: bytes, status: int, headers: dict[str, str]
+) -> web.StreamResponse:
     """A non-streamed response that never completes: stall, or send half a body and cut."""
     if end == "stall":
         await asyncio.sleep(stall_s)
         _abort(request)
         return web.StreamResponse()
-    response = web.StreamResponse(status=status, headers={k: v for k, v in headers.items() if k.lower() != "content-length"})
+    response = web.StreamResponse(
+        status=status, headers={k: v for k, v in headers.items() if k.lower() != "content-length"}
+    )
     response.content_length = len(partial)
     await response.prepare(request)
     await response.write(partial[: len(partial) // 2])

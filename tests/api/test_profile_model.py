@@ -51,12 +51,16 @@ def test_fault_rates_must_sum_to_at_most_one() -> None:
 
 
 def test_empirical_percentiles_must_not_decrease() -> None:
-    [problem] = problems({"latency": {"ttftMs": {"type": "empirical", "percentiles": {"p50": 300, "p90": 200}}}})
+    [problem] = problems(
+        {"latency": {"ttftMs": {"type": "empirical", "percentiles": {"p50": 300, "p90": 200}}}}
+    )
     assert "p90=200.0 < p50=300.0" in problem
 
 
 def test_bad_percentile_key_is_named() -> None:
-    [problem] = problems({"latency": {"ttftMs": {"type": "empirical", "percentiles": {"median": 300, "p90": 400}}}})
+    [problem] = problems(
+        {"latency": {"ttftMs": {"type": "empirical", "percentiles": {"median": 300, "p90": 400}}}}
+    )
     assert "'median'" in problem
 
 
@@ -91,7 +95,9 @@ def test_presets_cover_the_required_names() -> None:
 
 
 def test_extends_merges_presets_beneath_the_spec() -> None:
-    spec = profiles.parse_spec({"extends": ["gpt-4o", "degraded"], "latency": {"itlMs": {"type": "constant", "value": 3}}}, "t")
+    spec = profiles.parse_spec(
+        {"extends": ["gpt-4o", "degraded"], "latency": {"itlMs": {"type": "constant", "value": 3}}}, "t"
+    )
     assert spec.latency.itl_ms == Constant(value=3)
     assert isinstance(spec.latency.ttft_ms, LogNormal) and spec.latency.ttft_ms.median == 450
     assert spec.faults.rates  # from degraded
@@ -103,7 +109,13 @@ def test_extends_unknown_preset_is_reported() -> None:
 
 
 def test_a_changed_distribution_type_replaces_the_inherited_one() -> None:
-    spec = profiles.parse_spec({"extends": ["gpt-4o"], "latency": {"ttftMs": {"type": "empirical", "percentiles": {"p50": 1, "p99": 2}}}}, "t")
+    spec = profiles.parse_spec(
+        {
+            "extends": ["gpt-4o"],
+            "latency": {"ttftMs": {"type": "empirical", "percentiles": {"p50": 1, "p99": 2}}},
+        },
+        "t",
+    )
     assert isinstance(spec.latency.ttft_ms, Empirical)
 
 
@@ -127,7 +139,9 @@ def test_wrong_kind_and_api_version_are_rejected(tmp_path: Path) -> None:
 
 def test_spec_paths_are_prefixed_in_custom_resources(tmp_path: Path) -> None:
     path = tmp_path / "p.yaml"
-    path.write_text("apiVersion: llmsim.io/v1alpha1\nkind: SimulationProfile\nmetadata: {name: x}\nspec: {seed: -1}\n")
+    path.write_text(
+        "apiVersion: llmsim.io/v1alpha1\nkind: SimulationProfile\nmetadata: {name: x}\nspec: {seed: -1}\n"
+    )
     with pytest.raises(ProfileError) as info:
         profiles.load_file(path)
     assert info.value.problems[0].startswith("spec.seed: ")

@@ -18,13 +18,17 @@ def test_validate_accepts_good_files(capsys: pytest.CaptureFixture[str]) -> None
     assert "ok (profile 'fixed-latency')" in capsys.readouterr().out
 
 
-def test_validate_reports_every_bad_file_with_field_paths(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_validate_reports_every_bad_file_with_field_paths(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text("latency:\n  itlMs: {type: constant, value: -1}\n  bogus: 1\n")
     garbage = tmp_path / "garbage.yaml"
     garbage.write_text("latency: [unclosed\n")
     good = ROOT / "examples/profiles/fixed-latency.yaml"
-    assert main(["profile", "validate", str(bad), str(good), str(garbage), str(tmp_path / "missing.yaml")]) == 1
+    assert (
+        main(["profile", "validate", str(bad), str(good), str(garbage), str(tmp_path / "missing.yaml")]) == 1
+    )
     err = capsys.readouterr().err
     assert f"{bad}: latency.itlMs.constant.value: Input should be greater than or equal to 0" in err
     assert f"{bad}: latency.bogus: unknown field" in err
@@ -38,7 +42,9 @@ def test_list_shows_every_preset(capsys: pytest.CaptureFixture[str]) -> None:
     assert all(name in out for name in profiles.preset_names())
 
 
-def test_show_prints_the_preset_with_its_comments_and_resolved_specs_reload(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+def test_show_prints_the_preset_with_its_comments_and_resolved_specs_reload(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
     assert main(["profile", "show", "gpt-4o"]) == 0
     assert "Source:" in capsys.readouterr().out
     assert main(["profile", "show", "--resolved", "production-realistic"]) == 0

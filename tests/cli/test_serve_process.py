@@ -42,7 +42,9 @@ def served() -> Iterator[str]:
             except httpx.TransportError:
                 pass
             if proc.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError(f"llmsim serve did not start: {proc.stderr.read().decode() if proc.stderr else ''}")
+                raise AssertionError(
+                    f"llmsim serve did not start: {proc.stderr.read().decode() if proc.stderr else ''}"
+                )
             time.sleep(0.1)
         yield url
     finally:
@@ -63,7 +65,9 @@ def test_fixed_latency_profile_is_honoured_exactly(served: str) -> None:
     for _ in range(2):  # the first streamed call pays the SDK's import/model-build cost
         t0 = time.perf_counter()
         times = []
-        for chunk in client.chat.completions.create(model="any-model", messages=[{"role": "user", "content": "hi"}], stream=True):
+        for chunk in client.chat.completions.create(
+            model="any-model", messages=[{"role": "user", "content": "hi"}], stream=True
+        ):
             if chunk.choices and chunk.choices[0].delta.content:
                 times.append(time.perf_counter() - t0)
     assert len(times) == 64

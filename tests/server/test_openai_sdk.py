@@ -39,7 +39,11 @@ def test_chat_completion_non_streaming(sim_server: SimServer) -> None:
 def test_streaming_usage_matches_non_streaming(sim_server: SimServer) -> None:
     c = client(sim_server)
     plain = c.chat.completions.create(model="m", messages=USER)
-    chunks = list(c.chat.completions.create(model="m", messages=USER, stream=True, stream_options={"include_usage": True}))
+    chunks = list(
+        c.chat.completions.create(
+            model="m", messages=USER, stream=True, stream_options={"include_usage": True}
+        )
+    )
     text = "".join(ch.choices[0].delta.content or "" for ch in chunks if ch.choices)
     assert len({ch.id for ch in chunks}) == 1
     assert chunks[-1].choices == [] and chunks[-1].usage is not None
@@ -81,16 +85,26 @@ def test_tools_in_full_and_as_streamed_deltas(sim_server: SimServer) -> None:
         final = stream.get_final_completion()
     streamed = final.choices[0].message.tool_calls[0]  # type: ignore[index]
     jsonschema.validate(json.loads(streamed.function.arguments), TOOLS[0]["function"]["parameters"])
-    assert final.choices[0].finish_reason == "stop", "a forced named function finishes with 'stop', like the real API"
+    assert final.choices[0].finish_reason == "stop", (
+        "a forced named function finishes with 'stop', like the real API"
+    )
 
 
 def test_json_schema_response_format(sim_server: SimServer) -> None:
     schema = {"type": "object", "properties": {"answer": {"type": "string"}, "score": {"type": "integer", "minimum": 0, "maximum": 10}},
               "required": ["answer", "score"], "additionalProperties": False}  # fmt: skip
     r = client(sim_server).chat.completions.create(
-        model="m", messages=USER, response_format={"type": "json_schema", "json_schema": {"name": "x", "schema": schema, "strict": True}})
+        model="m",
+        messages=USER,
+        response_format={
+            "type": "json_schema",
+            "json_schema": {"name": "x", "schema": schema, "strict": True},
+        },
+    )
     jsonschema.validate(json.loads(r.choices[0].message.content or ""), schema)
-    r = client(sim_server).chat.completions.create(model="m", messages=USER, response_format={"type": "json_object"})
+    r = client(sim_server).chat.completions.create(
+        model="m", messages=USER, response_format={"type": "json_object"}
+    )
     assert isinstance(json.loads(r.choices[0].message.content or ""), dict)
 
 
@@ -105,18 +119,32 @@ def test_seed_makes_replies_reproducible(sim_server: SimServer) -> None:
 def test_legacy_completions(sim_server: SimServer) -> None:
     c = client(sim_server)
     r = c.completions.create(model="gpt-3.5-turbo-instruct", prompt="Say hi", max_tokens=5)
-    assert r.object == "text_completion" and r.usage.completion_tokens == 5 and r.choices[0].finish_reason == "length"  # type: ignore[union-attr]
-    streamed = "".join(ch.choices[0].text for ch in c.completions.create(model="x", prompt="Say hi", max_tokens=5, stream=True) if ch.choices)
+    assert (
+        r.object == "text_completion"
+        and r.usage.completion_tokens == 5
+        and r.choices[0].finish_reason == "length"
+    )  # type: ignore[union-attr]
+    streamed = "".join(
+        ch.choices[0].text
+        for ch in c.completions.create(model="x", prompt="Say hi", max_tokens=5, stream=True)
+        if ch.choices
+    )
     assert len(streamed) > 0
 
 
 def test_embeddings_float_and_base64(sim_server: SimServer) -> None:
     c = client(sim_server)
-    default = c.embeddings.create(model="text-embedding-3-small", input=["a", "b"], dimensions=32)  # SDK asks for base64
-    floats = c.embeddings.create(model="text-embedding-3-small", input=["a", "b"], dimensions=32, encoding_format="float")
+    default = c.embeddings.create(
+        model="text-embedding-3-small", input=["a", "b"], dimensions=32
+    )  # SDK asks for base64
+    floats = c.embeddings.create(
+        model="text-embedding-3-small", input=["a", "b"], dimensions=32, encoding_format="float"
+    )
     assert [len(d.embedding) for d in default.data] == [32, 32]
     assert np.allclose(default.data[0].embedding, floats.data[0].embedding, atol=1e-6)
-    raw = c.embeddings.create(model="text-embedding-3-small", input="a", dimensions=32, encoding_format="base64")
+    raw = c.embeddings.create(
+        model="text-embedding-3-small", input="a", dimensions=32, encoding_format="base64"
+    )
     decoded = np.frombuffer(base64.b64decode(raw.data[0].embedding), dtype="<f4")  # type: ignore[arg-type]
     assert np.allclose(decoded, floats.data[0].embedding, atol=1e-6)
 
@@ -140,7 +168,9 @@ def test_responses_api_plain_and_streamed(sim_server: SimServer) -> None:
 
 def test_responses_api_function_call(sim_server: SimServer) -> None:
     c = client(sim_server)
-    tools: Any = [{"type": "function", "name": "get_weather", "parameters": TOOLS[0]["function"]["parameters"]}]
+    tools: Any = [
+        {"type": "function", "name": "get_weather", "parameters": TOOLS[0]["function"]["parameters"]}
+    ]
     r = c.responses.create(model="gpt-4o", input="weather?", tools=tools, tool_choice="required")
     [item] = r.output
     assert item.type == "function_call" and json.loads(item.arguments)["unit"] in ("c", "f")  # type: ignore[union-attr]
@@ -151,7 +181,9 @@ def test_responses_api_function_call(sim_server: SimServer) -> None:
 
 
 def test_azure_client_with_api_version_and_api_key(sim_server: SimServer) -> None:
-    az = openai.AzureOpenAI(azure_endpoint=sim_server.url, api_key="k", api_version="2024-10-21", max_retries=0)
+    az = openai.AzureOpenAI(
+        azure_endpoint=sim_server.url, api_key="k", api_version="2024-10-21", max_retries=0
+    )
     r = az.chat.completions.create(model="my-deployment", messages=USER)
     assert r.model == "my-deployment" and r.choices[0].message.content
     chunks = list(az.chat.completions.create(model="my-deployment", messages=USER, stream=True))
@@ -169,7 +201,9 @@ def test_azure_without_api_version_is_not_found(sim_server: SimServer) -> None:
 async def test_async_client_streams(sim_server: SimServer) -> None:
     c = openai.AsyncOpenAI(base_url=sim_server.url + "/v1", api_key="sk", max_retries=0)
     stream = await c.chat.completions.create(model="m", messages=USER, stream=True)  # type: ignore[arg-type]
-    pieces = [ch.choices[0].delta.content async for ch in stream if ch.choices and ch.choices[0].delta.content]
+    pieces = [
+        ch.choices[0].delta.content async for ch in stream if ch.choices and ch.choices[0].delta.content
+    ]
     assert len(pieces) == 12
     await c.close()
 
@@ -181,16 +215,35 @@ async def test_async_client_streams(sim_server: SimServer) -> None:
         (b"[1, 2]", openai.BadRequestError, None),
         (json.dumps({"model": "m"}).encode(), openai.BadRequestError, "messages"),
         (json.dumps({"model": "m", "messages": "hi"}).encode(), openai.BadRequestError, "messages"),
-        (json.dumps({"model": "m", "messages": USER, "max_tokens": "ten"}).encode(), openai.BadRequestError, "max_tokens"),
-        (json.dumps({"model": "m", "messages": [{"role": "wizard", "content": "x"}]}).encode(), openai.BadRequestError, "messages[0].role"),
-        (json.dumps({"model": "m", "messages": USER, "stream": "yes"}).encode(), openai.BadRequestError, "stream"),
+        (
+            json.dumps({"model": "m", "messages": USER, "max_tokens": "ten"}).encode(),
+            openai.BadRequestError,
+            "max_tokens",
+        ),
+        (
+            json.dumps({"model": "m", "messages": [{"role": "wizard", "content": "x"}]}).encode(),
+            openai.BadRequestError,
+            "messages[0].role",
+        ),
+        (
+            json.dumps({"model": "m", "messages": USER, "stream": "yes"}).encode(),
+            openai.BadRequestError,
+            "stream",
+        ),
         (json.dumps({"messages": USER}).encode(), openai.BadRequestError, "model"),
     ],
 )
-def test_bad_requests_get_openai_shaped_errors(sim_server: SimServer, body: bytes, exc: type[Exception], param: str | None) -> None:
+def test_bad_requests_get_openai_shaped_errors(
+    sim_server: SimServer, body: bytes, exc: type[Exception], param: str | None
+) -> None:
     c = client(sim_server)
     with pytest.raises(exc) as info:
-        c.post("/chat/completions", content=body, cast_to=httpx.Response, options={"headers": {"Content-Type": "application/json"}})  # type: ignore[call-overload]
+        c.post(
+            "/chat/completions",
+            content=body,
+            cast_to=httpx.Response,
+            options={"headers": {"Content-Type": "application/json"}},
+        )  # type: ignore[call-overload]
     err = info.value
     assert isinstance(err, openai.APIStatusError) and err.type == "invalid_request_error"
     assert err.param == param
@@ -212,15 +265,24 @@ def test_oversized_body_is_413_not_a_hang(sim_server_factory: Callable[..., SimS
     server = sim_server_factory(FAST, settings=ServerSettings(max_body_bytes=10_000))
     t0 = time.monotonic()
     with pytest.raises(openai.APIStatusError) as info:
-        client(server).chat.completions.create(model="m", messages=[{"role": "user", "content": "x" * 20_000}])
+        client(server).chat.completions.create(
+            model="m", messages=[{"role": "user", "content": "x" * 20_000}]
+        )
     assert info.value.status_code == 413 and time.monotonic() - t0 < 5
 
 
-def test_context_window_overflow_is_context_length_exceeded(sim_server_factory: Callable[..., SimServer]) -> None:
+def test_context_window_overflow_is_context_length_exceeded(
+    sim_server_factory: Callable[..., SimServer],
+) -> None:
     server = sim_server_factory({**FAST, "models": {"contextWindow": 50}})
     with pytest.raises(openai.BadRequestError) as info:
-        client(server).chat.completions.create(model="m", messages=[{"role": "user", "content": "word " * 100}])
-    assert info.value.code == "context_length_exceeded" and "maximum context length is 50 tokens" in info.value.message
+        client(server).chat.completions.create(
+            model="m", messages=[{"role": "user", "content": "word " * 100}]
+        )
+    assert (
+        info.value.code == "context_length_exceeded"
+        and "maximum context length is 50 tokens" in info.value.message
+    )
 
 
 def test_unknown_route_and_method_get_json_errors(sim_server: SimServer) -> None:
@@ -238,7 +300,12 @@ def test_headers_real_clients_read(sim_server: SimServer) -> None:
 
 def test_profile_header_selects_a_named_profile_and_unknown_names_are_400(sim_server: SimServer) -> None:
     c = client(sim_server)
-    r = c.chat.completions.create(model="m", messages=USER, extra_headers={"x-llmsim-profile": "gpt-4o", "x-llmsim-seed": "3"}, max_tokens=3)
+    r = c.chat.completions.create(
+        model="m",
+        messages=USER,
+        extra_headers={"x-llmsim-profile": "gpt-4o", "x-llmsim-seed": "3"},
+        max_tokens=3,
+    )
     assert r.usage.completion_tokens == 3  # type: ignore[union-attr]
     with pytest.raises(openai.BadRequestError, match="Unknown profile"):
         c.chat.completions.create(model="m", messages=USER, extra_headers={"x-llmsim-profile": "nope"})

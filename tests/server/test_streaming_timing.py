@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 import aiohttp
 import numpy as np
+
 from simserver import SimServer
 
 CONSTANT = {

@@ -25,7 +25,9 @@ def spec(**doc: Any) -> SimulationProfileSpec:
 
 
 def req(text: str = "hello", **kw: Any) -> GenerationRequest:
-    return GenerationRequest(provider="openai", operation="chat", model="m", messages=(Message("user", text),), **kw)
+    return GenerationRequest(
+        provider="openai", operation="chat", model="m", messages=(Message("user", text),), **kw
+    )
 
 
 def plan(s: SimulationProfileSpec, r: GenerationRequest, seed: int = 1, **kw: Any) -> ResponsePlan:
@@ -63,12 +65,26 @@ def test_echo_and_fixed_modes() -> None:
 
 
 def test_rules_reply_with_capture_groups_before_the_mode() -> None:
-    s = spec(content={"mode": "fixed", "text": "fallback", "rules": [{"match": r"capital of (\w+)", "reply": "The capital of $1 is X."}]})
+    s = spec(
+        content={
+            "mode": "fixed",
+            "text": "fallback",
+            "rules": [{"match": r"capital of (\w+)", "reply": "The capital of $1 is X."}],
+        }
+    )
     assert plan(s, req("What is the capital of France?")).choices[0].text == "The capital of France is X."
     assert plan(s, req("unrelated")).choices[0].text == "fallback"
 
 
-WEATHER = ToolSpec("get_weather", "", {"type": "object", "properties": {"city": {"type": "string"}, "days": {"type": "integer", "minimum": 1, "maximum": 7}}, "required": ["city", "days"]})
+WEATHER = ToolSpec(
+    "get_weather",
+    "",
+    {
+        "type": "object",
+        "properties": {"city": {"type": "string"}, "days": {"type": "integer", "minimum": 1, "maximum": 7}},
+        "required": ["city", "days"],
+    },
+)
 
 
 def test_required_tool_choice_calls_a_tool_with_schema_valid_arguments() -> None:
@@ -80,7 +96,16 @@ def test_required_tool_choice_calls_a_tool_with_schema_valid_arguments() -> None
 
 
 def test_rule_can_script_a_tool_call() -> None:
-    s = spec(content={"rules": [{"match": "weather", "toolCall": {"name": "get_weather", "arguments": {"city": "Oslo", "days": 2}}}]})
+    s = spec(
+        content={
+            "rules": [
+                {
+                    "match": "weather",
+                    "toolCall": {"name": "get_weather", "arguments": {"city": "Oslo", "days": 2}},
+                }
+            ]
+        }
+    )
     [call] = plan(s, req("weather please", tools=(WEATHER,))).choices[0].tool_calls
     assert call.arguments == {"city": "Oslo", "days": 2}
 
@@ -94,7 +119,15 @@ def test_auto_tool_choice_calls_tools_at_the_configured_share() -> None:
 
 
 def test_json_schema_response_format_returns_valid_json() -> None:
-    schema = {"type": "object", "properties": {"name": {"type": "string"}, "tags": {"type": "array", "items": {"enum": ["a", "b"]}, "maxItems": 2}}, "required": ["name", "tags"], "additionalProperties": False}
+    schema = {
+        "type": "object",
+        "properties": {
+            "name": {"type": "string"},
+            "tags": {"type": "array", "items": {"enum": ["a", "b"]}, "maxItems": 2},
+        },
+        "required": ["name", "tags"],
+        "additionalProperties": False,
+    }
     p = plan(spec(), req(json_schema=schema, json_mode=True))
     jsonschema.validate(json.loads(p.choices[0].text), schema)
 
@@ -135,7 +168,9 @@ def test_same_seed_same_plan_different_seed_different_text() -> None:
 
 
 def test_embeddings_are_deterministic_unit_vectors() -> None:
-    r = GenerationRequest(provider="openai", operation="embeddings", model="e", inputs=("a", "b", "a"), dimensions=16)
+    r = GenerationRequest(
+        provider="openai", operation="embeddings", model="e", inputs=("a", "b", "a"), dimensions=16
+    )
     p = plan(spec(), r)
     assert len(p.embeddings) == 3 and len(p.embeddings[0]) == 16
     assert p.embeddings[0] == p.embeddings[2] != p.embeddings[1]
@@ -146,4 +181,7 @@ def test_tokenizer_round_trips_and_counts_consistently() -> None:
     text = "Hello, world! The year 2026 has 365 days; naïve café."
     assert "".join(tokens.split(text)) == text
     assert tokens.count(text) == len(tokens.split(text))
-    assert tokens.count_messages(["hi"]) == tokens.count("hi") + tokens.MESSAGE_OVERHEAD_TOKENS + tokens.REPLY_PRIMING_TOKENS
+    assert (
+        tokens.count_messages(["hi"])
+        == tokens.count("hi") + tokens.MESSAGE_OVERHEAD_TOKENS + tokens.REPLY_PRIMING_TOKENS
+    )

@@ -9,7 +9,16 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from llmsim.api.distributions import Constant, Distribution, Empirical, Exponential, Gamma, LogNormal, Normal, Uniform
+from llmsim.api.distributions import (
+    Constant,
+    Distribution,
+    Empirical,
+    Exponential,
+    Gamma,
+    LogNormal,
+    Normal,
+    Uniform,
+)
 from llmsim.simulation import sampling
 
 N = 5000
@@ -56,14 +65,20 @@ def _order_statistic_bounds(q: float, n: int, confidence: float = 0.999) -> tupl
 
 @pytest.mark.parametrize(
     "percentiles",
-    [{"p50": 300, "p90": 520, "p99": 1100}, {"p10": 50, "p50": 80, "p95": 400, "p99.9": 2000}, {"p50": 20, "p99": 21}],
+    [
+        {"p50": 300, "p90": 520, "p99": 1100},
+        {"p10": 50, "p50": 80, "p95": 400, "p99.9": 2000},
+        {"p50": 20, "p99": 21},
+    ],
 )
 def test_empirical_profiles_reproduce_their_percentiles(percentiles: dict[str, float]) -> None:
     dist = Empirical(percentiles=percentiles)
     samples = np.sort(sampling.sample(dist, np.random.default_rng(99), 20_000))
     for q, value in dist.points():
         lo, hi = _order_statistic_bounds(q, len(samples))
-        assert samples[lo] <= value <= samples[hi], f"p{q * 100:g}={value} outside [{samples[lo]:.2f}, {samples[hi]:.2f}]"
+        assert samples[lo] <= value <= samples[hi], (
+            f"p{q * 100:g}={value} outside [{samples[lo]:.2f}, {samples[hi]:.2f}]"
+        )
 
 
 def test_empirical_quantile_function_passes_exactly_through_the_points() -> None:
@@ -81,7 +96,13 @@ def test_same_seed_same_samples() -> None:
 
 @pytest.mark.parametrize(
     "dist",
-    [Uniform(low=1, high=3), Normal(mean=5, stddev=1), LogNormal(median=5, sigma=0.3), Exponential(mean=4), Gamma(shape=2, scale=2)],
+    [
+        Uniform(low=1, high=3),
+        Normal(mean=5, stddev=1),
+        LogNormal(median=5, sigma=0.3),
+        Exponential(mean=4),
+        Gamma(shape=2, scale=2),
+    ],
 )
 def test_means_match_the_closed_forms(dist: Distribution) -> None:
     samples = sampling.sample(dist, np.random.default_rng(3), 20_000)

@@ -11,15 +11,55 @@ import pytest
 from llmsim.simulation import schema_instance
 
 SCHEMAS: list[dict[str, Any]] = [
-    {"type": "object", "properties": {"a": {"type": "string", "minLength": 3, "maxLength": 5}}, "required": ["a"]},
-    {"type": "object", "properties": {"n": {"type": "integer", "minimum": 10, "maximum": 12}, "x": {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1}}},
-    {"type": "array", "items": {"type": "string", "enum": ["x", "y", "z"]}, "minItems": 2, "maxItems": 3, "uniqueItems": True},
-    {"type": "object", "properties": {"when": {"type": "string", "format": "date-time"}, "id": {"type": "string", "format": "uuid"}}},
-    {"$defs": {"P": {"type": "object", "properties": {"v": {"type": "boolean"}}, "required": ["v"]}}, "type": "object", "properties": {"p": {"$ref": "#/$defs/P"}}, "required": ["p"]},
+    {
+        "type": "object",
+        "properties": {"a": {"type": "string", "minLength": 3, "maxLength": 5}},
+        "required": ["a"],
+    },
+    {
+        "type": "object",
+        "properties": {
+            "n": {"type": "integer", "minimum": 10, "maximum": 12},
+            "x": {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1},
+        },
+    },
+    {
+        "type": "array",
+        "items": {"type": "string", "enum": ["x", "y", "z"]},
+        "minItems": 2,
+        "maxItems": 3,
+        "uniqueItems": True,
+    },
+    {
+        "type": "object",
+        "properties": {
+            "when": {"type": "string", "format": "date-time"},
+            "id": {"type": "string", "format": "uuid"},
+        },
+    },
+    {
+        "$defs": {"P": {"type": "object", "properties": {"v": {"type": "boolean"}}, "required": ["v"]}},
+        "type": "object",
+        "properties": {"p": {"$ref": "#/$defs/P"}},
+        "required": ["p"],
+    },
     {"anyOf": [{"type": "null"}, {"type": "integer", "multipleOf": 5, "minimum": 1, "maximum": 100}]},
-    {"allOf": [{"type": "object", "properties": {"a": {"type": "string"}}, "required": ["a"]}, {"properties": {"b": {"const": 3}}, "required": ["b"]}]},
+    {
+        "allOf": [
+            {"type": "object", "properties": {"a": {"type": "string"}}, "required": ["a"]},
+            {"properties": {"b": {"const": 3}}, "required": ["b"]},
+        ]
+    },
     {"type": ["string", "null"]},
-    {"type": "object", "properties": {"nested": {"type": "array", "items": {"type": "object", "properties": {"k": {"type": "number"}}, "required": ["k"]}}}},
+    {
+        "type": "object",
+        "properties": {
+            "nested": {
+                "type": "array",
+                "items": {"type": "object", "properties": {"k": {"type": "number"}}, "required": ["k"]},
+            }
+        },
+    },
 ]
 
 
@@ -30,6 +70,10 @@ def test_instances_validate(schema: dict[str, Any]) -> None:
 
 
 def test_gemini_upper_case_types_are_understood() -> None:
-    schema = {"type": "OBJECT", "properties": {"city": {"type": "STRING"}, "n": {"type": "INTEGER"}}, "required": ["city"]}
+    schema = {
+        "type": "OBJECT",
+        "properties": {"city": {"type": "STRING"}, "n": {"type": "INTEGER"}},
+        "required": ["city"],
+    }
     value = schema_instance.instance(schema, np.random.default_rng(0))
     assert isinstance(value["city"], str) and isinstance(value["n"], int)

@@ -6,6 +6,7 @@ Every distribution may be clamped with `min`/`max`; samples are never negative.
 
 from __future__ import annotations
 
+import itertools
 import math
 from typing import Annotated, Literal
 
@@ -107,7 +108,7 @@ class Empirical(_Clamped):
     @model_validator(mode="after")
     def _monotone(self) -> Empirical:
         points = self.points()
-        for (q1, v1), (q2, v2) in zip(points, points[1:], strict=False):
+        for (q1, v1), (q2, v2) in itertools.pairwise(points):
             if v2 < v1:
                 raise ValueError(
                     f"percentile values must not decrease: p{_fmt(q2 * 100)}={v2} < p{_fmt(q1 * 100)}={v1}"
@@ -123,7 +124,7 @@ class Empirical(_Clamped):
             q = parse_percentile(key)
             out.append((q, float(value)))
         out.sort()
-        for (q1, _), (q2, _) in zip(out, out[1:], strict=False):
+        for (q1, _), (q2, _) in itertools.pairwise(out):
             if q1 == q2:
                 raise ValueError(f"percentile p{_fmt(q1 * 100)} is given twice")
         return out

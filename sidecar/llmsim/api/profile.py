@@ -74,7 +74,9 @@ class Latency(StrictModel):
     ttft_per_input_token_ms: float = Field(default=0.0, ge=0)
     """Prefill cost: extra TTFT per input token, in milliseconds. A usual rule of thumb is that
     ~100 input tokens cost about one output token's time, i.e. ITL/100."""
-    output_tokens: Distribution = Field(default_factory=lambda: LogNormal(median=120, sigma=0.6, min=1, max=2048))
+    output_tokens: Distribution = Field(
+        default_factory=lambda: LogNormal(median=120, sigma=0.6, min=1, max=2048)
+    )
     """How many tokens a reply has, before the request's max tokens cap it."""
     capacity: Capacity | None = None
     """Load-dependent latency and queueing (unset: infinite capacity)."""
@@ -155,7 +157,9 @@ class Models(StrictModel):
     """Reject models outside `allow` with the provider's 404 (otherwise answer anyway)."""
     context_window: int = Field(default=128_000, ge=1)
     """Input tokens beyond this are rejected with `context_length` (like the real model)."""
-    listed: list[str] = Field(default_factory=lambda: ["gpt-4o-mini", "gpt-4o", "claude-sonnet-4", "gemini-2.0-flash", "llama3.1"])
+    listed: list[str] = Field(
+        default_factory=lambda: ["gpt-4o-mini", "gpt-4o", "claude-sonnet-4", "gemini-2.0-flash", "llama3.1"]
+    )
     """Model names reported by the list-models routes."""
 
 

@@ -20,6 +20,8 @@ COMMAND_MODULES = (
     "llmsim.cli.profile",
     "llmsim.cli.load",
     "llmsim.cli.report",
+    "llmsim.cli.proxy",
+    "llmsim.cli.ca",
 )
 """Subcommand modules, in the order they appear in `llmsim --help`."""
 

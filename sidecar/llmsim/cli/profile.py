@@ -27,7 +27,9 @@ def register(subparsers: Any) -> None:
 
     show = sub.add_parser("show", help="print a preset (or a file, resolved) as YAML")
     show.add_argument("name", metavar="NAME|FILE")
-    show.add_argument("--resolved", action="store_true", help="print the full spec with every default filled in")
+    show.add_argument(
+        "--resolved", action="store_true", help="print the full spec with every default filled in"
+    )
     show.set_defaults(func=cmd_show)
 
 

@@ -18,13 +18,19 @@ log = logging.getLogger("llmsim.serve")
 
 
 def register(subparsers: Any) -> None:
-    parser = subparsers.add_parser("serve", help="run the simulated LLM provider backend (every provider on one port)")
+    parser = subparsers.add_parser(
+        "serve", help="run the simulated LLM provider backend (every provider on one port)"
+    )
     parser.add_argument("--profile", action="append", default=[], metavar="NAME|FILE",
                         help="profile file or preset name; repeat to load several (the first is the default; "
                              "others are picked with the x-llmsim-profile header)")  # fmt: skip
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=8080, help="port to listen on (default: 8080; 0 picks a free one)")
-    parser.add_argument("--max-body-bytes", type=int, default=DEFAULT_MAX_BODY_BYTES, help="largest accepted request body")
+    parser.add_argument(
+        "--port", type=int, default=8080, help="port to listen on (default: 8080; 0 picks a free one)"
+    )
+    parser.add_argument(
+        "--max-body-bytes", type=int, default=DEFAULT_MAX_BODY_BYTES, help="largest accepted request body"
+    )
     parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     parser.add_argument("--no-uvloop", action="store_true", help="use the default asyncio event loop")
     parser.set_defaults(func=cmd_serve)
@@ -38,7 +44,11 @@ def build_registry(refs: list[str]) -> profiles.ProfileRegistry:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    logging.basicConfig(
+        level=args.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
     registry = build_registry(args.profile)
     app = create_app(registry, ServerSettings(max_body_bytes=args.max_body_bytes))
     log.info("profiles: %s (default %s)", ", ".join(registry.names()), registry.default_name)
@@ -50,7 +60,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         except ImportError:  # pragma: no cover - uvloop is a dependency on Linux/macOS
             pass
 
-    web.run_app(app, host=args.host, port=args.port, access_log=None, print=_printer(args.host), handle_signals=True)
+    web.run_app(
+        app, host=args.host, port=args.port, access_log=None, print=_printer(args.host), handle_signals=True
+    )
     return 0
 
 

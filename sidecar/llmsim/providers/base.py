@@ -9,7 +9,7 @@ from enum import StrEnum
 from typing import Any, Literal, Protocol
 
 from llmsim.simulation.plan import FaultDecision, ResponsePlan
-from llmsim.simulation.request import GenerationRequest, Operation
+from llmsim.simulation.request import GenerationRequest
 
 
 @dataclass(frozen=True)
@@ -109,9 +109,15 @@ class ApiError(Exception):
 class Endpoint(Protocol):
     """One provider operation (e.g. OpenAI chat completions) on one or more routes."""
 
-    provider: str
-    """`openai`, `azure`, `anthropic`, `gemini` or `ollama` (metrics label, fault rendering)."""
-    operation: Operation
+    @property
+    def provider(self) -> str:
+        """`openai`, `azure`, `anthropic`, `gemini` or `ollama` (metrics label, fault rendering)."""
+        ...
+
+    @property
+    def operation(self) -> str:
+        """One of the `Operation` names (`chat`, `completion`, `responses`, `embeddings`, `count_tokens`)."""
+        ...
 
     def parse(self, facts: HttpRequestFacts) -> GenerationRequest:
         """Validate and translate the request; raise ApiError for bad input."""
@@ -129,7 +135,9 @@ class Endpoint(Protocol):
 class FaultRenderer(Protocol):
     """Optional: how a provider renders faults that replace the response (status faults)."""
 
-    def render_fault(self, fault: FaultDecision, request: GenerationRequest, facts: HttpRequestFacts) -> Answer: ...
+    def render_fault(
+        self, fault: FaultDecision, request: GenerationRequest, facts: HttpRequestFacts
+    ) -> Answer: ...
 
 
 def json_body(obj: Any) -> bytes:
@@ -146,5 +154,7 @@ def parse_json_object(body: bytes) -> dict[str, Any]:
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ApiError(ErrorKind.INVALID_REQUEST, f"The request body is not valid JSON: {exc}") from None
     if not isinstance(doc, dict):
-        raise ApiError(ErrorKind.INVALID_REQUEST, f"The request body must be a JSON object, not {type(doc).__name__}.")
+        raise ApiError(
+            ErrorKind.INVALID_REQUEST, f"The request body must be a JSON object, not {type(doc).__name__}."
+        )
     return doc

@@ -22,7 +22,10 @@ def string(doc: dict[str, Any], key: str, *, default: str | None = None, prefix:
     if value is None:
         return default
     if not isinstance(value, str):
-        raise _bad(prefix + key, f"Invalid type for '{prefix + key}': expected a string, but got {_kind(value)} instead.")
+        raise _bad(
+            prefix + key,
+            f"Invalid type for '{prefix + key}': expected a string, but got {_kind(value)} instead.",
+        )
     return value
 
 
@@ -33,11 +36,20 @@ def integer(
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int):
-        raise _bad(prefix + key, f"Invalid type for '{prefix + key}': expected an integer, but got {_kind(value)} instead.")
+        raise _bad(
+            prefix + key,
+            f"Invalid type for '{prefix + key}': expected an integer, but got {_kind(value)} instead.",
+        )
     if minimum is not None and value < minimum:
-        raise _bad(prefix + key, f"Invalid '{prefix + key}': integer below minimum value. Expected a value >= {minimum}, but got {value} instead.")
+        raise _bad(
+            prefix + key,
+            f"Invalid '{prefix + key}': integer below minimum value. Expected a value >= {minimum}, but got {value} instead.",
+        )
     if maximum is not None and value > maximum:
-        raise _bad(prefix + key, f"Invalid '{prefix + key}': integer above maximum value. Expected a value <= {maximum}, but got {value} instead.")
+        raise _bad(
+            prefix + key,
+            f"Invalid '{prefix + key}': integer above maximum value. Expected a value <= {maximum}, but got {value} instead.",
+        )
     return value
 
 
@@ -46,7 +58,10 @@ def number(doc: dict[str, Any], key: str, *, prefix: str = "") -> float | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise _bad(prefix + key, f"Invalid type for '{prefix + key}': expected a number, but got {_kind(value)} instead.")
+        raise _bad(
+            prefix + key,
+            f"Invalid type for '{prefix + key}': expected a number, but got {_kind(value)} instead.",
+        )
     return float(value)
 
 
@@ -55,7 +70,10 @@ def boolean(doc: dict[str, Any], key: str, *, default: bool = False, prefix: str
     if value is None:
         return default
     if not isinstance(value, bool):
-        raise _bad(prefix + key, f"Invalid type for '{prefix + key}': expected a boolean, but got {_kind(value)} instead.")
+        raise _bad(
+            prefix + key,
+            f"Invalid type for '{prefix + key}': expected a boolean, but got {_kind(value)} instead.",
+        )
     return value
 
 
@@ -64,7 +82,10 @@ def obj(doc: dict[str, Any], key: str, *, prefix: str = "") -> dict[str, Any] | 
     if value is None:
         return None
     if not isinstance(value, dict):
-        raise _bad(prefix + key, f"Invalid type for '{prefix + key}': expected an object, but got {_kind(value)} instead.")
+        raise _bad(
+            prefix + key,
+            f"Invalid type for '{prefix + key}': expected an object, but got {_kind(value)} instead.",
+        )
     return value
 
 
@@ -73,11 +94,16 @@ def array(doc: dict[str, Any], key: str, *, prefix: str = "") -> list[Any] | Non
     if value is None:
         return None
     if not isinstance(value, list):
-        raise _bad(prefix + key, f"Invalid type for '{prefix + key}': expected an array, but got {_kind(value)} instead.")
+        raise _bad(
+            prefix + key,
+            f"Invalid type for '{prefix + key}': expected an array, but got {_kind(value)} instead.",
+        )
     return value
 
 
-def string_list(doc: dict[str, Any], key: str, *, prefix: str = "", max_items: int | None = None) -> tuple[str, ...]:
+def string_list(
+    doc: dict[str, Any], key: str, *, prefix: str = "", max_items: int | None = None
+) -> tuple[str, ...]:
     """A string or a list of strings (like OpenAI's `stop`)."""
     value = doc.get(key)
     if value is None:
@@ -86,7 +112,10 @@ def string_list(doc: dict[str, Any], key: str, *, prefix: str = "", max_items: i
         return (value,)
     if isinstance(value, list) and all(isinstance(v, str) for v in value):
         if max_items is not None and len(value) > max_items:
-            raise _bad(prefix + key, f"Invalid '{prefix + key}': expected at most {max_items} items, got {len(value)}.")
+            raise _bad(
+                prefix + key,
+                f"Invalid '{prefix + key}': expected at most {max_items} items, got {len(value)}.",
+            )
         return tuple(value)
     raise _bad(prefix + key, f"Invalid type for '{prefix + key}': expected a string or an array of strings.")
 

@@ -46,7 +46,11 @@ class ChatCompletions:
         stream = fields.boolean(doc, "stream")
         options = fields.obj(doc, "stream_options") or {}
         if options and not stream:
-            raise ApiError(ErrorKind.INVALID_REQUEST, "The 'stream_options' parameter is only allowed when 'stream' is enabled.", param="stream_options")
+            raise ApiError(
+                ErrorKind.INVALID_REQUEST,
+                "The 'stream_options' parameter is only allowed when 'stream' is enabled.",
+                param="stream_options",
+            )
         fields.string(doc, "user")
         fields.number(doc, "temperature")
         fields.number(doc, "top_p")
@@ -71,9 +75,13 @@ class ChatCompletions:
         azure = self.provider == "azure"
         headers = openai_common.base_headers(_request_id(plan), plan.timing.ttft_s * 1000, azure=azure)
         if request.stream:
-            return StreamAnswer(200, {**sse.STREAM_HEADERS, **headers}, tuple(stream_frames(plan, request, azure=azure)))
+            return StreamAnswer(
+                200, {**sse.STREAM_HEADERS, **headers}, tuple(stream_frames(plan, request, azure=azure))
+            )
         body = completion_body(plan, request, azure=azure)
-        return BodyAnswer(200, {"Content-Type": "application/json", **headers}, json_body(body), at_s=plan.timing.e2e_s)
+        return BodyAnswer(
+            200, {"Content-Type": "application/json", **headers}, json_body(body), at_s=plan.timing.e2e_s
+        )
 
     def render_error(self, error: ApiError, facts: HttpRequestFacts) -> BodyAnswer:
         return openai_common.error_answer(error, "req_" + facts.request_id, azure=self.provider == "azure")
@@ -84,16 +92,29 @@ def _request_id(plan: ResponsePlan) -> str:
 
 
 def _tool_call_json(call: ToolCall) -> dict[str, Any]:
-    return {"id": "call_" + call.id, "type": "function", "function": {"name": call.name, "arguments": call.arguments_json}}
+    return {
+        "id": "call_" + call.id,
+        "type": "function",
+        "function": {"name": call.name, "arguments": call.arguments_json},
+    }
 
 
 def completion_body(plan: ResponsePlan, request: GenerationRequest, *, azure: bool = False) -> dict[str, Any]:
     choices = []
     for choice in plan.choices:
-        message: dict[str, Any] = {"role": "assistant", "content": choice.text if not choice.tool_calls else None, "refusal": None}
+        message: dict[str, Any] = {
+            "role": "assistant",
+            "content": choice.text if not choice.tool_calls else None,
+            "refusal": None,
+        }
         if choice.tool_calls:
             message["tool_calls"] = [_tool_call_json(c) for c in choice.tool_calls]
-        entry: dict[str, Any] = {"index": choice.index, "message": message, "logprobs": None, "finish_reason": openai_common.finish_reason(choice, request)}
+        entry: dict[str, Any] = {
+            "index": choice.index,
+            "message": message,
+            "logprobs": None,
+            "finish_reason": openai_common.finish_reason(choice, request),
+        }
         if azure:
             entry["content_filter_results"] = _azure_filter()
         choices.append(entry)
@@ -133,13 +154,32 @@ def stream_frames(plan: ResponsePlan, request: GenerationRequest, *, azure: bool
 
     frames: list[Frame] = []
     if azure:
-        frames.append(Frame(first, sse.data({"id": "", "object": "", "created": 0, "model": "", "choices": [],
-                                               "prompt_filter_results": [{"prompt_index": 0, "content_filter_results": _azure_filter()}]})))
+        frames.append(
+            Frame(
+                first,
+                sse.data(
+                    {
+                        "id": "",
+                        "object": "",
+                        "created": 0,
+                        "model": "",
+                        "choices": [],
+                        "prompt_filter_results": [
+                            {"prompt_index": 0, "content_filter_results": _azure_filter()}
+                        ],
+                    }
+                ),
+            )
+        )
     for choice in plan.choices:
         if choice.tool_calls:
-            frames.append(Frame(first, chunk(choice.index, {"role": "assistant", "content": None, "refusal": None})))
+            frames.append(
+                Frame(first, chunk(choice.index, {"role": "assistant", "content": None, "refusal": None}))
+            )
         else:
-            frames.append(Frame(first, chunk(choice.index, {"role": "assistant", "content": "", "refusal": None})))
+            frames.append(
+                Frame(first, chunk(choice.index, {"role": "assistant", "content": "", "refusal": None}))
+            )
     for k in range(plan.stream_length):
         at = offsets[k]
         for choice in plan.choices:
@@ -148,7 +188,9 @@ def stream_frames(plan: ResponsePlan, request: GenerationRequest, *, azure: bool
                 frames.append(Frame(at, chunk(choice.index, piece), token=k))
     end = plan.timing.e2e_s
     for choice in plan.choices:
-        frames.append(Frame(end, chunk(choice.index, {}, openai_common.finish_reason(choice, request)), token=TRAILER))
+        frames.append(
+            Frame(end, chunk(choice.index, {}, openai_common.finish_reason(choice, request)), token=TRAILER)
+        )
     if request.include_usage:
         usage_chunk = {
             "id": "chatcmpl-" + plan.response_id, "object": "chat.completion.chunk", "created": plan.created,

@@ -71,26 +71,54 @@ def message_text(content: Any, param: str) -> str:
                 if kind in ("text", "input_text", "output_text") and isinstance(part.get("text"), str):
                     texts.append(part["text"])
                 elif not isinstance(kind, str):
-                    raise ApiError(ErrorKind.INVALID_REQUEST, f"Missing required parameter: '{param}[{i}].type'.", param=f"{param}[{i}].type")
+                    raise ApiError(
+                        ErrorKind.INVALID_REQUEST,
+                        f"Missing required parameter: '{param}[{i}].type'.",
+                        param=f"{param}[{i}].type",
+                    )
             else:
-                raise ApiError(ErrorKind.INVALID_REQUEST, f"Invalid type for '{param}[{i}]': expected an object.", param=f"{param}[{i}]")
+                raise ApiError(
+                    ErrorKind.INVALID_REQUEST,
+                    f"Invalid type for '{param}[{i}]': expected an object.",
+                    param=f"{param}[{i}]",
+                )
         return "\n".join(texts)
-    raise ApiError(ErrorKind.INVALID_REQUEST, f"Invalid type for '{param}': expected a string or an array of content parts.", param=param)
+    raise ApiError(
+        ErrorKind.INVALID_REQUEST,
+        f"Invalid type for '{param}': expected a string or an array of content parts.",
+        param=param,
+    )
 
 
 def chat_messages(doc: dict[str, Any]) -> tuple[Message, ...]:
     raw = fields.required(doc, "messages")
     if not isinstance(raw, list):
-        raise ApiError(ErrorKind.INVALID_REQUEST, "Invalid type for 'messages': expected an array of objects.", param="messages")
+        raise ApiError(
+            ErrorKind.INVALID_REQUEST,
+            "Invalid type for 'messages': expected an array of objects.",
+            param="messages",
+        )
     if not raw:
-        raise ApiError(ErrorKind.INVALID_REQUEST, "Invalid 'messages': empty array. Expected an array with minimum length 1, but got an empty array instead.", param="messages")
+        raise ApiError(
+            ErrorKind.INVALID_REQUEST,
+            "Invalid 'messages': empty array. Expected an array with minimum length 1, but got an empty array instead.",
+            param="messages",
+        )
     out: list[Message] = []
     for i, item in enumerate(raw):
         if not isinstance(item, dict):
-            raise ApiError(ErrorKind.INVALID_REQUEST, f"Invalid type for 'messages[{i}]': expected an object.", param=f"messages[{i}]")
+            raise ApiError(
+                ErrorKind.INVALID_REQUEST,
+                f"Invalid type for 'messages[{i}]': expected an object.",
+                param=f"messages[{i}]",
+            )
         role = item.get("role")
         if not isinstance(role, str):
-            raise ApiError(ErrorKind.INVALID_REQUEST, f"Missing required parameter: 'messages[{i}].role'.", param=f"messages[{i}].role")
+            raise ApiError(
+                ErrorKind.INVALID_REQUEST,
+                f"Missing required parameter: 'messages[{i}].role'.",
+                param=f"messages[{i}].role",
+            )
         if role not in ("system", "developer", "user", "assistant", "tool", "function"):
             raise ApiError(
                 ErrorKind.INVALID_REQUEST,
@@ -110,11 +138,21 @@ def chat_tools(doc: dict[str, Any]) -> tuple[tuple[ToolSpec, ...], ToolChoice]:
     for i, item in enumerate(raw):
         fn = item.get("function") if isinstance(item, dict) else None
         if not isinstance(fn, dict) or not isinstance(fn.get("name"), str):
-            raise ApiError(ErrorKind.INVALID_REQUEST, f"Missing required parameter: 'tools[{i}].function.name'.", param=f"tools[{i}].function.name")
+            raise ApiError(
+                ErrorKind.INVALID_REQUEST,
+                f"Missing required parameter: 'tools[{i}].function.name'.",
+                param=f"tools[{i}].function.name",
+            )
         params = fn.get("parameters") or {"type": "object", "properties": {}}
         if not isinstance(params, dict):
-            raise ApiError(ErrorKind.INVALID_REQUEST, f"Invalid type for 'tools[{i}].function.parameters': expected an object.", param=f"tools[{i}].function.parameters")
-        tools.append(ToolSpec(name=fn["name"], description=str(fn.get("description") or ""), parameters=params))
+            raise ApiError(
+                ErrorKind.INVALID_REQUEST,
+                f"Invalid type for 'tools[{i}].function.parameters': expected an object.",
+                param=f"tools[{i}].function.parameters",
+            )
+        tools.append(
+            ToolSpec(name=fn["name"], description=str(fn.get("description") or ""), parameters=params)
+        )
     return tuple(tools), tool_choice(doc.get("tool_choice"), tools, nested=True)
 
 
@@ -129,11 +167,23 @@ def tool_choice(raw: Any, tools: list[ToolSpec], *, nested: bool) -> ToolChoice:
         if not isinstance(name, str):
             name = raw.get("name") if isinstance(raw.get("name"), str) else None
         if name is None:
-            raise ApiError(ErrorKind.INVALID_REQUEST, "Missing required parameter: 'tool_choice.function.name'.", param="tool_choice")
+            raise ApiError(
+                ErrorKind.INVALID_REQUEST,
+                "Missing required parameter: 'tool_choice.function.name'.",
+                param="tool_choice",
+            )
         if name not in {t.name for t in tools}:
-            raise ApiError(ErrorKind.INVALID_REQUEST, f"Invalid value for 'tool_choice': function '{name}' is not among the tools.", param="tool_choice")
+            raise ApiError(
+                ErrorKind.INVALID_REQUEST,
+                f"Invalid value for 'tool_choice': function '{name}' is not among the tools.",
+                param="tool_choice",
+            )
         return ToolChoice("named", name)
-    raise ApiError(ErrorKind.INVALID_REQUEST, "Invalid value for 'tool_choice': expected 'none', 'auto', 'required' or a function.", param="tool_choice")
+    raise ApiError(
+        ErrorKind.INVALID_REQUEST,
+        "Invalid value for 'tool_choice': expected 'none', 'auto', 'required' or a function.",
+        param="tool_choice",
+    )
 
 
 def response_format(doc: dict[str, Any]) -> tuple[dict[str, Any] | None, bool]:
@@ -149,9 +199,17 @@ def response_format(doc: dict[str, Any]) -> tuple[dict[str, Any] | None, bool]:
     if kind == "json_schema":
         spec = raw.get("json_schema")
         if not isinstance(spec, dict) or not isinstance(spec.get("schema", {}), dict):
-            raise ApiError(ErrorKind.INVALID_REQUEST, "Missing required parameter: 'response_format.json_schema'.", param="response_format.json_schema")
+            raise ApiError(
+                ErrorKind.INVALID_REQUEST,
+                "Missing required parameter: 'response_format.json_schema'.",
+                param="response_format.json_schema",
+            )
         return dict(spec.get("schema") or {"type": "object"}), True
-    raise ApiError(ErrorKind.INVALID_REQUEST, f"Invalid value: '{kind}'. Supported values are: 'json_object', 'json_schema', and 'text'.", param="response_format.type")
+    raise ApiError(
+        ErrorKind.INVALID_REQUEST,
+        f"Invalid value: '{kind}'. Supported values are: 'json_object', 'json_schema', and 'text'.",
+        param="response_format.type",
+    )
 
 
 def finish_reason(choice: Choice, request: GenerationRequest) -> str:
@@ -170,7 +228,12 @@ def usage(plan: ResponsePlan) -> dict[str, Any]:
         "completion_tokens": plan.completion_tokens,
         "total_tokens": plan.total_tokens,
         "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
-        "completion_tokens_details": {"reasoning_tokens": 0, "audio_tokens": 0, "accepted_prediction_tokens": 0, "rejected_prediction_tokens": 0},
+        "completion_tokens_details": {
+            "reasoning_tokens": 0,
+            "audio_tokens": 0,
+            "accepted_prediction_tokens": 0,
+            "rejected_prediction_tokens": 0,
+        },
     }
 
 
@@ -181,4 +244,8 @@ def is_azure(facts: HttpRequestFacts) -> bool:
 def require_api_version(facts: HttpRequestFacts) -> None:
     """Azure's deployment routes need `?api-version=`."""
     if facts.path.startswith("/openai/deployments/") and not facts.query.get("api-version"):
-        raise ApiError(ErrorKind.NOT_FOUND, "Resource not found. The 'api-version' query parameter is required.", param="api-version")
+        raise ApiError(
+            ErrorKind.NOT_FOUND,
+            "Resource not found. The 'api-version' query parameter is required.",
+            param="api-version",
+        )

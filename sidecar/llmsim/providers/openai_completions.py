@@ -44,7 +44,11 @@ class Completions:
         elif isinstance(prompt, list) and all(isinstance(p, int) and not isinstance(p, bool) for p in prompt):
             texts = [" tok" * len(prompt)]
         else:
-            raise ApiError(ErrorKind.INVALID_REQUEST, "Invalid type for 'prompt': expected a string or an array of strings.", param="prompt")
+            raise ApiError(
+                ErrorKind.INVALID_REQUEST,
+                "Invalid type for 'prompt': expected a string or an array of strings.",
+                param="prompt",
+            )
         stream = fields.boolean(doc, "stream")
         options = fields.obj(doc, "stream_options") or {}
         max_tokens = fields.integer(doc, "max_tokens", minimum=0)
@@ -63,7 +67,9 @@ class Completions:
 
     def render(self, plan: ResponsePlan, request: GenerationRequest, facts: HttpRequestFacts) -> Answer:
         azure = self.provider == "azure"
-        headers = openai_common.base_headers("req_" + plan.response_id, plan.timing.ttft_s * 1000, azure=azure)
+        headers = openai_common.base_headers(
+            "req_" + plan.response_id, plan.timing.ttft_s * 1000, azure=azure
+        )
         if request.stream:
             return StreamAnswer(200, {**sse.STREAM_HEADERS, **headers}, tuple(_frames(plan, request)))
         body = {
@@ -73,12 +79,23 @@ class Completions:
             "model": plan.model,
             "system_fingerprint": "fp_llmsim",
             "choices": [
-                {"text": c.text, "index": c.index, "logprobs": None, "finish_reason": openai_common.finish_reason(c, request)}
+                {
+                    "text": c.text,
+                    "index": c.index,
+                    "logprobs": None,
+                    "finish_reason": openai_common.finish_reason(c, request),
+                }
                 for c in plan.choices
             ],
-            "usage": {"prompt_tokens": plan.prompt_tokens, "completion_tokens": plan.completion_tokens, "total_tokens": plan.total_tokens},
+            "usage": {
+                "prompt_tokens": plan.prompt_tokens,
+                "completion_tokens": plan.completion_tokens,
+                "total_tokens": plan.total_tokens,
+            },
         }
-        return BodyAnswer(200, {"Content-Type": "application/json", **headers}, json_body(body), at_s=plan.timing.e2e_s)
+        return BodyAnswer(
+            200, {"Content-Type": "application/json", **headers}, json_body(body), at_s=plan.timing.e2e_s
+        )
 
     def render_error(self, error: ApiError, facts: HttpRequestFacts) -> BodyAnswer:
         return openai_common.error_answer(error, "req_" + facts.request_id, azure=self.provider == "azure")
@@ -100,14 +117,26 @@ def _frames(plan: ResponsePlan, request: GenerationRequest) -> list[Frame]:
     for k in range(plan.stream_length):
         for choice in plan.choices:
             if k < len(choice.pieces):
-                frames.append(Frame(offsets[k], sse.data(chunk(choice.index, choice.pieces[k], None)), token=k))
+                frames.append(
+                    Frame(offsets[k], sse.data(chunk(choice.index, choice.pieces[k], None)), token=k)
+                )
     end = plan.timing.e2e_s
     for choice in plan.choices:
-        frames.append(Frame(end, sse.data(chunk(choice.index, "", openai_common.finish_reason(choice, request))), token=TRAILER))
+        frames.append(
+            Frame(
+                end,
+                sse.data(chunk(choice.index, "", openai_common.finish_reason(choice, request))),
+                token=TRAILER,
+            )
+        )
     if request.include_usage:
         last = chunk(0, "", None)
         last["choices"] = []
-        last["usage"] = {"prompt_tokens": plan.prompt_tokens, "completion_tokens": plan.completion_tokens, "total_tokens": plan.total_tokens}
+        last["usage"] = {
+            "prompt_tokens": plan.prompt_tokens,
+            "completion_tokens": plan.completion_tokens,
+            "total_tokens": plan.total_tokens,
+        }
         frames.append(Frame(end, sse.data(last), token=TRAILER))
     frames.append(Frame(end, sse.DONE, token=TRAILER))
     return frames

@@ -8,7 +8,15 @@ from typing import Any
 import numpy as np
 
 from llmsim.providers import fields, openai_common
-from llmsim.providers.base import Answer, ApiError, BodyAnswer, ErrorKind, HttpRequestFacts, json_body, parse_json_object
+from llmsim.providers.base import (
+    Answer,
+    ApiError,
+    BodyAnswer,
+    ErrorKind,
+    HttpRequestFacts,
+    json_body,
+    parse_json_object,
+)
 from llmsim.simulation.plan import ResponsePlan
 from llmsim.simulation.request import GenerationRequest
 
@@ -31,7 +39,11 @@ class Embeddings:
         inputs = _inputs(raw)
         fmt = fields.string(doc, "encoding_format", default="float")
         if fmt not in ("float", "base64"):
-            raise ApiError(ErrorKind.INVALID_REQUEST, f"Invalid value: '{fmt}'. Supported values are: 'float' and 'base64'.", param="encoding_format")
+            raise ApiError(
+                ErrorKind.INVALID_REQUEST,
+                f"Invalid value: '{fmt}'. Supported values are: 'float' and 'base64'.",
+                param="encoding_format",
+            )
         return GenerationRequest(
             provider=self.provider,
             operation="embeddings",
@@ -45,7 +57,9 @@ class Embeddings:
         b64 = request.extra.get("encoding_format") == "base64"
         data: list[dict[str, Any]] = []
         for i, vec in enumerate(plan.embeddings):
-            value: Any = base64.b64encode(np.asarray(vec, dtype="<f4").tobytes()).decode() if b64 else list(vec)
+            value: Any = (
+                base64.b64encode(np.asarray(vec, dtype="<f4").tobytes()).decode() if b64 else list(vec)
+            )
             data.append({"object": "embedding", "index": i, "embedding": value})
         body = {
             "object": "list",
@@ -53,8 +67,12 @@ class Embeddings:
             "model": plan.model,
             "usage": {"prompt_tokens": plan.prompt_tokens, "total_tokens": plan.prompt_tokens},
         }
-        headers = openai_common.base_headers("req_" + plan.response_id, plan.timing.ttft_s * 1000, azure=self.provider == "azure")
-        return BodyAnswer(200, {"Content-Type": "application/json", **headers}, json_body(body), at_s=plan.timing.ttft_s)
+        headers = openai_common.base_headers(
+            "req_" + plan.response_id, plan.timing.ttft_s * 1000, azure=self.provider == "azure"
+        )
+        return BodyAnswer(
+            200, {"Content-Type": "application/json", **headers}, json_body(body), at_s=plan.timing.ttft_s
+        )
 
     def render_error(self, error: ApiError, facts: HttpRequestFacts) -> BodyAnswer:
         return openai_common.error_answer(error, "req_" + facts.request_id, azure=self.provider == "azure")
@@ -70,9 +88,21 @@ def _inputs(raw: Any) -> tuple[str, ...]:
     elif isinstance(raw, list) and raw and all(isinstance(x, list) for x in raw):
         items = [" ".join(map(str, x)) for x in raw]
     else:
-        raise ApiError(ErrorKind.INVALID_REQUEST, "Invalid 'input': expected a non-empty string or array of strings or token arrays.", param="input")
+        raise ApiError(
+            ErrorKind.INVALID_REQUEST,
+            "Invalid 'input': expected a non-empty string or array of strings or token arrays.",
+            param="input",
+        )
     if len(items) > MAX_INPUTS:
-        raise ApiError(ErrorKind.INVALID_REQUEST, f"Invalid 'input': maximum {MAX_INPUTS} inputs per request, got {len(items)}.", param="input")
+        raise ApiError(
+            ErrorKind.INVALID_REQUEST,
+            f"Invalid 'input': maximum {MAX_INPUTS} inputs per request, got {len(items)}.",
+            param="input",
+        )
     if any(x == "" for x in items):
-        raise ApiError(ErrorKind.INVALID_REQUEST, "'$.input' is invalid. Please check the API reference: https://platform.openai.com/docs/api-reference.", param="input")
+        raise ApiError(
+            ErrorKind.INVALID_REQUEST,
+            "'$.input' is invalid. Please check the API reference: https://platform.openai.com/docs/api-reference.",
+            param="input",
+        )
     return tuple(items)

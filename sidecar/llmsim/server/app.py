@@ -24,18 +24,24 @@ async def readyz(request: web.Request) -> web.Response:
     state = request.app[STATE]
     if not state.ready:
         return web.json_response({"status": "not ready"}, status=503)
-    return web.json_response({"status": "ready", "profiles": state.registry.names(), "default": state.registry.default_name})
+    return web.json_response(
+        {"status": "ready", "profiles": state.registry.names(), "default": state.registry.default_name}
+    )
 
 
 @web.middleware
 async def unknown_route(request: web.Request, handler: Any) -> web.StreamResponse:
     """Unmatched paths and methods get an OpenAI-shaped JSON error instead of aiohttp's text page."""
     try:
-        return await handler(request)
+        response: web.StreamResponse = await handler(request)
+        return response
     except web.HTTPNotFound:
         error = ApiError(ErrorKind.NOT_FOUND, f"Invalid URL ({request.method} {request.path})")
     except web.HTTPMethodNotAllowed as exc:
-        error = ApiError(ErrorKind.METHOD_NOT_ALLOWED, f"Method {request.method} is not allowed on {request.path}; use {', '.join(sorted(exc.allowed_methods))}.")
+        error = ApiError(
+            ErrorKind.METHOD_NOT_ALLOWED,
+            f"Method {request.method} is not allowed on {request.path}; use {', '.join(sorted(exc.allowed_methods))}.",
+        )
     answer = openai_common.error_answer(error, "req_unrouted")
     return web.Response(status=answer.status, body=answer.body, headers=answer.headers)
 
@@ -44,7 +50,9 @@ def create_app(registry: ProfileRegistry | None = None, settings: ServerSettings
                telemetry: Telemetry | None = None) -> web.Application:  # fmt: skip
     """Build the simulator app: every provider route, health and readiness, the control API and
     `/metrics`. `telemetry` defaults to one configured from the environment (`OTEL_*`, `LLMSIM_*`)."""
-    app = web.Application(middlewares=[unknown_route], client_max_size=(settings or ServerSettings()).max_body_bytes + 1)
+    app = web.Application(
+        middlewares=[unknown_route], client_max_size=(settings or ServerSettings()).max_body_bytes + 1
+    )
     state = ServerState(registry or ProfileRegistry(default_profile()), settings)
     app[STATE] = state
 

@@ -40,10 +40,12 @@ async def list_models(request: web.Request) -> web.StreamResponse:
     request_id = "req_" + new_request_id()
     headers = {"x-request-id": request_id}
     if model_id is None:
-        body: dict[str, Any] = {"object": "list", "data": [_openai_model(m) for m in listed]}
-        return web.Response(body=json_body(body), content_type="application/json", headers=headers)
+        listing: dict[str, Any] = {"object": "list", "data": [_openai_model(m) for m in listed]}
+        return web.Response(body=json_body(listing), content_type="application/json", headers=headers)
     if model_id in listed or not state.registry.default.spec.models.strict:
-        return web.Response(body=json_body(_openai_model(model_id)), content_type="application/json", headers=headers)
+        return web.Response(
+            body=json_body(_openai_model(model_id)), content_type="application/json", headers=headers
+        )
     error = ApiError(ErrorKind.NOT_FOUND, f"The model '{model_id}' does not exist", param="model")
     answer = openai_common.error_answer(error, request_id)
     return web.Response(status=answer.status, body=answer.body, headers=answer.headers)
@@ -52,7 +54,9 @@ async def list_models(request: web.Request) -> web.StreamResponse:
 async def gemini_models(request: web.Request) -> web.StreamResponse:
     """`GET /{v1beta,v1alpha}/models[/{model_id}]`: only Gemini lives under these prefixes."""
     spec = request.app[STATE].registry.default.spec
-    status, body = gemini.list_models(list(spec.models.listed), request.match_info.get("model_id"), strict=spec.models.strict)
+    status, body = gemini.list_models(
+        list(spec.models.listed), request.match_info.get("model_id"), strict=spec.models.strict
+    )
     return web.Response(status=status, body=json_body(body), content_type="application/json")
 
 

@@ -15,6 +15,7 @@ import logging
 import time
 import uuid
 import zlib
+from collections.abc import Mapping
 from fnmatch import fnmatchcase
 
 from aiohttp import web
@@ -47,7 +48,7 @@ def new_request_id() -> str:
     return uuid.uuid4().hex[:24]
 
 
-def api_key_id(headers: dict[str, str], query: dict[str, str]) -> str | None:
+def api_key_id(headers: Mapping[str, str], query: Mapping[str, str]) -> str | None:
     """A short non-reversible fingerprint of the caller's credential (never the credential)."""
     for name in CREDENTIAL_HEADERS:
         value = headers.get(name)
@@ -57,7 +58,9 @@ def api_key_id(headers: dict[str, str], query: dict[str, str]) -> str | None:
     return hashlib.sha256(key.encode()).hexdigest()[:12] if key else None
 
 
-async def read_facts(request: web.Request, state: ServerState, request_id: str) -> tuple[HttpRequestFacts, ApiError | None]:
+async def read_facts(
+    request: web.Request, state: ServerState, request_id: str
+) -> tuple[HttpRequestFacts, ApiError | None]:
     """Read the body within the size limit; an oversize body becomes a TOO_LARGE error."""
     headers = {k.lower(): v for k, v in request.headers.items()}
     query = dict(request.query)
@@ -65,7 +68,10 @@ async def read_facts(request: web.Request, state: ServerState, request_id: str) 
     error: ApiError | None = None
     body = b""
     if request.content_length is not None and request.content_length > limit:
-        error = ApiError(ErrorKind.TOO_LARGE, f"Request body too large: {request.content_length} bytes; the limit is {limit} bytes.")
+        error = ApiError(
+            ErrorKind.TOO_LARGE,
+            f"Request body too large: {request.content_length} bytes; the limit is {limit} bytes.",
+        )
     else:
         chunks: list[bytes] = []
         size = 0
@@ -76,7 +82,9 @@ async def read_facts(request: web.Request, state: ServerState, request_id: str) 
                 break
             chunks.append(chunk)
         body = b"".join(chunks)
-    facts = HttpRequestFacts(request.method, request.path, dict(request.match_info), query, headers, body, request_id)
+    facts = HttpRequestFacts(
+        request.method, request.path, dict(request.match_info), query, headers, body, request_id
+    )
     return facts, error
 
 
@@ -99,7 +107,11 @@ def _check_mode(facts: HttpRequestFacts) -> None:
     try:
         mode = Mode(raw.strip().lower())
     except ValueError:
-        raise ApiError(ErrorKind.INVALID_REQUEST, f"Invalid value for header '{MODE_HEADER}': {raw!r}; use simulate, perturb or passthrough.", param=MODE_HEADER) from None
+        raise ApiError(
+            ErrorKind.INVALID_REQUEST,
+            f"Invalid value for header '{MODE_HEADER}': {raw!r}; use simulate, perturb or passthrough.",
+            param=MODE_HEADER,
+        ) from None
     if mode is not Mode.SIMULATE:
         raise ApiError(
             ErrorKind.INVALID_REQUEST,
@@ -120,16 +132,26 @@ def _check_provider(profile: NamedProfile, provider: str) -> None:
 def _check_model(profile: NamedProfile, gen: GenerationRequest) -> None:
     models = profile.spec.models
     if models.strict and not any(fnmatchcase(gen.model, pattern) for pattern in models.allow):
-        raise ApiError(ErrorKind.NOT_FOUND, f"The model `{gen.model}` does not exist or you do not have access to it.", param="model")
+        raise ApiError(
+            ErrorKind.NOT_FOUND,
+            f"The model `{gen.model}` does not exist or you do not have access to it.",
+            param="model",
+        )
 
 
-def _rng_seed(state: ServerState, profile: NamedProfile, facts: HttpRequestFacts, gen: GenerationRequest, number: int) -> list[int]:
+def _rng_seed(
+    state: ServerState, profile: NamedProfile, facts: HttpRequestFacts, gen: GenerationRequest, number: int
+) -> list[int]:
     header = facts.headers.get(SEED_HEADER)
     if header is not None:
         try:
             return [int(header)]
         except ValueError:
-            raise ApiError(ErrorKind.INVALID_REQUEST, f"Invalid value for header '{SEED_HEADER}': {header!r}; expected an integer.", param=SEED_HEADER) from None
+            raise ApiError(
+                ErrorKind.INVALID_REQUEST,
+                f"Invalid value for header '{SEED_HEADER}': {header!r}; expected an integer.",
+                param=SEED_HEADER,
+            ) from None
     base = state.seed_for(profile.spec)
     if gen.seed is not None:
         return [base, gen.seed, zlib.crc32(facts.body)]
@@ -169,15 +191,25 @@ class Pipeline:
         except Exception:  # fail open: a provider-shaped 500, never a traceback
             log.exception("internal error while simulating %s %s", request.method, request.path)
             record.outcome = "internal_error"
-            error = ApiError(ErrorKind.SERVER_ERROR, "The simulator failed to process this request (internal error; see the llmsim log).")
-            return await self._send(request, self.endpoint.render_error(error, facts), start, record)
+            internal = ApiError(
+                ErrorKind.SERVER_ERROR,
+                "The simulator failed to process this request (internal error; see the llmsim log).",
+            )
+            return await self._send(request, self.endpoint.render_error(internal, facts), start, record)
         finally:
             record.e2e_s = loop.time() - start
             state.report(record)
 
-    async def _serve(self, request: web.Request, state: ServerState, facts: HttpRequestFacts, record: RequestRecord, start: float) -> web.StreamResponse:
+    async def _serve(
+        self,
+        request: web.Request,
+        state: ServerState,
+        facts: HttpRequestFacts,
+        record: RequestRecord,
+        start: float,
+    ) -> web.StreamResponse:
         gen = self.endpoint.parse(facts)
-        gen = dataclasses.replace(gen, api_key_id=api_key_id(facts.headers, dict(facts.query)),
+        gen = dataclasses.replace(gen, api_key_id=api_key_id(facts.headers, facts.query),
                                   client_request_id=facts.headers.get("x-request-id") or facts.headers.get("idempotency-key"))  # fmt: skip
         record.model, record.stream = gen.model, gen.stream
         profile = observability.session_profile(request.app, facts.headers) or _resolve_profile(state, facts)
@@ -212,9 +244,11 @@ class Pipeline:
             raise ApiError(ErrorKind.OVERLOADED, "The server is overloaded: the request queue is full. Please retry later.",
                            headers={"retry-after": "1"}) from None  # fmt: skip
 
-    async def _send(self, request: web.Request, answer: Answer, start: float, record: RequestRecord) -> web.StreamResponse:
+    async def _send(
+        self, request: web.Request, answer: Answer, start: float, record: RequestRecord
+    ) -> web.StreamResponse:
         record.status = answer.status
-        loop = asyncio.get_running_loop()
+        asyncio.get_running_loop()
 
         def on_token(t: float) -> None:
             if record.ttft_s is None:
@@ -222,4 +256,3 @@ class Pipeline:
             record.token_times_s.append(t - start)
 
         return await streaming.send(request, answer, start, on_token if answer.status == 200 else None)
-

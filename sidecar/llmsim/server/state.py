@@ -70,7 +70,7 @@ class ServerState:
         for callback in self.finished:
             try:
                 callback(record)
-            except Exception:  # noqa: BLE001 - telemetry must never break a request
+            except Exception:
                 import logging
 
                 logging.getLogger("llmsim.server").exception("request observer failed")

@@ -12,13 +12,77 @@ from llmsim.api.profile import Content, ContentRule
 from llmsim.simulation import schema_instance, tokens
 from llmsim.simulation.request import GenerationRequest, ToolSpec
 
-_LOREM = (
-    "lorem ipsum dolor sit amet consectetur adipiscing elit sed do eiusmod tempor incididunt ut labore "
-    "et dolore magna aliqua ut enim ad minim veniam quis nostrud exercitation ullamco laboris nisi ut "
-    "aliquip ex ea commodo consequat duis aute irure dolor in reprehenderit in voluptate velit esse "
-    "cillum dolore eu fugiat nulla pariatur excepteur sint occaecat cupidatat non proident sunt in "
-    "culpa qui officia deserunt mollit anim id est laborum"
-).split()
+_LOREM = [
+    "lorem",
+    "ipsum",
+    "dolor",
+    "sit",
+    "amet",
+    "consectetur",
+    "adipiscing",
+    "elit",
+    "sed",
+    "do",
+    "eiusmod",
+    "tempor",
+    "incididunt",
+    "ut",
+    "labore",
+    "et",
+    "dolore",
+    "magna",
+    "aliqua",
+    "ut",
+    "enim",
+    "ad",
+    "minim",
+    "veniam",
+    "quis",
+    "nostrud",
+    "exercitation",
+    "ullamco",
+    "laboris",
+    "nisi",
+    "ut",
+    "aliquip",
+    "ex",
+    "ea",
+    "commodo",
+    "consequat",
+    "duis",
+    "aute",
+    "irure",
+    "dolor",
+    "in",
+    "reprehenderit",
+    "in",
+    "voluptate",
+    "velit",
+    "esse",
+    "cillum",
+    "dolore",
+    "eu",
+    "fugiat",
+    "nulla",
+    "pariatur",
+    "excepteur",
+    "sint",
+    "occaecat",
+    "cupidatat",
+    "non",
+    "proident",
+    "sunt",
+    "in",
+    "culpa",
+    "qui",
+    "officia",
+    "deserunt",
+    "mollit",
+    "anim",
+    "id",
+    "est",
+    "laborum",
+]
 
 
 @dataclass(frozen=True)
@@ -93,7 +157,9 @@ def choose_reply(content: Content, request: GenerationRequest, rng: np.random.Ge
     return Reply(text="", exact=False)
 
 
-def _forced_or_sampled_tool(content: Content, request: GenerationRequest, rng: np.random.Generator) -> ToolSpec | None:
+def _forced_or_sampled_tool(
+    content: Content, request: GenerationRequest, rng: np.random.Generator
+) -> ToolSpec | None:
     if not request.tools or content.tool_calls == "never":
         return None
     choice = request.tool_choice

@@ -6,6 +6,7 @@ plan's deadlines. Nothing in a plan depends on wall-clock time.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -80,7 +81,7 @@ class Timing:
     @property
     def itl_s(self) -> tuple[float, ...]:
         offs = self.token_offsets_s
-        return tuple(b - a for a, b in zip(offs, offs[1:], strict=False))
+        return tuple(b - a for a, b in itertools.pairwise(offs))
 
 
 @dataclass(frozen=True)

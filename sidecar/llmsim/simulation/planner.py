@@ -25,7 +25,9 @@ def prompt_tokens(request: GenerationRequest) -> int:
         return sum(tokens.count(m.text) for m in request.messages)
     texts = [m.text for m in request.messages]
     for tool in request.tools:
-        texts.append(json.dumps({"name": tool.name, "description": tool.description, "parameters": tool.parameters}))
+        texts.append(
+            json.dumps({"name": tool.name, "description": tool.description, "parameters": tool.parameters})
+        )
     return tokens.count_messages(texts)
 
 
@@ -87,19 +89,21 @@ def _max_tokens(request: GenerationRequest) -> int:
     return request.max_tokens if request.max_tokens is not None else DEFAULT_MAX_OUTPUT_TOKENS
 
 
-def _choice(spec: SimulationProfileSpec, request: GenerationRequest, rng: np.random.Generator, index: int) -> Choice:
+def _choice(
+    spec: SimulationProfileSpec, request: GenerationRequest, rng: np.random.Generator, index: int
+) -> Choice:
     reply = content.choose_reply(spec.content, request, rng)
     limit = _max_tokens(request)
     if reply.tool is not None:
         args = content.tool_arguments(reply, rng)
         args_json = json.dumps(args)
-        pieces = tuple(tokens.split(args_json))
+        arg_pieces = tuple(tokens.split(args_json))
         call = ToolCall(
             id=f"{index}{rng.integers(1 << 62):016x}"[:24],
             name=reply.tool.name,
             arguments=args,
             arguments_json=args_json,
-            argument_pieces=pieces,
+            argument_pieces=arg_pieces,
         )
         return Choice(index=index, pieces=(), tool_calls=(call,), finish_reason="tool_calls")
     if reply.exact:
@@ -108,7 +112,7 @@ def _choice(spec: SimulationProfileSpec, request: GenerationRequest, rng: np.ran
     else:
         wanted = max(1, round(sampling.sample_one(spec.latency.output_tokens, rng)))
         text = content.lorem(min(wanted, limit), rng)
-    pieces = tokens.split(text)
+    pieces: list[str] = tokens.split(text)
     if not reply.exact:
         pieces = pieces[:wanted]
     finish: FinishReason = "stop"

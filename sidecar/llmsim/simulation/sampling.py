@@ -125,7 +125,8 @@ class EmpiricalQuantiles:
         below, above = z < zs[0], z > zs[-1]
         out[below] = lv[0] + lo_slope * (z[below] - zs[0])
         out[above] = lv[-1] + hi_slope * (z[above] - zs[-1])
-        return np.exp(out)
+        result: np.ndarray = np.exp(out)
+        return result
 
 
 def _slope(z1: float, v1: float, z2: float, v2: float) -> float:
@@ -152,8 +153,10 @@ def _fast_inv_cdf(u: np.ndarray) -> np.ndarray:
     )
     q = u[mid] - 0.5
     r = q * q
-    x[mid] = (((((a[0] * r + a[1]) * r + a[2]) * r + a[3]) * r + a[4]) * r + a[5]) * q / (
-        ((((b[0] * r + b[1]) * r + b[2]) * r + b[3]) * r + b[4]) * r + 1
+    x[mid] = (
+        (((((a[0] * r + a[1]) * r + a[2]) * r + a[3]) * r + a[4]) * r + a[5])
+        * q
+        / (((((b[0] * r + b[1]) * r + b[2]) * r + b[3]) * r + b[4]) * r + 1)
     )
     q = np.sqrt(-2 * np.log1p(-u[hi]))
     x[hi] = -(((((c[0] * q + c[1]) * q + c[2]) * q + c[3]) * q + c[4]) * q + c[5]) / (

@@ -13,7 +13,20 @@ from typing import Any
 
 import numpy as np
 
-_WORDS = ("alpha", "bravo", "delta", "echo", "golf", "hotel", "india", "kilo", "lima", "oscar", "tango", "zulu")
+_WORDS = (
+    "alpha",
+    "bravo",
+    "delta",
+    "echo",
+    "golf",
+    "hotel",
+    "india",
+    "kilo",
+    "lima",
+    "oscar",
+    "tango",
+    "zulu",
+)
 _CITIES = ("Paris", "Berlin", "Tokyo", "Lagos", "Lima", "Oslo", "Austin", "Madrid")
 _FORMATS = {
     "date-time": "2026-01-15T09:30:00Z",
@@ -113,7 +126,12 @@ def _object(schema: dict[str, Any], rng: np.random.Generator, root: Any, depth: 
     props: dict[str, Any] = schema.get("properties") or {}
     out: dict[str, Any] = {}
     for name, sub in props.items():
-        if name in ("city", "location") and isinstance(sub, dict) and _type_of(sub) == "string" and not sub.get("enum"):
+        if (
+            name in ("city", "location")
+            and isinstance(sub, dict)
+            and _type_of(sub) == "string"
+            and not sub.get("enum")
+        ):
             out[name] = _CITIES[int(rng.integers(len(_CITIES)))]
         else:
             out[name] = instance(sub, rng, root, depth + 1)
@@ -131,7 +149,8 @@ def _object(schema: dict[str, Any], rng: np.random.Generator, root: Any, depth: 
 
 def _array(schema: dict[str, Any], rng: np.random.Generator, root: Any, depth: int) -> list[Any]:
     lo = int(schema.get("minItems") or 1)
-    hi = int(schema.get("maxItems") if schema.get("maxItems") is not None else max(lo, 3))
+    raw_hi = schema.get("maxItems")
+    hi = int(raw_hi) if raw_hi is not None else max(lo, 3)
     size = int(rng.integers(lo, max(lo, hi) + 1)) if hi >= lo else lo
     items = schema.get("items") if isinstance(schema.get("items"), dict) else {}
     prefix = schema.get("prefixItems") or []
