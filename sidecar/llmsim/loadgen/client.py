@@ -86,7 +86,7 @@ async def _read_stream(
     resp: aiohttp.ClientResponse, provider: TargetProvider, record: RequestRecord, clock: Clock
 ) -> None:
     decoder = wire.StreamDecoder(ndjson=provider == TargetProvider.OLLAMA)
-    counted = 0
+    text_parts: list[str] = []
     reported: int | None = None
     last_token_s: float | None = None
     finished = False
@@ -100,16 +100,15 @@ async def _read_stream(
                 record.end_s = now
                 record.error, message = chunk.error
                 record.message = message[:300]
-                record.output_tokens = reported if reported is not None else counted
+                record.output_tokens = reported if reported is not None else tokens.count("".join(text_parts))
                 return
             if chunk.tokens:
                 if last_token_s is None:
                     record.ttft_s = now - record.sent_s
                 else:
-                    gap = (now - last_token_s) / chunk.tokens
-                    record.itl_s.extend([gap] * chunk.tokens)
+                    record.itl_s.append(now - last_token_s)
                 last_token_s = now
-                counted += chunk.tokens
+                text_parts.append(chunk.text)
             if chunk.output_tokens_total is not None:
                 reported = chunk.output_tokens_total
             if chunk.prompt_tokens is not None:
@@ -117,10 +116,10 @@ async def _read_stream(
             finished = finished or chunk.finished
             if chunk.done:
                 record.end_s = now
-                record.output_tokens = reported if reported is not None else counted
+                record.output_tokens = reported if reported is not None else tokens.count("".join(text_parts))
                 return
     record.end_s = clock()
-    record.output_tokens = reported if reported is not None else counted
+    record.output_tokens = reported if reported is not None else tokens.count("".join(text_parts))
     if finished and provider in (TargetProvider.OPENAI, TargetProvider.AZURE):
         return  # a missing [DONE] is tolerated, as the OpenAI SDK does
     if events == 0 and decoder.leftover().strip():
@@ -128,4 +127,4 @@ async def _read_stream(
         record.message = f"expected a stream, got: {decoder.leftover()[:80]!r}"
     else:
         record.error = ErrorType.DISCONNECT
-        record.message = f"stream ended without its terminator after {counted} tokens"
+        record.message = f"stream ended without its terminator after {len(text_parts)} chunks"

@@ -33,7 +33,7 @@ class RequestRecord:
     ttft_s: float | None = None
     """From the actual send time to the first output token (streams only)."""
     itl_s: list[float] = field(default_factory=list)
-    """Gap before each output token after the first (a gap is spread over the tokens of its event)."""
+    """Gap before each content event after the first (one event per token with every provider)."""
     end_s: float | None = None
     """When the response finished (or failed)."""
     status: int | None = None

@@ -10,6 +10,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from llmsim.api import resources
 from llmsim.api.scenario import ApiKeySource, LoadScenarioSpec
 from llmsim.errors import LLMSimError, describe_validation_error
 
@@ -38,20 +39,27 @@ def load_file(path: Path) -> LoadScenarioSpec:
 
 
 def parse(doc: Any, source: str = "<scenario>") -> LoadScenarioSpec:
+    """A bare spec, or a whole LoadScenario resource (its operator-only fields, such as
+    `schedule`, are validated and then ignored: `llmsim load` runs the scenario once)."""
     prefix = ""
+    model: type[LoadScenarioSpec] = LoadScenarioSpec
     if isinstance(doc, dict) and "kind" in doc:
         if doc.get("kind") != "LoadScenario":
             raise ScenarioError(source, [f"kind: expected LoadScenario, got {doc.get('kind')!r}"])
         doc = doc.get("spec")
         prefix = "spec"
+        model = resources.LoadScenarioResourceSpec
     if doc is None:
         doc = {}
     if not isinstance(doc, dict):
         raise ScenarioError(source, [f"{prefix or '<root>'}: expected a mapping, got {type(doc).__name__}"])
     try:
-        return LoadScenarioSpec.model_validate(doc)
+        spec = model.model_validate(doc)
     except ValidationError as exc:
         raise ScenarioError(source, describe_validation_error(exc, prefix)) from None
+    if isinstance(spec, resources.LoadScenarioResourceSpec):
+        return spec.load_spec()
+    return spec
 
 
 def read_api_key(source: ApiKeySource | None, base_dir: Path | None = None) -> str | None:

@@ -11,7 +11,6 @@ from urllib.parse import quote
 
 from llmsim.api.scenario import Target, TargetProvider
 from llmsim.loadgen.requestmix import PlannedRequest
-from llmsim.simulation import tokens
 
 PLACEHOLDER_KEY = "llmsim-placeholder-key"
 
@@ -151,7 +150,7 @@ class Chunk:
     text: str = ""
     """Output text (or tool-call argument text) carried by the event."""
     tokens: int = 0
-    """Output tokens carried (0 for events without output)."""
+    """Token arrivals carried: 1 for an event with output text, else 0."""
     output_tokens_total: int | None = None
     """Cumulative output-token usage reported by the target, when the event carries it."""
     prompt_tokens: int | None = None
@@ -175,9 +174,12 @@ class StreamDecoder:
         if self._ndjson:
             *lines, self._buffer = self._buffer.split(b"\n")
             return [("", line.decode("utf-8", "replace").strip()) for line in lines if line.strip()]
-        text = self._buffer.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+        text, held = self._buffer, b""
+        if text.endswith(b"\r"):  # maybe the first half of a CRLF: decide when the next byte comes
+            text, held = text[:-1], b"\r"
+        text = text.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
         *blocks, rest = text.split(b"\n\n")
-        self._buffer = rest
+        self._buffer = rest + held
         events: list[tuple[str, str]] = []
         for block in blocks:
             name = ""
@@ -226,7 +228,9 @@ def interpret(provider: TargetProvider, event: str, data: str) -> Chunk:
 
 
 def _text_chunk(text: str, **kw: Any) -> Chunk:
-    return Chunk(text=text, tokens=max(1, tokens.count(text)) if text else 0, **kw)
+    # One content event is one token arrival for timing (providers stream a token per event);
+    # the token count itself comes from the reported usage when there is one.
+    return Chunk(text=text, tokens=1 if text else 0, **kw)
 
 
 def _openai_chunk(doc: dict[str, Any]) -> Chunk:

@@ -1,0 +1,257 @@
+"""report.json: schema, SLOs overall and per window, cost, merging partials, comparing reports."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from loadfake import Fake, start
+
+from llmsim.api.scenario import LoadScenarioSpec, ModelPrice, Slo
+from llmsim.cli.main import main
+from llmsim.errors import LLMSimError
+from llmsim.loadgen import compare, pricing, report, runner, slo
+from llmsim.loadgen.results import Partial, RequestRecord, Stats, window_length
+from llmsim.loadgen.wire import ErrorType
+
+
+def spec_of(**kw: Any) -> LoadScenarioSpec:
+    doc: dict[str, Any] = {"durationS": 4, "pattern": {"type": "steady", "rps": 25}, "arrival": "constant"}
+    return LoadScenarioSpec.model_validate(doc | kw)
+
+
+def synthetic_records(n: int, seed: int = 3) -> list[RequestRecord]:
+    rng = np.random.default_rng(seed)
+    out = []
+    for i in range(n):
+        intended = i * 4.0 / n
+        lag = float(rng.exponential(0.002))
+        ttft = float(rng.lognormal(np.log(0.25), 0.2))
+        gaps = list(rng.normal(0.02, 0.002, 20).clip(0.001))
+        failed = i % 17 == 0
+        out.append(
+            RequestRecord(
+                index=i, intended_s=intended, sent_s=intended + lag, stream=True, prompt_tokens=100 + i,
+                output_tokens=0 if failed else 21, ttft_s=None if failed else ttft,
+                itl_s=[] if failed else gaps, end_s=intended + lag + ttft + sum(gaps),
+                error=ErrorType.RATE_LIMIT if failed else None, message="HTTP 429: slow down" if failed else "",
+            )
+        )  # fmt: skip
+    return out
+
+
+def test_merged_partials_equal_a_single_partial_exactly(tmp_path: Path) -> None:
+    spec = spec_of(parallelism=4)
+    window_s, n = window_length(spec.duration_s, spec.window_s)
+    records = synthetic_records(400)
+    single = Partial(window_s=window_s, n_windows=n, workers=[0, 1, 2, 3], parallelism=4)
+    parts = [Partial(window_s=window_s, n_windows=n, workers=[i], parallelism=4) for i in range(4)]
+    rng = np.random.default_rng(0)
+    for rec in records:
+        single.add(rec, rng)
+        parts[rec.index % 4].add(rec, rng)
+    files = []
+    for i, part in enumerate(parts):
+        files.append(tmp_path / f"partial-{i}.json")
+        report.write_json(files[-1], report.partial_document(spec, part))
+    merged_spec, merged = report.merge_partials([report.read_partial(f) for f in reversed(files)])
+    assert merged_spec == spec
+    for name in ("ttft_ms", "itl_ms", "e2e_ms", "tpot_ms"):
+        assert merged.total.latency[name].counts == single.total.latency[name].counts
+        assert merged.total.intended[name].counts == single.total.intended[name].counts
+    for mine, theirs in zip(merged.windows, single.windows, strict=True):
+        assert (
+            mine.sent == theirs.sent
+            and mine.stats.latency["ttft_ms"].counts == theirs.stats.latency["ttft_ms"].counts
+        )
+    a, b = report.build(spec, merged), report.build(spec, single)
+    for key in ("summary", "latency", "latency_from_intended_send", "slo"):
+        assert a[key] == b[key], key
+    assert merged.notes == [] and a["run"]["complete"]
+
+
+def test_missing_workers_make_the_merged_report_partial(tmp_path: Path) -> None:
+    spec = spec_of(parallelism=3)
+    window_s, n = window_length(spec.duration_s, None)
+    part = Partial(window_s=window_s, n_windows=n, workers=[1], parallelism=3)
+    _, merged = report.merge_partials([(spec, part)])
+    doc = report.build(spec, merged)
+    assert not doc["run"]["complete"] and "[0, 2]" in doc["run"]["notes"][0]
+    with pytest.raises(LLMSimError, match="more than one partial"):
+        report.merge_partials([(spec, part), (spec, Partial.from_dict(part.to_dict()))])
+    with pytest.raises(LLMSimError, match="different scenarios"):
+        report.merge_partials([(spec, part), (spec_of(parallelism=3, seed=9), part)])
+
+
+def test_report_has_the_documented_schema() -> None:
+    spec = spec_of(
+        slos=[{"metric": "ttft_ms", "percentile": 95, "threshold": 1000}], target={"model": "gpt-4o"}
+    )
+    window_s, n = window_length(spec.duration_s, None)
+    part = Partial(window_s=window_s, n_windows=n, workers=[0])
+    for rec in synthetic_records(100):
+        part.add(rec, np.random.default_rng(0))
+    doc = json.loads(json.dumps(report.build(spec, part)))
+    assert doc["schema_version"] == 1
+    for key in ("requests", "succeeded", "failed", "target_rps", "achieved_rps", "output_tokens_per_s",
+                "error_rate", "cost_usd"):  # fmt: skip
+        assert key in doc["summary"], key
+    for section in ("latency", "latency_from_intended_send"):
+        for metric in ("ttft_ms", "itl_ms", "e2e_ms", "tpot_ms"):
+            assert set(doc[section][metric]) >= {"p50", "p90", "p95", "p99", "max"}
+    assert doc["summary"]["requests"] == 100 and doc["summary"]["failed"] == 6
+    assert doc["summary"]["target_rps"] == pytest.approx(25)
+    assert len(doc["windows"]) == n and doc["windows"][0]["target_rps"] == pytest.approx(25)
+    assert doc["slo"]["objectives"][0]["name"] == "ttft_ms p95 < 1000"
+    assert doc["errors"]["examples"] == {"rate_limit": ["HTTP 429: slow down"]}
+    expected_cost = (doc["summary"]["prompt_tokens"] * 2.5 + doc["summary"]["output_tokens"] * 10.0) / 1e6
+    assert doc["summary"]["cost_usd"] == pytest.approx(expected_cost, rel=1e-6)
+
+
+def stats_with(ttfts_ms: list[float], failures: int = 0) -> Stats:
+    stats = Stats()
+    for i, ttft in enumerate(ttfts_ms):
+        stats.add(RequestRecord(index=i, intended_s=0, sent_s=0, stream=True, prompt_tokens=1, output_tokens=2,
+                                ttft_s=ttft / 1000, itl_s=[0.02], end_s=ttft / 1000 + 0.02))  # fmt: skip
+    for i in range(failures):
+        stats.add(RequestRecord(index=i, intended_s=0, sent_s=0, stream=True, prompt_tokens=1,
+                                error=ErrorType.SERVER_ERROR, end_s=0.1))  # fmt: skip
+    return stats
+
+
+def test_slo_verdicts_overall_and_per_window() -> None:
+    fast, slow = stats_with([100.0] * 20), stats_with([100.0] * 10 + [900.0] * 10, failures=5)
+    objective = Slo(metric="ttft_ms", percentile=95, threshold=500)
+    errors = Slo(metric="error_rate", threshold=0.1)
+    total = Stats()
+    total.merge(fast)
+    total.merge(slow)
+    section = slo.evaluate([objective, errors], total, [fast, slow, Stats()], window_s=5)
+    ttft, err = section["objectives"]
+    assert ttft["passed"] is False and ttft["windows_failed"] == [1] and ttft["windows_evaluated"] == 2
+    assert ttft["windows_failed_at_s"] == [[5, 10]]
+    assert err["value"] == pytest.approx(5 / 45) and err["passed"] is False and err["windows_failed"] == [1]
+    assert section["passed"] is False
+    good = slo.evaluate([Slo(metric="ttft_ms", percentile=50, threshold=500)], total, [fast, slow], 5)
+    assert good["passed"] is True and good["windows_passed"] is True
+    nothing = slo.evaluate([objective], stats_with([], failures=3), [], 5)
+    assert nothing["objectives"][0]["passed"] is False  # all failed: a latency SLO cannot be met
+
+
+def test_prices_come_from_overrides_first_then_the_table() -> None:
+    assert pricing.find_price("gpt-4o-mini-2024-07-18") == pricing.Price(
+        "gpt-4o-mini*", 0.15, 0.60, "built-in"
+    )
+    mine = [ModelPrice(model="gpt-4o*", input_per_million_usd=1, output_per_million_usd=2)]
+    price = pricing.find_price("GPT-4o-mini", mine)
+    assert price is not None and (price.input_per_million_usd, price.source) == (1, "scenario")
+    assert pricing.find_price("my-finetune") is None
+    assert pricing.cost_usd(pricing.Price("x", 1, 2, "s"), 1_000_000, 500_000) == pytest.approx(2.0)
+
+
+def test_price_file_errors_name_the_field(tmp_path: Path) -> None:
+    path = tmp_path / "prices.yaml"
+    path.write_text("- {model: x, inputPerMillionUsd: -1, outputPerMillionUsd: 1}\n")
+    with pytest.raises(LLMSimError, match=r"\[0\]\.inputPerMillionUsd"):
+        pricing.load_price_file(path)
+
+
+def minimal_report(**summary: Any) -> dict[str, Any]:
+    latency = {
+        m: {"p50": 100.0, "p95": 200.0, "p99": 300.0} for m in ("ttft_ms", "itl_ms", "e2e_ms", "tpot_ms")
+    }
+    base = {"error_rate": 0.0, "achieved_rps": 10.0, "output_tokens_per_s": 500.0}
+    return {"schema_version": 1, "latency": latency, "summary": base | summary, "slo": {"passed": True}}
+
+
+def test_compare_flags_regressions_beyond_thresholds() -> None:
+    th = compare.Thresholds()
+    base = minimal_report()
+    same = compare.compare(base, minimal_report(), th)
+    assert not any(r.regressed for r in same)
+    worse = minimal_report(error_rate=0.05)
+    worse["latency"]["ttft_ms"]["p95"] = 250.0
+    worse["latency"]["itl_ms"]["p50"] = 105.0  # +5 %: within the threshold
+    flagged = {r.metric for r in compare.compare(base, worse, th) if r.regressed}
+    assert flagged == {"ttft_ms p95", "error_rate"}
+    slower = minimal_report(achieved_rps=8.0)
+    slower["slo"]["passed"] = False
+    assert {r.metric for r in compare.compare(base, slower, th) if r.regressed} == {
+        "achieved_rps",
+        "slo passed",
+    }
+    with pytest.raises(LLMSimError, match="schema_version"):
+        compare.compare(base, {"schema_version": 99}, th)
+
+
+def test_compare_cli_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    a, b = tmp_path / "a.json", tmp_path / "b.json"
+    a.write_text(json.dumps(minimal_report()))
+    worse = minimal_report()
+    worse["latency"]["e2e_ms"]["p99"] = 600.0
+    b.write_text(json.dumps(worse))
+    assert main(["report", "compare", str(a), str(a)]) == 0
+    assert main(["report", "compare", str(a), str(b)]) == 1
+    assert "e2e_ms p99" in capsys.readouterr().out
+    assert main(["report", "compare", str(a), str(b), "--latency-pct", "150"]) == 0
+    (tmp_path / "bad.json").write_text("{oops")
+    assert main(["report", "compare", str(a), str(tmp_path / "bad.json")]) == 2
+    assert "not valid JSON" in capsys.readouterr().err
+
+
+@pytest.fixture
+async def fake_url() -> AsyncIterator[str]:
+    server = await start(Fake(ttft_s=0.04, itl_s=0.008, tokens=6))
+    try:
+        yield f"http://127.0.0.1:{server.port}"
+    finally:
+        await server.close()
+
+
+async def test_four_workers_merged_match_a_single_run(fake_url: str) -> None:
+    doc = {"target": {"url": fake_url}, "durationS": 1.5, "pattern": {"type": "steady", "rps": 40},
+           "arrival": "constant", "seed": 11}  # fmt: skip
+    single_spec = LoadScenarioSpec.model_validate(doc)
+    multi_spec = LoadScenarioSpec.model_validate(doc | {"parallelism": 4})
+    single = await runner.run_worker(single_spec, api_key=None)
+    parts = await asyncio.gather(
+        *(runner.run_worker(multi_spec, api_key=None, worker_index=i) for i in range(4))
+    )
+    _, merged = report.merge_partials([(multi_spec, p) for p in parts])
+    assert merged.total.requests == single.total.requests == 60
+    assert [w.stats.requests for w in merged.windows] == [w.stats.requests for w in single.windows]
+    for name in ("ttft_ms", "itl_ms", "e2e_ms"):
+        a, b = merged.total.latency[name], single.total.latency[name]
+        assert a.count == b.count
+        for q in (0.5, 0.9):
+            x, y = a.quantile(q) or 0, b.quantile(q) or 0
+            # equal within histogram resolution plus the timer noise of two separate runs
+            assert abs(x - y) <= 2 * a.accuracy * max(x, y) + 3.0, (name, q, x, y)
+
+
+async def test_a_fault_window_shows_up_as_the_failed_windows() -> None:
+    fake = Fake(ttft_s=0.01, itl_s=0.002, tokens=4, fail_between=(1.5, 2.5))
+    server = await start(fake)
+    try:
+        spec = LoadScenarioSpec.model_validate(
+            {"target": {"url": f"http://127.0.0.1:{server.port}"}, "durationS": 4, "windowS": 1,
+             "pattern": {"type": "steady", "rps": 20}, "arrival": "constant",
+             "slos": [{"metric": "error_rate", "threshold": 0.05}]}
+        )  # fmt: skip
+        doc = report.build(spec, await runner.run_worker(spec, api_key=None))
+    finally:
+        await server.close()
+    objective = doc["slo"]["objectives"][0]
+    assert objective["windows_failed"] == [1, 2], [w["error_rate"] for w in doc["windows"]]
+    assert objective["passed"] is False and doc["summary"]["errors_by_type"] == {"overloaded": 20}
+    assert [w.get("slo_failed", []) for w in doc["windows"]] == [
+        [],
+        ["error_rate < 0.05"],
+        ["error_rate < 0.05"],
+        [],
+    ]

@@ -1,0 +1,155 @@
+"""A worker against a fake provider on the test's event loop: timing, error types, fail-fast."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from loadfake import Fake, start
+
+from llmsim.api.scenario import LoadScenarioSpec
+from llmsim.loadgen import report, runner
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[tuple[Fake, str]]:
+    fake = Fake(ttft_s=0.05, itl_s=0.01, tokens=8)
+    server = await start(fake)
+    try:
+        yield fake, f"http://127.0.0.1:{server.port}"
+    finally:
+        await server.close()
+
+
+def scenario(url: str, provider: str = "openai", **kw: Any) -> LoadScenarioSpec:
+    doc: dict[str, Any] = {
+        "target": {"url": url, "provider": provider, "model": "gpt-4o-mini"},
+        "durationS": 0.6,
+        "pattern": {"type": "steady", "rps": 10},
+        "arrival": "constant",
+        "requests": {"promptTokens": {"type": "constant", "value": 20}},
+    }
+    for key, value in kw.items():
+        if isinstance(value, dict) and isinstance(doc.get(key), dict):
+            doc[key] = {**doc[key], **value}
+        else:
+            doc[key] = value
+    return LoadScenarioSpec.model_validate(doc)
+
+
+@pytest.mark.parametrize("provider", ["openai", "azure", "anthropic", "gemini", "ollama"])
+async def test_streams_are_timed_per_token(fake: tuple[Fake, str], provider: str) -> None:
+    fake_server, url = fake
+    partial = await runner.run_worker(scenario(url, provider), api_key=None)
+    total = partial.total
+    assert total.requests == 6 and total.failed == 0, partial.examples
+    assert total.output_tokens == 6 * 8
+    ttft = total.latency["ttft_ms"]
+    itl = total.latency["itl_ms"]
+    assert ttft.count == 6 and itl.count == 6 * 7
+    assert 49 <= (ttft.quantile(0.5) or 0) <= 65
+    assert 8.5 <= (itl.quantile(0.5) or 0) <= 13
+    tpot = total.latency["tpot_ms"].quantile(0.5) or 0
+    assert 8.5 <= tpot <= 14
+    assert fake_server.requests[0]["body"]  # the fake saw a real request body
+
+
+@pytest.mark.parametrize("provider", ["openai", "anthropic", "gemini", "ollama"])
+async def test_non_streaming_requests_measure_end_to_end(fake: tuple[Fake, str], provider: str) -> None:
+    _, url = fake
+    partial = await runner.run_worker(scenario(url, provider, requests={"streamingShare": 0.0}), api_key=None)
+    total = partial.total
+    assert total.succeeded == 6 and total.latency["ttft_ms"].count == 0
+    assert (total.latency["e2e_ms"].quantile(0.5) or 0) >= 49
+    assert total.output_tokens > 0
+
+
+@pytest.mark.parametrize(
+    ("header", "provider", "kind"),
+    [
+        ("429", "openai", "rate_limit"),
+        ("429", "anthropic", "rate_limit"),
+        ("429", "gemini", "rate_limit"),
+        ("529", "anthropic", "overloaded"),
+        ("500", "ollama", "server_error"),
+        ("garbage", "openai", "malformed"),
+        ("garbage", "gemini", "malformed"),
+        ("disconnect", "openai", "disconnect"),
+        ("disconnect", "ollama", "disconnect"),
+        ("midstream", "openai", "midstream_error"),
+        ("midstream", "anthropic", "midstream_error"),
+        ("midstream", "gemini", "midstream_error"),
+        ("midstream", "ollama", "midstream_error"),
+    ],
+)
+async def test_failures_are_classified(fake: tuple[Fake, str], header: str, provider: str, kind: str) -> None:
+    _, url = fake
+    spec = scenario(url, provider, target={"headers": {"x-fake": header}}, durationS=0.3)
+    partial = await runner.run_worker(spec, api_key=None)
+    assert partial.total.errors == {kind: 3}, partial.examples
+    assert partial.examples[kind][0]
+
+
+async def test_a_slow_target_times_out(fake: tuple[Fake, str]) -> None:
+    _, url = fake
+    spec = scenario(url, target={"headers": {"x-fake": "slow"}}, durationS=0.2, requestTimeoutS=0.3)
+    partial = await runner.run_worker(spec, api_key=None)
+    assert partial.total.errors == {"timeout": 2}
+    assert "0.3 s" in partial.examples["timeout"][0]
+
+
+async def test_an_unreachable_target_stops_early_with_a_clear_note() -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    spec = scenario(f"http://127.0.0.1:{port}", durationS=30, pattern={"type": "steady", "rps": 50})
+    partial = await runner.run_worker(spec, api_key=None)
+    assert partial.total.errors.get("connect", 0) >= runner.FAIL_FAST_AFTER
+    assert partial.total.requests < 100  # did not hammer a dead target for 30 s
+    assert "unreachable" in partial.notes[0] and str(port) in partial.notes[0]
+    assert any("were not sent" in n for n in partial.notes)
+
+
+async def test_a_rejected_key_stops_early(fake: tuple[Fake, str]) -> None:
+    _, url = fake
+    spec = scenario(
+        url, target={"headers": {"x-fake": "401"}}, durationS=10, pattern={"type": "steady", "rps": 40}
+    )
+    partial = await runner.run_worker(spec, api_key="sk-wrong")
+    assert "rejecting the API key" in partial.notes[0]
+    assert partial.total.errors.get("auth", 0) >= runner.FAIL_FAST_AFTER
+
+
+async def test_the_api_key_is_sent_but_never_reported(fake: tuple[Fake, str]) -> None:
+    fake_server, url = fake
+    spec = scenario(url, "anthropic", durationS=0.2)
+    partial = await runner.run_worker(spec, api_key="sk-very-secret-123")
+    assert fake_server.requests[0]["headers"]["x-api-key"] == "sk-very-secret-123"
+    assert "sk-very-secret-123" not in str(report.build(spec, partial))
+
+
+async def test_queueing_behind_the_concurrency_cap_is_visible_from_the_intended_send(
+    fake: tuple[Fake, str],
+) -> None:
+    # One slot, each request takes ~120 ms, arrivals every 50 ms: requests wait for the slot.
+    # Latency from the actual send hides that; latency from the intended send shows it.
+    _, url = fake
+    spec = scenario(url, durationS=0.5, maxConcurrency=1, pattern={"type": "steady", "rps": 20})
+    partial = await runner.run_worker(spec, api_key=None)
+    actual = partial.total.latency["e2e_ms"].quantile(0.99) or 0
+    intended = partial.total.intended["e2e_ms"].quantile(0.99) or 0
+    assert actual < 200
+    assert intended > actual + 300
+    assert (partial.lag_ms.quantile(0.99) or 0) > 300
+
+
+async def test_the_schedule_keeps_its_deadlines(fake: tuple[Fake, str]) -> None:
+    _, url = fake
+    spec = scenario(url, durationS=1.0, pattern={"type": "steady", "rps": 100})
+    partial = await runner.run_worker(spec, api_key=None)
+    assert partial.total.requests == 100
+    assert (partial.lag_ms.quantile(0.99) or 0) < 20
+    sent = [w.sent for w in partial.windows]
+    assert sum(sent) == 100
