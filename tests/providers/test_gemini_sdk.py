@@ -114,9 +114,8 @@ def test_count_tokens_matches_prompt_usage(sim_server: SimServer) -> None:
 def test_embeddings_with_output_dimensionality(sim_server: SimServer) -> None:
     c = client(sim_server)
     config = types.EmbedContentConfig(output_dimensionality=16)
-    result = c.models.embed_content(
-        model="text-embedding-004", contents=["alpha", "beta", "alpha"], config=config
-    )  # type: ignore[arg-type]
+    texts: Any = ["alpha", "beta", "alpha"]
+    result = c.models.embed_content(model="text-embedding-004", contents=texts, config=config)
     vectors = [e.values or [] for e in result.embeddings or []]
     assert [len(v) for v in vectors] == [16, 16, 16] and vectors[0] == vectors[2] != vectors[1]
 

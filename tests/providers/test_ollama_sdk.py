@@ -1,0 +1,140 @@
+"""The official `ollama` client against a real simulator on 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import ollama
+import pytest
+
+from simserver import FAST, SimServer
+
+MESSAGES: Any = [{"role": "user", "content": "What's the weather in Paris?"}]
+FIXED = {**FAST, "content": {"mode": "fixed", "text": "The answer is 42. END of the story."}}
+TOOLS = {**FAST, "content": {"toolCallShare": 1.0}}
+
+
+def get_weather(city: str) -> str:
+    """Get the weather of a city.
+
+    Args:
+      city: The city's name.
+    """
+    return "sunny"
+
+
+def test_chat_non_streaming_with_timing_fields(sim_server: SimServer) -> None:
+    response = ollama.Client(host=sim_server.url).chat(model="llama3.1", messages=MESSAGES)
+    assert response.model == "llama3.1" and response.done and response.done_reason == "stop"
+    assert response.message.role == "assistant" and response.message.content
+    assert response.eval_count == 12 and response.prompt_eval_count and response.prompt_eval_count > 0
+    assert response.total_duration and response.eval_duration and response.prompt_eval_duration is not None
+    # FAST: TTFT 5 ms, 11 gaps of 1 ms
+    assert response.total_duration == pytest.approx(16e6, rel=0.01)
+    assert response.eval_duration == pytest.approx(11e6, rel=0.01)
+
+
+def test_chat_stream_text_matches_and_ends_with_done(sim_server: SimServer) -> None:
+    parts = list(ollama.Client(host=sim_server.url).chat(model="llama3.1", messages=MESSAGES, stream=True))
+    assert len(parts) == 13 and all(not p.done for p in parts[:-1]) and parts[-1].done
+    assert parts[-1].message.content == "" and parts[-1].eval_count == 12
+    assert len("".join(p.message.content or "" for p in parts)) > 0
+
+
+def test_stream_arrives_at_the_planned_pace(sim_server_factory: Callable[..., SimServer]) -> None:
+    slow = {**FAST, "latency": {**FAST["latency"], "itlMs": {"type": "constant", "value": 20}}}
+    server = sim_server_factory(slow)
+    start = time.monotonic()
+    arrivals = [
+        time.monotonic() - start
+        for _ in ollama.Client(host=server.url).chat(model="m", messages=MESSAGES, stream=True)
+    ]
+    assert arrivals[-1] >= 0.2  # 11 gaps of 20 ms after a 5 ms TTFT
+    assert 0.21 <= arrivals[-1] - arrivals[0] <= 0.4  # never early; late only by scheduling noise
+
+
+def test_generate_streaming_and_not(sim_server: SimServer) -> None:
+    c = ollama.Client(host=sim_server.url)
+    plain = c.generate(model="llama3.1", prompt="Why is the sky blue?", system="Be brief.")
+    assert plain.response and plain.done and plain.eval_count == 12
+    parts = list(c.generate(model="llama3.1", prompt="Why is the sky blue?", stream=True))
+    assert parts[-1].done and len("".join(p.response or "" for p in parts)) > 0
+
+
+def test_stop_and_num_predict_options(sim_server_factory: Callable[..., SimServer]) -> None:
+    c = ollama.Client(host=sim_server_factory(FIXED).url)
+    stopped = c.chat(model="m", messages=MESSAGES, options={"stop": ["END"]})
+    assert stopped.message.content == "The answer is 42. " and stopped.done_reason == "stop"
+    short = c.chat(model="m", messages=MESSAGES, options={"num_predict": 3})
+    assert short.done_reason == "length" and short.eval_count == 3
+
+
+def test_tool_calls_with_object_arguments(sim_server_factory: Callable[..., SimServer]) -> None:
+    c = ollama.Client(host=sim_server_factory(TOOLS).url)
+    response = c.chat(model="llama3.1", messages=MESSAGES, tools=[get_weather])
+    calls = response.message.tool_calls or []
+    assert len(calls) == 1 and calls[0].function.name == "get_weather"
+    assert isinstance(calls[0].function.arguments["city"], str)
+    streamed = [
+        call
+        for p in c.chat(model="llama3.1", messages=MESSAGES, tools=[get_weather], stream=True)
+        for call in p.message.tool_calls or []
+    ]
+    assert len(streamed) == 1 and isinstance(streamed[0].function.arguments, dict)
+
+
+def test_empty_tools_list_is_plain_chat(sim_server_factory: Callable[..., SimServer]) -> None:
+    response = ollama.Client(host=sim_server_factory(TOOLS).url).chat(model="m", messages=MESSAGES, tools=[])
+    assert not response.message.tool_calls and response.message.content
+
+
+def test_json_format(sim_server: SimServer) -> None:
+    schema = {"type": "object", "properties": {"n": {"type": "integer"}}, "required": ["n"]}
+    response = ollama.Client(host=sim_server.url).chat(model="m", messages=MESSAGES, format=schema)
+    assert isinstance(json.loads(response.message.content or "")["n"], int)
+
+
+def test_embed_and_tags(sim_server: SimServer) -> None:
+    c = ollama.Client(host=sim_server.url)
+    result = c.embed(model="nomic-embed-text", input=["a", "b", "a"], dimensions=32)
+    assert [len(v) for v in result.embeddings] == [32, 32, 32] and result.embeddings[0] == result.embeddings[
+        2
+    ]
+    models = [m.model for m in c.list().models]
+    assert "llama3.1:latest" in models
+
+
+def test_missing_model_is_a_400_error_string(sim_server: SimServer) -> None:
+    r = httpx.post(sim_server.url + "/api/chat", json={"messages": MESSAGES})
+    assert r.status_code == 400 and r.json() == {"error": "model is required"}
+
+
+@pytest.mark.parametrize(
+    ("fault", "status"),
+    [("overloaded", 503), ("server_error", 500), ("rate_limit", 429), ("context_length", 400)],
+)
+def test_forced_faults_raise_response_error_with_the_status(
+    sim_server: SimServer, fault: str, status: int
+) -> None:
+    sent: list[str] = []
+
+    def hook(request: httpx.Request) -> None:
+        sent.append(str(request.url))
+
+    c = ollama.Client(host=sim_server.url, headers={"x-llmsim-fault": fault}, event_hooks={"request": [hook]})
+    with pytest.raises(ollama.ResponseError) as caught:
+        c.chat(model="m", messages=MESSAGES)
+    assert caught.value.status_code == status and caught.value.error and len(sent) == 1
+
+
+def test_forced_midstream_error_is_a_response_error_with_status_minus_one(sim_server: SimServer) -> None:
+    c = ollama.Client(host=sim_server.url, headers={"x-llmsim-fault": "midstream_error"})
+    received = []
+    with pytest.raises(ollama.ResponseError) as caught:
+        for part in c.chat(model="m", messages=MESSAGES, stream=True):
+            received.append(part)
+    assert caught.value.status_code == -1 and 0 < len(received) < 12
