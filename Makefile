@@ -32,15 +32,18 @@ serve: $(STAMP) ## Run `llmsim serve` in the foreground on 127.0.0.1:8080
 lint: $(STAMP) ## ruff
 	$(BIN)/ruff check sidecar operator tests scripts bench
 	$(BIN)/ruff format --check sidecar operator tests scripts bench
+	$(BIN)/lint-imports --no-cache
 
 typecheck: $(STAMP) ## mypy --strict on the packages
 	$(BIN)/mypy sidecar/llmsim operator/llmsim_operator
 
-crds: $(STAMP) ## Regenerate crds/ and the JSON Schemas from the pydantic models
+crds: $(STAMP) ## Regenerate crds/, the JSON Schemas and docs/reference.md from the pydantic models
 	$(BIN)/python -m llmsim.crdgen
+	$(BIN)/python -m llmsim.docgen
 
-crds-check: $(STAMP) ## Fail when crds/ or schemas/ differ from what the models generate
+crds-check: $(STAMP) ## Fail when crds/, schemas/ or docs/reference.md differ from what the models generate
 	$(BIN)/python -m llmsim.crdgen --check
+	$(BIN)/python -m llmsim.docgen --check
 
 pytest: $(STAMP) ## pytest (without benchmarks and e2e)
 	$(BIN)/pytest $(ARGS)
