@@ -52,7 +52,7 @@ def _resolve(node: Any, defs: dict[str, Any]) -> Any:
 
 def _type_of(node: dict[str, Any], defs: dict[str, Any]) -> str:
     if "$ref" in node:
-        return node["$ref"].split("/")[-1]
+        return str(node["$ref"]).split("/")[-1]
     if "enum" in node:
         return " \\| ".join(f"`{v}`" for v in node["enum"])
     if "const" in node:
