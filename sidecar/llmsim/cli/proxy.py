@@ -1,0 +1,165 @@
+"""`llmsim proxy`: the interceptor the sidecar runs (simulate, perturb or pass through LLM traffic)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from llmsim.api.profile import Mode
+from llmsim.errors import LLMSimError
+from llmsim.proxy.ca import DEFAULT_CA_DIR
+from llmsim.proxy.redact import RedactingFilter
+from llmsim.proxy.runner import ProxyOptions, ProxyServer, parse_address
+
+log = logging.getLogger("llmsim.proxy")
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "proxy",
+        help="run the HTTP(S) interceptor: simulate, perturb or pass through LLM provider traffic",
+        description="An HTTPS_PROXY-style proxy that intercepts TLS only for LLM provider hosts and "
+        "tunnels everything else untouched. See docs/proxy.md.",
+    )
+    add = parser.add_argument
+    add(
+        "--profile",
+        default=os.environ.get("LLMSIM_PROFILE"),
+        metavar="NAME|FILE",
+        help="preset name or profile file; a file is watched and hot-reloaded (env LLMSIM_PROFILE)",
+    )
+    add("--mode", choices=[m.value for m in Mode], help="replace the profile's mode")
+    add(
+        "--listen",
+        default="127.0.0.1:15080",
+        metavar="HOST:PORT",
+        help="proxy address (HTTPS_PROXY, base-url capture; default 127.0.0.1:15080)",
+    )
+    add(
+        "--admin",
+        default="127.0.0.1:15090",
+        metavar="HOST:PORT",
+        help="admin address: /healthz /readyz /metrics, POST /pause /resume /reset (default 127.0.0.1:15090)",
+    )
+    add(
+        "--ca-dir",
+        type=Path,
+        default=DEFAULT_CA_DIR,
+        metavar="DIR",
+        help=f"where the CA lives (created once; default {DEFAULT_CA_DIR}, env LLMSIM_CA_DIR)",
+    )
+    add(
+        "--tls-listen",
+        metavar="HOST:PORT",
+        help="host-alias/iptables capture: also terminate TLS here with our CA's certificates (e.g. 0.0.0.0:443)",
+    )
+    add(
+        "--tls-default-host",
+        default="api.openai.com",
+        metavar="HOST",
+        help="certificate for clients that send no SNI on --tls-listen",
+    )
+    add(
+        "--intercept",
+        action="append",
+        default=[],
+        metavar="HOST[:PORT]",
+        help="extra host to intercept (repeatable), besides the providers' and the profile's interceptHosts",
+    )
+    add(
+        "--upstream",
+        action="append",
+        default=[],
+        metavar="PROVIDER=URL",
+        help="base-url capture: where PROVIDER's requests go (repeatable; e.g. azure=https://r.openai.azure.com)",
+    )
+    add("--upstream-ca", type=Path, metavar="FILE", help="extra CA file trusted for upstream TLS")
+    add(
+        "--resolve",
+        action="append",
+        default=[],
+        metavar="HOST=IP:PORT",
+        help="pin an upstream host to an address (repeatable)",
+    )
+    add(
+        "--bypass-hosts-file",
+        action="store_true",
+        help="resolve upstreams via DNS, ignoring /etc/hosts (needed for host-alias capture with perturb/passthrough)",
+    )
+    add(
+        "--record",
+        type=Path,
+        metavar="FILE",
+        help="append measured TTFT/ITL/E2E of forwarded requests as JSON lines (input of `llmsim profile fit`)",
+    )
+    add("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    add("--no-uvloop", action="store_true", help="use the default asyncio event loop")
+    parser.set_defaults(func=cmd_proxy)  # fmt: skip
+
+
+def options_from(args: argparse.Namespace) -> ProxyOptions:
+    """Command-line flags -> ProxyOptions; LLMSimError naming the flag on bad values."""
+    try:
+        upstreams: dict[str, str] = {}
+        for item in args.upstream:
+            provider, sep, url = item.partition("=")
+            if not sep or not provider or not url:
+                raise ValueError(f"--upstream {item!r}: expected PROVIDER=URL")
+            upstreams[provider.strip().lower()] = url.strip()
+        resolve: dict[str, tuple[str, int]] = {}
+        for item in args.resolve:
+            host, sep, addr = item.partition("=")
+            if not sep or not host:
+                raise ValueError(f"--resolve {item!r}: expected HOST=IP:PORT")
+            resolve[host.lower()] = parse_address(addr, f"--resolve {host}")
+        options = ProxyOptions(
+            profile=args.profile,
+            mode=Mode(args.mode) if args.mode else None,
+            listen=parse_address(args.listen, "--listen"),
+            admin=parse_address(args.admin, "--admin") if args.admin not in ("", "off", "none") else None,
+            ca_dir=args.ca_dir,
+            tls_listen=parse_address(args.tls_listen, "--tls-listen") if args.tls_listen else None,
+            tls_default_host=args.tls_default_host,
+            intercept=tuple(args.intercept),
+            upstreams=upstreams,
+            upstream_ca=args.upstream_ca,
+            resolve=resolve,
+            bypass_hosts_file=args.bypass_hosts_file,
+            observations=args.record,
+        )
+        options.validate()
+    except ValueError as exc:
+        raise LLMSimError(str(exc)) from None
+    return options
+
+
+def configure_logging(level: str) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(RedactingFilter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+
+
+def cmd_proxy(args: argparse.Namespace) -> int:
+    configure_logging(args.log_level)
+    options = options_from(args)
+    if not args.no_uvloop:
+        try:
+            import uvloop
+
+            asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+        except ImportError:  # pragma: no cover - uvloop is a dependency on Linux/macOS
+            pass
+    server = ProxyServer(options)
+    try:
+        asyncio.run(server.serve_forever())
+    except OSError as exc:
+        raise LLMSimError(f"cannot listen: {exc.strerror or exc}") from None
+    return 0
