@@ -37,7 +37,7 @@ from llmsim.simulation.request import GenerationRequest, Message, ToolChoice, To
 from llmsim.telemetry import stats
 from llmsim.telemetry.sessions import SESSION_ID_PATTERN, LatencySummary, SessionError, SessionMetrics
 
-_YIELD_EVERY = 25
+_YIELD_EVERY = 8
 """Simulated responses computed between yields to the event loop (keeps streams on time)."""
 
 
@@ -223,6 +223,11 @@ def simulate_one(
     return _result(body, plan, index, decided)
 
 
+def _us(seconds: float) -> float:
+    """Seconds rounded to microseconds (keeps large answers compact)."""
+    return round(seconds, 6)
+
+
 def _sim_fault(decided: FaultDecision) -> cm.SimFault:
     return cm.SimFault(
         type=decided.fault.value,
@@ -264,7 +269,12 @@ def _result(body: cm.Simulate, plan: ResponsePlan, index: int, decided: FaultDec
         choices=choices,
         usage=usage,
         fault=_sim_fault(decided) if decided is not None else None,
-        timing=cm.SimTiming(queue_s=plan.timing.queue_s, ttft_s=ttft, e2e_s=e2e, itl_s=itl),
+        timing=cm.SimTiming(
+            queue_s=_us(plan.timing.queue_s),
+            ttft_s=None if ttft is None else _us(ttft),
+            e2e_s=_us(e2e),
+            itl_s=[_us(g) for g in itl],
+        ),
     )
 
 
@@ -310,7 +320,9 @@ async def simulate(request: web.Request) -> web.Response:
         results=results,
         summary=_summary(results),
     )
-    return _json(answer)
+    # Serialising thousands of results takes a while: off the loop, so that streams stay on time.
+    text = await asyncio.to_thread(answer.model_dump_json)
+    return web.json_response(text=text)
 
 
 # ---------------------------------------------------------------------------------------------
