@@ -12,7 +12,7 @@ import ollama as ollama_sdk
 import pytest
 
 from llmsim.api.profile import SimulationProfileSpec
-from llmsim.providers import ollama
+from llmsim.providers import ollama, ollama_request
 from llmsim.providers.base import TRAILER, ApiError, BodyAnswer, ErrorKind, HttpRequestFacts, StreamAnswer
 from llmsim.simulation.plan import ResponsePlan
 from llmsim.simulation.planner import plan_response
@@ -66,29 +66,36 @@ def stream_bytes(answer: StreamAnswer) -> bytes:
 
 
 def test_stream_is_on_unless_false_and_empty_tools_is_no_tools_request() -> None:
-    request = ollama.parse_chat(facts({"model": "llama3", "messages": MESSAGES, "tools": []}))
+    request = ollama_request.parse_chat(facts({"model": "llama3", "messages": MESSAGES, "tools": []}))
     assert request.stream and request.tools == () and request.operation == "chat"
-    assert not ollama.parse_chat(facts({"model": "llama3", "messages": MESSAGES, "stream": False})).stream
+    assert not ollama_request.parse_chat(
+        facts({"model": "llama3", "messages": MESSAGES, "stream": False})
+    ).stream
 
 
 def test_options_give_max_tokens_stop_and_seed() -> None:
     options = {"num_predict": 5, "stop": ["END"], "seed": 42, "temperature": 0.1}
-    request = ollama.parse_chat(facts({"model": "m", "messages": MESSAGES, "options": options}))
+    request = ollama_request.parse_chat(facts({"model": "m", "messages": MESSAGES, "options": options}))
     assert (request.max_tokens, request.stop, request.seed) == (5, ("END",), 42)
-    unlimited = ollama.parse_chat(facts({"model": "m", "messages": MESSAGES, "options": {"num_predict": -1}}))
+    unlimited = ollama_request.parse_chat(
+        facts({"model": "m", "messages": MESSAGES, "options": {"num_predict": -1}})
+    )
     assert unlimited.max_tokens is None
 
 
 def test_format_json_and_schema() -> None:
-    assert ollama.parse_chat(facts({"model": "m", "messages": MESSAGES, "format": "json"})).json_mode
+    assert ollama_request.parse_chat(facts({"model": "m", "messages": MESSAGES, "format": "json"})).json_mode
     schema = {"type": "object", "properties": {"a": {"type": "integer"}}}
     assert (
-        ollama.parse_chat(facts({"model": "m", "messages": MESSAGES, "format": schema})).json_schema == schema
+        ollama_request.parse_chat(facts({"model": "m", "messages": MESSAGES, "format": schema})).json_schema
+        == schema
     )
 
 
 def test_generate_takes_system_and_prompt() -> None:
-    request = ollama.parse_generate(facts({"model": "m", "prompt": "hi", "system": "sys"}, "/api/generate"))
+    request = ollama_request.parse_generate(
+        facts({"model": "m", "prompt": "hi", "system": "sys"}, "/api/generate")
+    )
     assert [(m.role, m.text) for m in request.messages] == [("system", "sys"), ("user", "hi")]
     assert request.operation == "completion"
 
@@ -115,7 +122,7 @@ def test_generate_takes_system_and_prompt() -> None:
 )
 def test_invalid_requests_read_like_ollama(body: dict[str, Any], message: str) -> None:
     with pytest.raises(ApiError) as caught:
-        ollama.parse_chat(facts(body))
+        ollama_request.parse_chat(facts(body))
     assert caught.value.kind is ErrorKind.INVALID_REQUEST and message in caught.value.message
     answer = ollama.error_answer(caught.value)
     assert answer.status == 400 and json.loads(answer.body) == {"error": caught.value.message}
@@ -123,7 +130,7 @@ def test_invalid_requests_read_like_ollama(body: dict[str, Any], message: str) -
 
 def test_invalid_json_is_a_400_with_an_error_string() -> None:
     with pytest.raises(ApiError) as caught:
-        ollama.parse_chat(facts(b"{nope"))
+        ollama_request.parse_chat(facts(b"{nope"))
     assert caught.value.kind is ErrorKind.INVALID_REQUEST
 
 
@@ -198,7 +205,7 @@ def test_length_limit_reports_length() -> None:
 
 def test_tool_calls_have_object_arguments_and_arrive_whole() -> None:
     spec = SPEC.model_copy(update={"content": SPEC.content.model_copy(update={"tool_call_share": 1.0})})
-    request = ollama.parse_chat(facts({"model": "m", "messages": MESSAGES, "tools": [TOOL]}))
+    request = ollama_request.parse_chat(facts({"model": "m", "messages": MESSAGES, "tools": [TOOL]}))
     plan = plan_response(spec, request, np.random.default_rng(0), response_id="r", created=0)
     answer = render("/api/chat", request, plan)
     parts = list(
@@ -209,7 +216,9 @@ def test_tool_calls_have_object_arguments_and_arrive_whole() -> None:
     calls = [c for p in parts for c in p.message.tool_calls or []]
     assert len(calls) == 1 and calls[0].function.name == "get_weather"
     assert calls[0].function.arguments == plan.choices[0].tool_calls[0].arguments
-    request = ollama.parse_chat(facts({"model": "m", "messages": MESSAGES, "tools": [TOOL], "stream": False}))
+    request = ollama_request.parse_chat(
+        facts({"model": "m", "messages": MESSAGES, "tools": [TOOL], "stream": False})
+    )
     plan = plan_response(spec, request, np.random.default_rng(0), response_id="r", created=0)
     response = replay_client(200, {}, render("/api/chat", request, plan).body).chat(
         model="m", messages=MESSAGES

@@ -11,10 +11,9 @@ any `anthropic-version` is accepted.
 from __future__ import annotations
 
 import datetime as dt
-import json
 from typing import Any
 
-from llmsim.providers import anthropic_stream
+from llmsim.providers import anthropic_request, anthropic_stream
 from llmsim.providers.base import (
     Answer,
     ApiError,
@@ -23,12 +22,11 @@ from llmsim.providers.base import (
     HttpRequestFacts,
     StreamAnswer,
     json_body,
-    parse_json_object,
 )
 from llmsim.simulation.plan import Choice, ResponsePlan, ToolCall
-from llmsim.simulation.request import GenerationRequest, Message, ToolChoice, ToolSpec
+from llmsim.simulation.request import GenerationRequest, Operation
 
-PROVIDER = "anthropic"
+PROVIDER = anthropic_request.PROVIDER
 
 # (status, error.type, default message) per error kind, as api.anthropic.com answers.
 _ERRORS: dict[ErrorKind, tuple[int, str, str]] = {
@@ -139,228 +137,6 @@ def stop_reason(choice: Choice) -> str:
     return _STOP_REASONS[choice.finish_reason]
 
 
-def _bad(param: str, message: str) -> ApiError:
-    return ApiError(ErrorKind.INVALID_REQUEST, f"{param}: {message}", param=param)
-
-
-def _kind(value: Any) -> str:
-    return {
-        bool: "boolean",
-        int: "integer",
-        float: "number",
-        str: "string",
-        list: "list",
-        dict: "object",
-    }.get(type(value), "null" if value is None else type(value).__name__)
-
-
-def _block_text(block: Any, where: str) -> str:
-    """Flatten one content block to text (tool_use as JSON input, tool_result as its content)."""
-    if not isinstance(block, dict):
-        raise _bad(where, f"Input should be a valid dictionary, got {_kind(block)}")
-    kind = block.get("type")
-    if not isinstance(kind, str):
-        raise _bad(f"{where}.type", "Field required")
-    if kind == "text":
-        text = block.get("text")
-        if not isinstance(text, str):
-            raise _bad(
-                f"{where}.text", "Field required" if text is None else "Input should be a valid string"
-            )
-        return text
-    if kind in ("tool_use", "server_tool_use"):
-        if not isinstance(block.get("name"), str):
-            raise _bad(f"{where}.name", "Field required")
-        return json.dumps(block.get("input") or {})
-    if kind in ("tool_result", "web_search_tool_result"):
-        inner = block.get("content")
-        if inner is None or isinstance(inner, str):
-            return inner or ""
-        if isinstance(inner, list):
-            return "\n".join(_block_text(b, f"{where}.content.{i}") for i, b in enumerate(inner))
-        raise _bad(f"{where}.content", "Input should be a valid string or list")
-    if kind == "thinking":
-        return ""
-    return ""  # images, documents, redacted thinking...: no text to count
-
-
-def _content_text(content: Any, where: str) -> str:
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return "\n".join(_block_text(b, f"{where}.{i}") for i, b in enumerate(content))
-    if content is None:
-        raise _bad(where, "Field required")
-    raise _bad(where, f"Input should be a valid string or list of content blocks, got {_kind(content)}")
-
-
-def _messages(doc: dict[str, Any]) -> list[Message]:
-    raw = doc.get("messages")
-    if raw is None:
-        raise _bad("messages", "Field required")
-    if not isinstance(raw, list):
-        raise _bad("messages", f"Input should be a valid list, got {_kind(raw)}")
-    out: list[Message] = []
-    for i, item in enumerate(raw):
-        if not isinstance(item, dict):
-            raise _bad(f"messages.{i}", f"Input should be a valid dictionary, got {_kind(item)}")
-        role = item.get("role")
-        if role is None:
-            raise _bad(f"messages.{i}.role", "Field required")
-        if role not in ("user", "assistant"):
-            raise _bad(f"messages.{i}.role", "Input should be 'user' or 'assistant'")
-        out.append(Message(role=role, text=_content_text(item.get("content"), f"messages.{i}.content")))
-    return out
-
-
-def _system(doc: dict[str, Any]) -> list[Message]:
-    raw = doc.get("system")
-    if raw is None:
-        return []
-    if isinstance(raw, str):
-        return [Message("system", raw)] if raw else []
-    if isinstance(raw, list):
-        texts = []
-        for i, block in enumerate(raw):
-            if not isinstance(block, dict) or block.get("type") != "text":
-                raise _bad(f"system.{i}.type", "Input should be 'text'")
-            texts.append(_block_text(block, f"system.{i}"))
-        return [Message("system", "\n".join(texts))]
-    raise _bad("system", f"Input should be a valid string or list of text blocks, got {_kind(raw)}")
-
-
-def _tools(doc: dict[str, Any]) -> tuple[ToolSpec, ...]:
-    raw = doc.get("tools")
-    if raw is None:
-        return ()
-    if not isinstance(raw, list):
-        raise _bad("tools", f"Input should be a valid list, got {_kind(raw)}")
-    tools: list[ToolSpec] = []
-    for i, item in enumerate(raw):
-        if not isinstance(item, dict):
-            raise _bad(f"tools.{i}", f"Input should be a valid dictionary, got {_kind(item)}")
-        name = item.get("name")
-        if not isinstance(name, str) or not name:
-            raise _bad(f"tools.{i}.name", "Field required")
-        kind = item.get("type")
-        if kind not in (None, "custom"):
-            continue  # server tools (web_search, bash, ...) are accepted but never called
-        schema = item.get("input_schema")
-        if not isinstance(schema, dict):
-            raise _bad(f"tools.{i}.custom.input_schema", "Field required")
-        description = item.get("description")
-        tools.append(
-            ToolSpec(
-                name=name, description=description if isinstance(description, str) else "", parameters=schema
-            )
-        )
-    return tuple(tools)
-
-
-def _tool_choice(doc: dict[str, Any], tools: tuple[ToolSpec, ...]) -> ToolChoice:
-    raw = doc.get("tool_choice")
-    if raw is None:
-        return ToolChoice("auto")
-    if not isinstance(raw, dict):
-        raise _bad("tool_choice", f"Input should be a valid dictionary, got {_kind(raw)}")
-    kind = raw.get("type")
-    if kind == "auto":
-        return ToolChoice("auto")
-    if kind == "none":
-        return ToolChoice("none")
-    if kind == "any":
-        if not tools:
-            raise _bad("tool_choice", "tool_choice.type 'any' requires tools to be provided")
-        return ToolChoice("required")
-    if kind == "tool":
-        name = raw.get("name")
-        if not isinstance(name, str):
-            raise _bad("tool_choice.tool.name", "Field required")
-        if name not in {t.name for t in tools}:
-            raise _bad("tool_choice", f"Tool '{name}' not found in tools")
-        return ToolChoice("named", name)
-    raise _bad("tool_choice.type", "Input should be 'auto', 'any', 'tool' or 'none'")
-
-
-def _stop_sequences(doc: dict[str, Any]) -> tuple[str, ...]:
-    raw = doc.get("stop_sequences")
-    if raw is None:
-        return ()
-    if not isinstance(raw, list) or not all(isinstance(s, str) for s in raw):
-        raise _bad("stop_sequences", "Input should be a valid list of strings")
-    return tuple(raw)
-
-
-def _model(doc: dict[str, Any]) -> str:
-    model = doc.get("model")
-    if model is None:
-        raise _bad("model", "Field required")
-    if not isinstance(model, str) or not model:
-        raise _bad("model", "Input should be a valid string")
-    return model
-
-
-def _json_schema(doc: dict[str, Any]) -> dict[str, Any] | None:
-    """Structured outputs (`output_format: {"type": "json_schema", "schema": ...}`)."""
-    for key in ("output_format", "output_config"):
-        raw = doc.get(key)
-        if isinstance(raw, dict):
-            fmt = raw.get("format") if key == "output_config" else raw
-            if (
-                isinstance(fmt, dict)
-                and fmt.get("type") == "json_schema"
-                and isinstance(fmt.get("schema"), dict)
-            ):
-                return dict(fmt["schema"])
-    return None
-
-
-def parse_messages(facts: HttpRequestFacts, *, count_only: bool = False) -> GenerationRequest:
-    """Validate a Messages (or count_tokens) request and translate it."""
-    doc = parse_json_object(facts.body)
-    model = _model(doc)
-    messages = _system(doc) + _messages(doc)
-    tools = _tools(doc)
-    choice = _tool_choice(doc, tools)
-    max_tokens: int | None = None
-    stream = False
-    stop: tuple[str, ...] = ()
-    if not count_only:
-        raw_max = doc.get("max_tokens")
-        if raw_max is None:
-            raise _bad("max_tokens", "Field required")
-        if isinstance(raw_max, bool) or not isinstance(raw_max, int):
-            raise _bad("max_tokens", f"Input should be a valid integer, got {_kind(raw_max)}")
-        if raw_max < 1:
-            raise _bad("max_tokens", "Input should be greater than or equal to 1")
-        max_tokens = raw_max
-        raw_stream = doc.get("stream", False)
-        if not isinstance(raw_stream, bool):
-            raise _bad("stream", "Input should be a valid boolean")
-        stream = raw_stream
-        stop = _stop_sequences(doc)
-        for key in ("temperature", "top_p"):
-            value = doc.get(key)
-            if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
-                raise _bad(key, "Input should be a valid number")
-    metadata = doc.get("metadata")
-    user = metadata.get("user_id") if isinstance(metadata, dict) else None
-    return GenerationRequest(
-        provider=PROVIDER,
-        operation="count_tokens" if count_only else "chat",
-        model=model,
-        messages=tuple(messages),
-        max_tokens=max_tokens,
-        stop=stop,
-        stream=stream,
-        tools=tools,
-        tool_choice=choice,
-        json_schema=_json_schema(doc),
-        client_request_id=facts.headers.get("x-llmsim-request-id") or facts.headers.get("idempotency-key"),
-        extra={"user_id": user} if isinstance(user, str) else {},
-    )
-
-
 def content_blocks(choice: Choice) -> list[dict[str, Any]]:
     blocks: list[dict[str, Any]] = []
     if choice.pieces or not choice.tool_calls:
@@ -405,10 +181,10 @@ class Messages:
     """`POST /v1/messages`."""
 
     provider = PROVIDER
-    operation = "chat"
+    operation: Operation = "chat"
 
     def parse(self, facts: HttpRequestFacts) -> GenerationRequest:
-        return parse_messages(facts)
+        return anthropic_request.parse_messages(facts)
 
     def render(self, plan: ResponsePlan, request: GenerationRequest, facts: HttpRequestFacts) -> Answer:
         headers = {"request-id": request_id(plan)}
@@ -426,10 +202,10 @@ class CountTokens:
     """`POST /v1/messages/count_tokens`: `{"input_tokens": N}` by the shared estimator."""
 
     provider = PROVIDER
-    operation = "count_tokens"
+    operation: Operation = "count_tokens"
 
     def parse(self, facts: HttpRequestFacts) -> GenerationRequest:
-        return parse_messages(facts, count_only=True)
+        return anthropic_request.parse_messages(facts, count_only=True)
 
     def render(self, plan: ResponsePlan, request: GenerationRequest, facts: HttpRequestFacts) -> Answer:
         headers = {"Content-Type": "application/json", "request-id": request_id(plan)}

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import json
 from typing import Any
 
+from llmsim.providers import ollama_request
 from llmsim.providers.base import (
     TRAILER,
     Answer,
@@ -27,9 +27,9 @@ from llmsim.providers.base import (
     json_body,
 )
 from llmsim.simulation.plan import Choice, ResponsePlan
-from llmsim.simulation.request import GenerationRequest, Message, Operation, ToolSpec
+from llmsim.simulation.request import GenerationRequest, Operation
 
-PROVIDER = "ollama"
+PROVIDER = ollama_request.PROVIDER
 
 _ERRORS: dict[ErrorKind, tuple[int, str]] = {
     ErrorKind.INVALID_REQUEST: (400, "invalid request"),
@@ -54,8 +54,6 @@ NDJSON_HEADERS = {"Content-Type": "application/x-ndjson"}
 JSON_HEADERS = {"Content-Type": "application/json; charset=utf-8"}
 MALFORMED = b'{"model":"llmsim","created_at":"2026-\n'
 """A line whose JSON is cut off (the ollama client raises a raw JSONDecodeError on it)."""
-
-_GO_TYPES = {str: "string", bool: "bool", int: "number", float: "number", list: "array", dict: "object"}
 
 
 def error_status(kind: ErrorKind) -> int:
@@ -83,199 +81,6 @@ def midstream_error_frame(error: ApiError) -> bytes:
 
 def malformed_frame() -> bytes:
     return MALFORMED
-
-
-# --- parsing ------------------------------------------------------------------------------------
-
-
-def _go_type_error(value: Any, struct: str, field: str, go_type: str) -> ApiError:
-    kind = _GO_TYPES.get(type(value), "null")
-    return ApiError(
-        ErrorKind.INVALID_REQUEST,
-        f"json: cannot unmarshal {kind} into Go struct field {struct}.{field} of type {go_type}",
-        param=field,
-    )
-
-
-def _body(facts: HttpRequestFacts) -> dict[str, Any]:
-    if not facts.body.strip():
-        raise ApiError(ErrorKind.INVALID_REQUEST, "missing request body")
-    try:
-        doc = json.loads(facts.body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ApiError(
-            ErrorKind.INVALID_REQUEST, f"invalid character in request body: {exc.args[0]}"
-        ) from None
-    if not isinstance(doc, dict):
-        raise ApiError(
-            ErrorKind.INVALID_REQUEST,
-            f"json: cannot unmarshal {_GO_TYPES.get(type(doc), 'null')} into Go value of type api.Request",
-        )
-    return doc
-
-
-def _string(doc: dict[str, Any], key: str, struct: str) -> str | None:
-    value = doc.get(key)
-    if value is not None and not isinstance(value, str):
-        raise _go_type_error(value, struct, key, "string")
-    return value
-
-
-def _model(doc: dict[str, Any], struct: str) -> str:
-    model = _string(doc, "model", struct)
-    if not model:
-        raise ApiError(ErrorKind.INVALID_REQUEST, "model is required", param="model")
-    return model
-
-
-def _stream(doc: dict[str, Any], struct: str) -> bool:
-    value = doc.get("stream")
-    if value is None:
-        return True
-    if not isinstance(value, bool):
-        raise _go_type_error(value, struct, "stream", "bool")
-    return value
-
-
-def _options(doc: dict[str, Any], struct: str) -> tuple[int | None, tuple[str, ...], int | None]:
-    """(num_predict, stop, seed) from `options`; a negative num_predict means no limit."""
-    options = doc.get("options")
-    if options is None:
-        return None, (), None
-    if not isinstance(options, dict):
-        raise _go_type_error(options, struct, "options", "map[string]interface {}")
-    values: list[int | None] = []
-    for key in ("num_predict", "seed"):
-        value = options.get(key)
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
-            raise ApiError(
-                ErrorKind.INVALID_REQUEST, f"option {key!r} must be of type integer", param=f"options.{key}"
-            )
-        values.append(int(value) if value is not None else None)
-    stop = options.get("stop")
-    if stop is None:
-        stops: tuple[str, ...] = ()
-    elif isinstance(stop, str):
-        stops = (stop,)
-    elif isinstance(stop, list) and all(isinstance(s, str) for s in stop):
-        stops = tuple(stop)
-    else:
-        raise ApiError(ErrorKind.INVALID_REQUEST, "option 'stop' must be of type array", param="options.stop")
-    num_predict = values[0] if values[0] is not None and values[0] >= 0 else None
-    if num_predict == 0:
-        num_predict = None
-    return num_predict, stops, values[1]
-
-
-def _format(doc: dict[str, Any]) -> tuple[dict[str, Any] | None, bool]:
-    value = doc.get("format")
-    if value in (None, ""):
-        return None, False
-    if value == "json":
-        return None, True
-    if isinstance(value, dict):
-        return dict(value), False
-    raise ApiError(ErrorKind.INVALID_REQUEST, f"invalid format: {json.dumps(value)[:40]}", param="format")
-
-
-def _tools(doc: dict[str, Any]) -> tuple[ToolSpec, ...]:
-    raw = doc.get("tools")
-    if raw is None:
-        return ()
-    if not isinstance(raw, list):
-        raise _go_type_error(raw, "ChatRequest", "tools", "api.Tools")
-    tools: list[ToolSpec] = []
-    for item in raw:
-        function = item.get("function") if isinstance(item, dict) else None
-        if not isinstance(function, dict) or not isinstance(function.get("name"), str):
-            raise _go_type_error(item, "ChatRequest", "tools", "api.Tool")
-        params = function.get("parameters")
-        description = function.get("description")
-        tools.append(
-            ToolSpec(
-                name=function["name"],
-                description=description if isinstance(description, str) else "",
-                parameters=params if isinstance(params, dict) else {"type": "object", "properties": {}},
-            )
-        )
-    return tuple(tools)
-
-
-def _chat_messages(doc: dict[str, Any]) -> tuple[Message, ...]:
-    raw = doc.get("messages")
-    if raw is None:
-        return ()
-    if not isinstance(raw, list):
-        raise _go_type_error(raw, "ChatRequest", "messages", "[]api.Message")
-    out: list[Message] = []
-    for item in raw:
-        if not isinstance(item, dict):
-            raise _go_type_error(item, "ChatRequest", "messages", "api.Message")
-        role = _string(item, "role", "Message") or ""
-        text = _string(item, "content", "Message") or ""
-        calls = item.get("tool_calls")
-        if isinstance(calls, list) and calls:
-            text += json.dumps(calls)
-        out.append(Message(role=role, text=text))
-    return tuple(out)
-
-
-def _generation(
-    doc: dict[str, Any], struct: str, operation: Operation, messages: tuple[Message, ...]
-) -> GenerationRequest:
-    num_predict, stop, seed = _options(doc, struct)
-    schema, json_mode = _format(doc)
-    return GenerationRequest(
-        provider=PROVIDER,
-        operation=operation,
-        model=_model(doc, struct),
-        messages=messages,
-        max_tokens=num_predict,
-        stop=stop,
-        stream=_stream(doc, struct),
-        tools=_tools(doc) if operation == "chat" else (),
-        json_schema=schema,
-        json_mode=json_mode,
-        seed=seed,
-    )
-
-
-def parse_chat(facts: HttpRequestFacts) -> GenerationRequest:
-    doc = _body(facts)
-    return _generation(doc, "ChatRequest", "chat", _chat_messages(doc))
-
-
-def parse_generate(facts: HttpRequestFacts) -> GenerationRequest:
-    doc = _body(facts)
-    messages = []
-    system = _string(doc, "system", "GenerateRequest")
-    if system:
-        messages.append(Message("system", system))
-    messages.append(Message("user", _string(doc, "prompt", "GenerateRequest") or ""))
-    return _generation(doc, "GenerateRequest", "completion", tuple(messages))
-
-
-def parse_embed(facts: HttpRequestFacts) -> GenerationRequest:
-    doc = _body(facts)
-    raw = doc.get("input")
-    if isinstance(raw, str):
-        inputs: tuple[str, ...] = (raw,)
-    elif isinstance(raw, list) and all(isinstance(s, str) for s in raw):
-        inputs = tuple(raw)
-    elif raw is None:
-        inputs = ()
-    else:
-        raise ApiError(ErrorKind.INVALID_REQUEST, "invalid input type", param="input")
-    dims = doc.get("dimensions")
-    if dims is not None and (isinstance(dims, bool) or not isinstance(dims, int) or dims < 1):
-        raise ApiError(ErrorKind.INVALID_REQUEST, "dimensions must be a positive integer", param="dimensions")
-    return GenerationRequest(
-        provider=PROVIDER,
-        operation="embeddings",
-        model=_model(doc, "EmbedRequest"),
-        inputs=inputs,
-        dimensions=dims,
-    )
 
 
 # --- rendering ----------------------------------------------------------------------------------
@@ -418,7 +223,7 @@ class Chat(_Generation):
     operation: Operation = "chat"
 
     def parse(self, facts: HttpRequestFacts) -> GenerationRequest:
-        return parse_chat(facts)
+        return ollama_request.parse_chat(facts)
 
 
 class Generate(_Generation):
@@ -428,7 +233,7 @@ class Generate(_Generation):
     chat = False
 
     def parse(self, facts: HttpRequestFacts) -> GenerationRequest:
-        return parse_generate(facts)
+        return ollama_request.parse_generate(facts)
 
 
 class Embed:
@@ -438,7 +243,7 @@ class Embed:
     operation: Operation = "embeddings"
 
     def parse(self, facts: HttpRequestFacts) -> GenerationRequest:
-        return parse_embed(facts)
+        return ollama_request.parse_embed(facts)
 
     def render(self, plan: ResponsePlan, request: GenerationRequest, facts: HttpRequestFacts) -> Answer:
         t = plan.timing
