@@ -32,6 +32,16 @@ def register(subparsers: Any) -> None:
     )
     show.set_defaults(func=cmd_show)
 
+    fit = sub.add_parser(
+        "fit",
+        help="fit a profile to measured traffic (`llmsim proxy --record` JSON lines or a load report.json)",
+    )
+    fit.add_argument("inputs", nargs="+", type=Path, metavar="FILE")
+    fit.add_argument("--name", default="fitted", help="metadata.name of the printed SimulationProfile")
+    fit.add_argument("--base", metavar="NAME|FILE", help="profile whose other settings the fit keeps")
+    fit.add_argument("--output", "-o", type=Path, metavar="FILE", help="write here instead of stdout")
+    fit.set_defaults(func=cmd_fit)
+
 
 def cmd_validate(args: argparse.Namespace) -> int:
     failed = 0
@@ -60,4 +70,30 @@ def cmd_show(args: argparse.Namespace) -> int:
         return 0
     profile = profiles.load(name)
     yaml.safe_dump(profiles.dump_spec(profile.spec), sys.stdout, sort_keys=False)
+    return 0
+
+
+def cmd_fit(args: argparse.Namespace) -> int:
+    from llmsim import profile_fit
+
+    observations, reports = profile_fit.load_inputs(args.inputs)
+    base = profiles.load(args.base).spec if args.base else None
+    if observations.ttft_ms:
+        spec = profile_fit.fit_observations(observations, base)
+    elif reports:
+        spec = profile_fit.fit_report(reports[0], base)
+    else:
+        print("llmsim: no observations or reports found in the input files", file=sys.stderr)
+        return 2
+    doc = {
+        "apiVersion": "llmsim.io/v1alpha1",
+        "kind": "SimulationProfile",
+        "metadata": {"name": args.name},
+        "spec": profiles.dump_spec(spec),
+    }
+    text = yaml.safe_dump(doc, sort_keys=False)
+    if args.output is not None:
+        args.output.write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text)
     return 0
