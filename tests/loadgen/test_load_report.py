@@ -235,7 +235,9 @@ async def test_four_workers_merged_match_a_single_run(fake_url: str) -> None:
 
 
 async def test_a_fault_window_shows_up_as_the_failed_windows() -> None:
-    fake = Fake(ttft_s=0.01, itl_s=0.002, tokens=4, fail_between=(1.5, 2.5))
+    fake = Fake(
+        ttft_s=0.01, itl_s=0.002, tokens=4, fail_between=(1.475, 2.475)
+    )  # arrivals are 25 ms from either edge
     server = await start(fake)
     try:
         spec = LoadScenarioSpec.model_validate(
@@ -248,7 +250,8 @@ async def test_a_fault_window_shows_up_as_the_failed_windows() -> None:
         await server.close()
     objective = doc["slo"]["objectives"][0]
     assert objective["windows_failed"] == [1, 2], [w["error_rate"] for w in doc["windows"]]
-    assert objective["passed"] is False and doc["summary"]["errors_by_type"] == {"overloaded": 20}
+    assert objective["passed"] is False and set(doc["summary"]["errors_by_type"]) == {"overloaded"}
+    assert 18 <= doc["summary"]["failed"] <= 22  # 20, give or take a request at an edge on a busy machine
     assert [w.get("slo_failed", []) for w in doc["windows"]] == [
         [],
         ["error_rate < 0.05"],
