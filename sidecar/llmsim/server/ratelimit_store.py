@@ -9,10 +9,10 @@ only delays refills a little.
 
 Fallback when Redis is unreachable (documented in docs/faults.md): each Redis call is bounded
 by `timeout_s` (no client-side retries). On a failure the store logs one warning, sets
-`degraded` and counts `fallbacks` (both exported by the telemetry as metrics) and serves the request from a
-per-pod bucket instead, so a replica then admits up to the full limit on its own. It does not
-call Redis again for `retry_every_s`; the first call that succeeds after that clears the flag
-and logs the recovery. Buckets that were only kept per pod during the outage are forgotten.
+`degraded`, counts `fallbacks` (see `RateLimiter.degraded` and `.fallbacks`, for metrics) and
+serves the request from a per-pod bucket instead, so a replica then admits up to the full limit
+on its own. It does not call Redis again for `retry_every_s`; the first call that succeeds after
+that clears the flag and logs the recovery. Buckets kept per pod during the outage are forgotten.
 """
 
 from __future__ import annotations
