@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -10,7 +11,7 @@ import anthropic
 import httpx
 import pytest
 
-from simserver import FAST, SimServer
+from simserver import FAST, SimServer, profile_from
 
 USER: list[Any] = [{"role": "user", "content": "What's the weather in Paris?"}]
 WEATHER: Any = {"name": "get_weather", "description": "Weather", "input_schema": {
@@ -177,3 +178,33 @@ def test_invalid_json_body_is_an_anthropic_400(sim_server: SimServer) -> None:
     body = r.json()
     assert body["type"] == "error" and body["error"]["type"] == "invalid_request_error"
     assert json.dumps(body)  # a JSON document, not a traceback
+
+
+def test_model_list_in_anthropic_shape(sim_server: SimServer) -> None:
+    c = client(sim_server)
+    ids = [m.id for m in c.models.list()]
+    assert "claude-sonnet-4" in ids
+    model = c.models.retrieve("claude-sonnet-4")
+    assert model.type == "model" and model.id == "claude-sonnet-4"
+
+
+def test_seed_and_profile_headers_are_honoured(sim_server_factory: Callable[..., SimServer]) -> None:
+    server = sim_server_factory(FAST, profile_from(FIXED, name="fixed"))
+    c = client(server)
+
+    def text(**headers: str) -> str:
+        message = c.messages.create(model="c", max_tokens=100, messages=USER, extra_headers=headers)
+        return message.content[0].text  # type: ignore[union-attr]
+
+    assert text(**{"x-llmsim-seed": "5"}) == text(**{"x-llmsim-seed": "5"}) != text(**{"x-llmsim-seed": "6"})
+    assert text(**{"x-llmsim-profile": "fixed"}) == "The answer is 42. END of the story."
+
+
+def test_stream_events_arrive_at_the_planned_pace(sim_server_factory: Callable[..., SimServer]) -> None:
+    slow = {**FAST, "latency": {**FAST["latency"], "ttftMs": {"type": "constant", "value": 100},
+                                "itlMs": {"type": "constant", "value": 20}}}  # fmt: skip
+    c = client(sim_server_factory(slow))
+    start = time.monotonic()
+    with c.messages.stream(model="c", max_tokens=100, messages=USER) as stream:
+        arrivals = [time.monotonic() - start for _ in stream.text_stream]
+    assert arrivals[0] >= 0.1 and 0.21 <= arrivals[-1] - arrivals[0] <= 0.4  # 11 gaps of 20 ms

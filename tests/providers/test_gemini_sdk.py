@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -11,7 +12,7 @@ import pytest
 from google import genai
 from google.genai import errors, types
 
-from simserver import FAST, SimServer
+from simserver import FAST, SimServer, profile_from
 
 FIXED = {**FAST, "content": {"mode": "fixed", "text": "The answer is 42. END of the story."}}
 WEATHER = types.Tool(
@@ -188,3 +189,23 @@ def test_model_list_with_gemini_credentials(sim_server: SimServer) -> None:
     c = client(sim_server, "v1beta")
     names = [m.name for m in c.models.list()]
     assert "models/gemini-2.0-flash" in names
+
+
+def test_seed_and_profile_headers_are_honoured(sim_server_factory: Callable[..., SimServer]) -> None:
+    server = sim_server_factory(FAST, profile_from(FIXED, name="fixed"))
+
+    def text(**headers: str) -> str:
+        c = client(server, headers=headers)
+        return c.models.generate_content(model="g", contents="hi").text or ""
+
+    assert text(**{"x-llmsim-seed": "5"}) == text(**{"x-llmsim-seed": "5"}) != text(**{"x-llmsim-seed": "6"})
+    assert text(**{"x-llmsim-profile": "fixed"}) == "The answer is 42. END of the story."
+
+
+def test_stream_chunks_arrive_at_the_planned_pace(sim_server_factory: Callable[..., SimServer]) -> None:
+    slow = {**FAST, "latency": {**FAST["latency"], "ttftMs": {"type": "constant", "value": 100},
+                                "itlMs": {"type": "constant", "value": 20}}}  # fmt: skip
+    c = client(sim_server_factory(slow))
+    start = time.monotonic()
+    arrivals = [time.monotonic() - start for _ in c.models.generate_content_stream(model="g", contents="hi")]
+    assert arrivals[0] >= 0.1 and 0.21 <= arrivals[-2] - arrivals[0] <= 0.4  # 11 gaps of 20 ms

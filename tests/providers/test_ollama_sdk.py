@@ -11,7 +11,7 @@ import httpx
 import ollama
 import pytest
 
-from simserver import FAST, SimServer
+from simserver import FAST, SimServer, profile_from
 
 MESSAGES: Any = [{"role": "user", "content": "What's the weather in Paris?"}]
 FIXED = {**FAST, "content": {"mode": "fixed", "text": "The answer is 42. END of the story."}}
@@ -138,3 +138,16 @@ def test_forced_midstream_error_is_a_response_error_with_status_minus_one(sim_se
         for part in c.chat(model="m", messages=MESSAGES, stream=True):
             received.append(part)
     assert caught.value.status_code == -1 and 0 < len(received) < 12
+
+
+def test_seed_and_profile_headers_are_honoured(sim_server_factory: Callable[..., SimServer]) -> None:
+    server = sim_server_factory(FAST, profile_from(FIXED, name="fixed"))
+
+    def text(**headers: str) -> str:
+        return (
+            ollama.Client(host=server.url, headers=headers).chat(model="m", messages=MESSAGES).message.content
+            or ""
+        )
+
+    assert text(**{"x-llmsim-seed": "5"}) == text(**{"x-llmsim-seed": "5"}) != text(**{"x-llmsim-seed": "6"})
+    assert text(**{"x-llmsim-profile": "fixed"}) == "The answer is 42. END of the story."

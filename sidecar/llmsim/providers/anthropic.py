@@ -225,3 +225,21 @@ def midstream_error_frame(error: ApiError) -> bytes:
 def malformed_frame() -> bytes:
     """A content_block_delta cut off inside its JSON (the SDK's json parse fails)."""
     return anthropic_stream.MALFORMED
+
+
+def _model_info(name: str) -> dict[str, Any]:
+    return {"type": "model", "id": name, "display_name": name, "created_at": "2025-01-01T00:00:00Z"}
+
+
+def list_models(
+    listed: list[str], model_id: str | None, *, strict: bool = False
+) -> tuple[int, dict[str, Any]]:
+    """`GET /v1/models[/{id}]` in Anthropic's shape (a page with `has_more`): (status, body)."""
+    if model_id is None:
+        data = [_model_info(m) for m in listed]
+        first, last = (data[0]["id"], data[-1]["id"]) if data else (None, None)
+        return 200, {"data": data, "has_more": False, "first_id": first, "last_id": last}
+    if strict and model_id not in listed:
+        error = ApiError(ErrorKind.NOT_FOUND, f"model: {model_id}")
+        return 404, {"type": "error", "error": error_object(error), "request_id": "req_011models"}
+    return 200, _model_info(model_id)

@@ -11,7 +11,7 @@ from typing import Any
 
 from aiohttp import web
 
-from llmsim.providers import gemini, ollama, openai_common
+from llmsim.providers import anthropic, gemini, ollama, openai_common
 from llmsim.providers.base import ApiError, ErrorKind, json_body
 from llmsim.server.pipeline import STATE, new_request_id
 
@@ -26,6 +26,11 @@ def is_gemini(request: web.Request) -> bool:
     return "x-goog-api-key" in request.headers or "key" in request.query
 
 
+def is_anthropic(request: web.Request) -> bool:
+    """Anthropic's SDKs always send `anthropic-version`; curl users send `x-api-key`."""
+    return "anthropic-version" in request.headers or "x-api-key" in request.headers
+
+
 def _openai_model(name: str) -> dict[str, Any]:
     return {"id": name, "object": "model", "created": 1700000000, "owned_by": "llmsim"}
 
@@ -36,6 +41,10 @@ async def list_models(request: web.Request) -> web.StreamResponse:
     model_id = request.match_info.get("model_id")
     if is_gemini(request) and gemini_lister is not None:
         status, body = gemini_lister(listed, model_id)
+        return web.Response(status=status, body=json_body(body), content_type="application/json")
+    if is_anthropic(request):
+        strict = state.registry.default.spec.models.strict
+        status, body = anthropic.list_models(listed, model_id, strict=strict)
         return web.Response(status=status, body=json_body(body), content_type="application/json")
     request_id = "req_" + new_request_id()
     headers = {"x-request-id": request_id}
