@@ -1,0 +1,119 @@
+"""Validation of Kubernetes manifests: built-in kinds with kubernetes-validate (strict: unknown fields
+are errors), custom resources against the openAPIV3Schema of their CRD."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import kubernetes_validate
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+
+OLDEST_KUBERNETES = "1.29"
+"""Oldest supported Kubernetes: native sidecars (init containers with restartPolicy: Always) and
+Indexed Jobs with backoffLimitPerIndex are on by default from 1.29."""
+NEWEST_KUBERNETES = "1.37"
+"""Newest supported Kubernetes (the newest schemas kubernetes-validate ships)."""
+VERSIONS = (OLDEST_KUBERNETES, NEWEST_KUBERNETES)
+
+NO_SCHEMA_KINDS = frozenset(
+    {
+        "monitoring.coreos.com/v1/ServiceMonitor",
+        "monitoring.coreos.com/v1/PodMonitor",
+        "cert-manager.io/v1/Certificate",
+        "cert-manager.io/v1/Issuer",
+    }
+)
+"""Third-party kinds whose CRDs are not available offline; the chart tests check them structurally."""
+
+
+def load_documents(path: Path) -> list[dict[str, Any]]:
+    """Every non-empty YAML document of a file (which must be mappings)."""
+    docs = [d for d in yaml.safe_load_all(path.read_text(encoding="utf-8")) if d is not None]
+    for i, doc in enumerate(docs):
+        if not isinstance(doc, dict):
+            raise ValueError(f"{path}: document {i} is a {type(doc).__name__}, not a mapping")
+    return docs
+
+
+def kind_key(obj: Mapping[str, Any]) -> str:
+    return f"{obj['apiVersion']}/{obj['kind']}"
+
+
+def _structural_to_jsonschema(node: Any) -> Any:
+    """An apiextensions structural schema as JSON Schema: `nullable`, int-or-string, and unknown fields
+    rejected where the API server would prune them (as `kubectl apply`'s strict validation does)."""
+    if isinstance(node, list):
+        return [_structural_to_jsonschema(n) for n in node]
+    if not isinstance(node, dict):
+        return node
+    out = {k: _structural_to_jsonschema(v) for k, v in node.items() if not k.startswith("x-kubernetes-")}
+    if node.get("x-kubernetes-int-or-string"):
+        out.pop("type", None)
+        out["anyOf"] = [{"type": "integer"}, {"type": "string"}]
+    if out.pop("nullable", False) and "type" in out:
+        out["type"] = [out["type"], "null"]
+    prunes = node.get("type") == "object" and "properties" in node and "additionalProperties" not in node
+    if prunes and not node.get("x-kubernetes-preserve-unknown-fields"):
+        out["additionalProperties"] = False
+    return out
+
+
+class CrdSchemas:
+    """openAPIV3Schemas of CRDs, by `group/version/Kind`."""
+
+    def __init__(self, crds: Iterable[Mapping[str, Any]]) -> None:
+        self._schemas: dict[str, dict[str, Any]] = {}
+        for crd in crds:
+            spec = crd["spec"]
+            for version in spec["versions"]:
+                schema = copy.deepcopy(version["schema"]["openAPIV3Schema"])
+                props = schema.setdefault("properties", {})
+                props.setdefault("apiVersion", {"type": "string"})
+                props.setdefault("kind", {"type": "string"})
+                props["metadata"] = {"type": "object"}
+                key = f"{spec['group']}/{version['name']}/{spec['names']['kind']}"
+                self._schemas[key] = _structural_to_jsonschema(schema)
+
+    @classmethod
+    def from_files(cls, paths: Iterable[Path]) -> CrdSchemas:
+        return cls(d for p in paths for d in load_documents(p) if d.get("kind") == "CustomResourceDefinition")
+
+    def __contains__(self, key: str) -> bool:
+        return key in self._schemas
+
+    def errors(self, obj: Mapping[str, Any]) -> list[str]:
+        validator = jsonschema.Draft7Validator(self._schemas[kind_key(obj)])
+        return [
+            f"{'.'.join(map(str, e.absolute_path)) or '<root>'}: {e.message}"
+            for e in validator.iter_errors(obj)
+        ]
+
+
+def project_crds() -> CrdSchemas:
+    """llmsim's generated CRDs and kopf's peering CRDs (as shipped in the chart)."""
+    chart_crds = REPO / "charts" / "llmsim" / "crds"
+    return CrdSchemas.from_files([*sorted((REPO / "crds").glob("*.yaml")), chart_crds / "kopf-peering.yaml"])
+
+
+def validation_errors(obj: Mapping[str, Any], version: str, crds: CrdSchemas) -> list[str] | None:
+    """Problems of one manifest for Kubernetes `version` ([] when valid); None when no schema is known
+    (only for NO_SCHEMA_KINDS; any other unknown kind is an error)."""
+    key = kind_key(obj)
+    if key in crds:
+        return crds.errors(obj)
+    try:
+        kubernetes_validate.validate(dict(obj), version, strict=True)
+    except kubernetes_validate.ValidationError as exc:
+        path = ".".join(str(p) for p in exc.path) or "<root>"
+        return [f"{path}: {exc.message}"]
+    except kubernetes_validate.SchemaNotFoundError:
+        if key in NO_SCHEMA_KINDS:
+            return None
+        return [f"no schema for {key} in Kubernetes {version}"]
+    return []
