@@ -151,3 +151,23 @@ def test_seed_and_profile_headers_are_honoured(sim_server_factory: Callable[...,
 
     assert text(**{"x-llmsim-seed": "5"}) == text(**{"x-llmsim-seed": "5"}) != text(**{"x-llmsim-seed": "6"})
     assert text(**{"x-llmsim-profile": "fixed"}) == "The answer is 42. END of the story."
+
+
+def test_show_and_version(sim_server_factory: Callable[..., SimServer]) -> None:
+    c = ollama.Client(host=sim_server_factory(FAST).url)
+    shown = c.show("llama3.1")
+    assert (
+        shown.capabilities
+        and "tools" in shown.capabilities
+        and shown.details
+        and shown.details.format == "gguf"
+    )
+    strict = {**FAST, "models": {"allow": ["llama*"], "strict": True}}
+    server = sim_server_factory(strict)
+    with pytest.raises(ollama.ResponseError) as caught:
+        ollama.Client(host=server.url).show("mistral")
+    assert (
+        caught.value.status_code == 404
+        and caught.value.error == 'model "mistral" not found, try pulling it first'
+    )
+    assert httpx.get(server.url + "/api/version").json()["version"]

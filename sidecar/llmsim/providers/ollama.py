@@ -258,3 +258,21 @@ class Embed:
 
     def render_error(self, error: ApiError, facts: HttpRequestFacts) -> BodyAnswer:
         return error_answer(error)
+
+
+VERSION = "0.12.6"
+"""The Ollama server version `GET /api/version` reports."""
+
+
+def show_body(model: str, created: int) -> dict[str, Any]:
+    """`POST /api/show`: a model's details and capabilities."""
+    modified = dt.datetime.fromtimestamp(created, tz=dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return {
+        "modelfile": f"FROM {model}\n",
+        "parameters": 'stop "<|eot_id|>"',
+        "template": "{{ .Prompt }}",
+        "details": tags_body([model], created)["models"][0]["details"],
+        "model_info": {"general.architecture": "llama", "llama.context_length": 131072},
+        "capabilities": ["completion", "tools"],
+        "modified_at": modified,
+    }

@@ -67,6 +67,8 @@ def create_app(registry: ProfileRegistry | None = None, settings: ServerSettings
     app.router.add_get("/{version:v1beta|v1alpha}/models", models_route.gemini_models)
     app.router.add_get("/{version:v1beta|v1alpha}/models/{model_id:[^/:]+}", models_route.gemini_models)
     app.router.add_get("/api/tags", models_route.ollama_tags)
+    app.router.add_get("/api/version", models_route.ollama_version)
+    app.router.add_post("/api/show", models_route.ollama_show)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     observability.install(app, state.finished, telemetry or observability.telemetry_for(state.registry))

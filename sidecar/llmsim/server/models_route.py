@@ -7,6 +7,7 @@ DESIGN.md: where two providers share a path, the request's credentials decide
 from __future__ import annotations
 
 from collections.abc import Callable
+from fnmatch import fnmatchcase
 from typing import Any
 
 from aiohttp import web
@@ -73,3 +74,25 @@ async def ollama_tags(request: web.Request) -> web.StreamResponse:
     """`GET /api/tags`: the profile's listed models as Ollama's local models."""
     listed = list(request.app[STATE].registry.default.spec.models.listed)
     return web.Response(body=json_body(ollama.tags_body(listed, 1700000000)), content_type="application/json")
+
+
+async def ollama_version(request: web.Request) -> web.StreamResponse:
+    """`GET /api/version`."""
+    return web.Response(body=json_body({"version": ollama.VERSION}), content_type="application/json")
+
+
+async def ollama_show(request: web.Request) -> web.StreamResponse:
+    """`POST /api/show` with `{"model": ...}`: 404 in Ollama's shape for models the profile rejects."""
+    try:
+        doc = await request.json()
+    except ValueError:
+        doc = None
+    model = doc.get("model") if isinstance(doc, dict) else None
+    if not isinstance(model, str) or not model:
+        answer = ollama.error_answer(ApiError(ErrorKind.INVALID_REQUEST, "model is required"))
+        return web.Response(status=answer.status, body=answer.body, headers=answer.headers)
+    spec = request.app[STATE].registry.default.spec
+    if spec.models.strict and not any(fnmatchcase(model, pattern) for pattern in spec.models.allow):
+        answer = ollama.error_answer(ApiError(ErrorKind.NOT_FOUND, ollama.not_found_message(model)))
+        return web.Response(status=answer.status, body=answer.body, headers=answer.headers)
+    return web.Response(body=json_body(ollama.show_body(model, 1700000000)), content_type="application/json")
