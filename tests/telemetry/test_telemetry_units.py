@@ -1,0 +1,252 @@
+"""Pure pieces of telemetry: labels, reservoir/percentiles, session store, anomaly detector, facade."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import numpy as np
+import pytest
+from opentelemetry import metrics as otel_metrics
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from prometheus_client.parser import text_string_to_metric_families
+
+from llmsim.profiles import parse_spec
+from llmsim.simulation import sampling
+from llmsim.telemetry import labels, otel, stats
+from llmsim.telemetry.anomaly import AnomalyDetector, Expectations
+from llmsim.telemetry.events import EventBus
+from llmsim.telemetry.facade import Telemetry
+from llmsim.telemetry.records import RequestRecord
+from llmsim.telemetry.sessions import SessionError, SessionStore
+
+SPEC = parse_spec(
+    {
+        "latency": {"ttftMs": {"type": "lognormal", "median": 200, "sigma": 0.3}},
+        "faults": {"rates": {"server_error": 0.1}},
+    },
+    "test",
+)
+
+
+def record(**kw: Any) -> RequestRecord:
+    base: dict[str, Any] = {
+        "provider": "openai",
+        "operation": "chat",
+        "model": "gpt-4o",
+        "mode": "simulate",
+        "outcome": "ok",
+        "started_at": 1000.0,
+        "e2e_s": 0.5,
+        "ttft_s": 0.2,
+        "token_times_s": (0.2, 0.3, 0.5),
+        "input_tokens": 10,
+        "output_tokens": 3,
+    }
+    base.update(kw)
+    return RequestRecord(**base)
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 50.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def samples(t: Telemetry, name: str, **match: str) -> float:
+    body, _ = t.prometheus.render()
+    out = 0.0
+    for family in text_string_to_metric_families(body.decode()):
+        for s in family.samples:
+            if s.name == name and all(s.labels.get(k) == v for k, v in match.items()):
+                out += s.value
+    return out
+
+
+# labels ----------------------------------------------------------------------------------------
+
+
+def test_model_labeler_is_bounded() -> None:
+    lab = labels.ModelLabeler(known=["gpt-4o"], limit=2)
+    assert [lab(m) for m in ["gpt-4o", "a", "b", "c", "a", "", "x" * 200]] == [
+        "gpt-4o",
+        "a",
+        "b",
+        "other",
+        "a",
+        "other",
+        "other",
+    ]
+    assert lab.distinct == 3
+    lab.add_known(["c"])
+    assert lab("c") == "c"
+
+
+def test_known_models_come_from_the_profile() -> None:
+    spec = parse_spec({"models": {"allow": ["gpt-*", "exact"], "aliases": {"x": "y"}, "listed": ["l1"]}}, "t")
+    assert labels.known_models([spec]) == {"exact", "x", "y", "l1"}
+
+
+def test_closed_label_sets() -> None:
+    assert labels.provider_label("anthropic") == "anthropic" and labels.provider_label("evil") == "other"
+    assert labels.mode_label("perturb") == "perturb" and labels.mode_label(None) == "other"
+    assert labels.outcome_label("rate_limit") == "rate_limit" and labels.outcome_label("teapot") == "other"
+    assert labels.fault_label("none") == "other"
+
+
+# stats and sessions ----------------------------------------------------------------------------
+
+
+def test_reservoir_keeps_everything_up_to_capacity_then_a_uniform_sample() -> None:
+    r = stats.Reservoir(capacity=1000, seed=1)
+    r.extend(float(i) for i in range(100_000))
+    assert r.seen == 100_000 and len(r.values) == 1000
+    # Uniform sample of 0..99999: its median is near 50000 (SE of a median of 1000 uniforms ~ 1600).
+    assert abs(float(np.median(r.values)) - 50_000) < 6_400
+    s = stats.summarize([1.0, 2.0, 3.0, 4.0])
+    assert (s.count, s.p50, s.max) == (4, 2.5, 4.0)
+    assert stats.summarize([]).count == 0
+
+
+def test_session_store_bounds_and_metrics() -> None:
+    store = SessionStore(max_sessions=2, wall_clock=lambda: 123.0)
+    a = store.create(session_id="a")
+    store.create(session_id="b")
+    with pytest.raises(SessionError, match="exists"):
+        store.create(session_id="a")
+    with pytest.raises(SessionError, match="id"):
+        store.create(session_id="bad id")
+    store.complete("a")
+    store.create(session_id="c")  # evicts the completed one first
+    assert store.ids() == ["b", "c"] and store.evicted == 1 and a.state == "completed"
+    store.record("b", record(started_at=10.0, e2e_s=1.0), was_started=False)
+    store.record("b", record(started_at=11.0, e2e_s=1.0, outcome="rate_limit", ttft_s=None, token_times_s=(), output_tokens=0, fault="rate_limit"), was_started=False)  # fmt: skip
+    m = store.metrics("b")
+    assert m is not None
+    assert (m.requests, m.ok, m.errors, m.duration_s, m.rps, m.tps) == (2, 1, 1, 2.0, 1.0, 1.5)
+    assert m.error_types["rate_limit"].rate == 0.5 and m.faults_injected == {"rate_limit": 1}
+    assert m.ttft_s.count == 1 and m.itl_s.count == 2 and m.e2e_s.count == 2
+    assert store.metrics("missing") is None and store.record("missing", record()) is None
+
+
+# anomaly detection ------------------------------------------------------------------------------
+
+
+def test_normal_traffic_raises_no_anomaly_and_slow_traffic_raises_one() -> None:
+    det = AnomalyDetector(Expectations.of(SPEC))
+    rng = np.random.default_rng(4)
+    ttfts = sampling.sample(SPEC.latency.ttft_ms, rng, 2000) / 1000
+    errors = rng.uniform(size=2000) < 0.1
+    found = []
+    for ttft, err in zip(ttfts, errors, strict=True):
+        found += det.observe(
+            record(ttft_s=float(ttft), outcome="server_error" if err else "ok", fault_reason="rate")
+        )
+    assert found == []
+    p99 = sampling.quantile_of(SPEC.latency.ttft_ms, 0.99) / 1000
+    slow = [a for _ in range(30) for a in det.observe(record(ttft_s=3 * p99))]
+    assert [a.kind for a in slow] == ["latency"]  # once, not once per request
+    assert slow[0].observed > slow[0].threshold == 0.1
+
+
+def test_error_rate_anomaly_ignores_deliberate_faults_and_perturb_latency() -> None:
+    det = AnomalyDetector(Expectations.of(SPEC))
+    for _ in range(50):
+        assert det.observe(record(outcome="server_error", fault="server_error", fault_reason="forced")) == []
+        assert det.observe(record(mode="perturb", ttft_s=100.0)) == []
+    hits = [a for _ in range(50) for a in det.observe(record(outcome="overloaded"))]
+    assert [a.kind for a in hits] == ["error_rate"] and hits[0].expected == pytest.approx(0.1)
+
+
+# facade ------------------------------------------------------------------------------------------
+
+
+def test_live_request_reports_ttft_itl_and_e2e_from_its_clock() -> None:
+    clock = FakeClock()
+    t = Telemetry(clock=clock, wall_clock=lambda: 1_000.0)
+    session = t.create_session(session_id="s1")
+    rt = t.start_request(provider="anthropic", operation="chat", model="claude", session_id="s1", stream=True)
+    assert samples(t, "llmsim_active_streams", provider="anthropic") == 1
+    assert t.sessions.metrics("s1").active_requests == 1  # type: ignore[union-attr]
+    for dt in (0.1, 0.15, 0.2):
+        clock.now = 50.0 + dt
+        rt.token()
+    clock.now = 50.25
+    rec = rt.finish(input_tokens=7, output_tokens=3, finish_reasons=["stop"], response_model="claude")
+    assert rec is not None and rec.ttft_s == pytest.approx(0.1) and rec.e2e_s == pytest.approx(0.25)
+    assert rec.itl_s == pytest.approx((0.05, 0.05))
+    assert rt.finish() is None  # idempotent
+    assert samples(t, "llmsim_active_streams") == 0
+    assert samples(t, "llmsim_itl_seconds_count", provider="anthropic", outcome="ok") == 2
+    assert samples(t, "llmsim_tokens_total", direction="input") == 7
+    m = t.sessions.metrics("s1")
+    assert m is not None and m.requests == 1 and m.active_requests == 0 and session.id == "s1"
+
+
+def test_a_whole_body_counts_its_first_token_at_the_end() -> None:
+    clock = FakeClock()
+    t = Telemetry(clock=clock)
+    rt = t.start_request(provider="openai", operation="chat", model="m")
+    clock.now += 0.4
+    rec = rt.finish(output_tokens=5)
+    assert rec is not None and rec.ttft_s == pytest.approx(0.4) == rec.e2e_s
+    rt = t.start_request(provider="openai", operation="chat", model="m")
+    rt.set_fault("rate_limit", "rate")
+    rec = rt.finish("rate_limit", status=429)
+    assert rec is not None and rec.ttft_s is None
+    assert samples(t, "llmsim_faults_injected_total", fault="rate_limit") == 1
+
+
+def test_a_failing_component_never_reaches_the_caller() -> None:
+    t = Telemetry()
+
+    def boom(*a: Any) -> None:
+        raise RuntimeError("exporter down")
+
+    t.instruments.record = boom  # type: ignore[method-assign]
+    t.observe(record())
+    assert samples(t, "llmsim_requests_total") == 1
+    assert samples(t, "llmsim_telemetry_errors_total", component="otel_metrics") == 1
+
+
+def test_trace_headers_forward_this_requests_span() -> None:
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    providers = otel.OtelProviders(provider.get_tracer("t"), otel_metrics.NoOpMeter("t"), provider)
+    t = Telemetry(otel_providers=providers)
+    incoming = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+    rt = t.start_request(
+        provider="openai", operation="chat", model="gpt-4o", headers={"TraceParent": incoming}
+    )
+    forwarded = rt.trace_headers()["traceparent"]
+    assert (
+        forwarded.startswith("00-0af7651916cd43dd8448eb211c80319c-") and "b7ad6b7169203331" not in forwarded
+    )
+    rt.finish(output_tokens=1)
+    (span,) = exporter.get_finished_spans()
+    assert (
+        span.name == "chat gpt-4o" and span.parent is not None and span.parent.span_id == 0xB7AD6B7169203331
+    )
+    assert forwarded.split("-")[2] == f"{span.context.span_id:016x}"
+    provider.shutdown()
+
+
+def test_anomalies_become_events() -> None:
+    bus = EventBus()
+    sent: list[tuple[str, dict[str, Any]]] = []
+    bus.emit = lambda kind, data, subject=None: sent.append((kind, dict(data)))  # type: ignore[method-assign]
+    t = Telemetry(events=bus, profile_lookup=lambda name: SPEC if name == "p" else None)
+    for _ in range(25):
+        t.observe(record(profile="p", ttft_s=30.0))
+    kinds = [k for k, _ in sent]
+    assert kinds.count("request.completed") == 25 and kinds.count("anomaly.detected") == 1
+    anomaly = next(d for k, d in sent if k == "anomaly.detected")
+    assert anomaly["kind"] == "latency" and anomaly["profile"] == "p"
+    unknown = dataclasses.replace(record(profile="nope", outcome="server_error"))
+    t.observe(unknown)
+    assert sent[-1][0] == "error.occurred"
