@@ -47,6 +47,9 @@ def main() -> None:
     parser.add_argument("--itl-ms", type=float, default=20)
     parser.add_argument("--no-uvloop", action="store_true")
     args = parser.parse_args()
+    from bench.stream_client import raise_fd_limit
+
+    raise_fd_limit()
     if not args.no_uvloop:
         import uvloop
 
@@ -55,6 +58,7 @@ def main() -> None:
         make_app(args.ttft_ms / 1000, args.itl_ms / 1000),
         host="127.0.0.1",
         port=args.port,
+        backlog=4096,
         print=None,
         access_log=None,
     )

@@ -64,7 +64,9 @@ def _servers(
 def _client(url: str, streams: int, stagger: float, tokens: int) -> list[dict[str, Any]]:
     proc = subprocess.run([sys.executable, "-m", "bench.stream_client", "--url", url, "--streams", str(streams),
                            "--stagger", str(stagger), "--max-tokens", str(tokens)],
-                          capture_output=True, check=True, preexec_fn=pinned(1), timeout=600)  # fmt: skip
+                          capture_output=True, preexec_fn=pinned(1), timeout=600)  # fmt: skip
+    if proc.returncode != 0:
+        raise RuntimeError(f"stream client failed: {proc.stderr.decode()[-2000:]}")
     result: list[dict[str, Any]] = json.loads(proc.stdout)
     return result
 

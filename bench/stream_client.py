@@ -30,11 +30,15 @@ async def one(host: str, port: int, payload: bytes, start_at: float) -> dict[str
     delay = start_at - loop.time()
     if delay > 0:
         await asyncio.sleep(delay)
-    reader, writer = await asyncio.open_connection(host, port)
-    sent = time.perf_counter()
-    writer.write(payload)
     tokens: list[float] = []
     status = 0
+    sent = time.perf_counter()
+    try:
+        reader, writer = await asyncio.open_connection(host, port)
+    except OSError as exc:
+        return {"sent": sent, "tokens": tokens, "status": -1, "error": repr(exc)}
+    sent = time.perf_counter()
+    writer.write(payload)
     try:
         line = await reader.readline()
         status = int(line.split()[1])
@@ -43,6 +47,8 @@ async def one(host: str, port: int, payload: bytes, start_at: float) -> dict[str
                 tokens.append(time.perf_counter())
             elif line.startswith(b"data: [DONE]"):
                 break
+    except OSError as exc:
+        return {"sent": sent, "tokens": tokens, "status": -1, "error": repr(exc)}
     finally:
         writer.close()
     return {"sent": sent, "tokens": tokens, "status": status}
@@ -57,6 +63,15 @@ async def run(url: str, streams: int, stagger: float, max_tokens: int, path: str
     return list(await asyncio.gather(*(one(host, port, payload, t0 + i * step) for i in range(streams))))
 
 
+def raise_fd_limit() -> None:
+    """One socket per stream: lift the soft open-files limit to the hard one."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--url", required=True)
@@ -67,6 +82,7 @@ def main() -> None:
     parser.add_argument("--max-tokens", type=int, default=100)
     parser.add_argument("--path", default="/v1/chat/completions")
     args = parser.parse_args()
+    raise_fd_limit()
     try:
         import uvloop
 

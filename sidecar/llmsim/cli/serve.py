@@ -16,6 +16,9 @@ from llmsim.server.state import DEFAULT_MAX_BODY_BYTES, ServerSettings
 
 log = logging.getLogger("llmsim.serve")
 
+LISTEN_BACKLOG = 4096
+"""Pending connections the kernel queues for us (aiohttp's default of 128 resets bursts of new streams)."""
+
 
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
@@ -43,12 +46,25 @@ def build_registry(refs: list[str]) -> profiles.ProfileRegistry:
     return profiles.ProfileRegistry(loaded[0], loaded[1:])
 
 
+def raise_fd_limit() -> None:
+    """Each concurrent stream holds a socket: lift the soft open-files limit to the hard limit."""
+    try:
+        import resource
+
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        if soft < hard:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    except (ImportError, ValueError, OSError):  # pragma: no cover - not on this platform / not allowed
+        pass
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     logging.basicConfig(
         level=args.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    raise_fd_limit()
     registry = build_registry(args.profile)
     app = create_app(registry, ServerSettings(max_body_bytes=args.max_body_bytes))
     log.info("profiles: %s (default %s)", ", ".join(registry.names()), registry.default_name)
@@ -61,7 +77,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
             pass
 
     web.run_app(
-        app, host=args.host, port=args.port, access_log=None, print=_printer(args.host), handle_signals=True
+        app,
+        host=args.host,
+        port=args.port,
+        access_log=None,
+        print=_printer(args.host),
+        handle_signals=True,
+        backlog=LISTEN_BACKLOG,
     )
     return 0
 
