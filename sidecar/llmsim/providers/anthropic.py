@@ -174,7 +174,7 @@ def message_body(plan: ResponsePlan) -> dict[str, Any]:
 
 
 def _request_id_of(facts: HttpRequestFacts) -> str:
-    return "req_011" + facts.headers.get("x-llmsim-request-id", "error")
+    return "req_011" + (facts.request_id or "error")
 
 
 class Messages:

@@ -232,6 +232,5 @@ def parse_messages(facts: HttpRequestFacts, *, count_only: bool = False) -> Gene
         tools=tools,
         tool_choice=choice,
         json_schema=_json_schema(doc),
-        client_request_id=facts.headers.get("x-llmsim-request-id") or facts.headers.get("idempotency-key"),
         extra={"user_id": user} if isinstance(user, str) else {},
     )
