@@ -189,3 +189,18 @@ def test_observed_http_fault_rates_match_the_configured_ones() -> None:
         assert set(codes) <= {200, 429, 500}
     finally:
         server.stop()
+
+
+def test_injected_status_faults_spare_the_bucket_and_forcing_none_does_not_bypass_it() -> None:
+    server = serve({"rateLimits": {"requestsPerMinute": 1}})
+    try:
+
+        def post(fault: str | None) -> int:
+            headers = {"x-llmsim-fault": fault} if fault else {}
+            return httpx.post(
+                server.url + "/v1/chat/completions", json={"model": "m", "messages": USER}, headers=headers
+            ).status_code
+
+        assert [post("server_error"), post(None), post("none")] == [500, 200, 429]
+    finally:
+        server.stop()
