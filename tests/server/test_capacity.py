@@ -9,10 +9,10 @@ from collections.abc import Callable
 import aiohttp
 import openai
 import pytest
-from simserver import SimServer
 
 from llmsim.api.profile import Capacity
 from llmsim.server.capacity_gate import CapacityGate, QueueFull
+from simserver import SimServer
 
 BODY = {"model": "m", "messages": [{"role": "user", "content": "hi"}], "stream": True}
 
