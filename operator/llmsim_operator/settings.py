@@ -87,6 +87,9 @@ class OperatorSettings(BaseSettings):
     """kopf peering name: one active operator among replicas."""
     standalone: bool = False
     """Run without peering (a single replica, or tests)."""
+    peering_priority: int | None = Field(default=None, ge=0, le=1_000_000)
+    """kopf peering priority of this replica; unset: a random one per process. Replicas must differ:
+    kopf pauses every operator whose peers share its priority; the highest live one reconciles."""
     metrics_port: int = Field(default=8080, ge=0, le=65535)
     """Port of the Prometheus `/metrics` endpoint (0: off)."""
 

@@ -8,6 +8,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -137,10 +139,22 @@ def needs_renewal(cert_pem: bytes | None, now: dt.datetime, renew_before: dt.tim
         return True
 
 
+_PEM_CERT = re.compile(rb"-----BEGIN CERTIFICATE-----\r?\n.+?\r?\n-----END CERTIFICATE-----", re.DOTALL)
+
+
 def split_pem(bundle: bytes) -> list[bytes]:
-    """The PEM certificates in a bundle (other blocks are ignored)."""
-    certs = x509.load_pem_x509_certificates(bundle) if b"-----BEGIN CERTIFICATE-----" in bundle else []
-    return [c.public_bytes(serialization.Encoding.PEM) for c in certs]
+    """The PEM certificate blocks of a bundle, as they are (other blocks are ignored)."""
+    return [m.group(0) + b"\n" for m in _PEM_CERT.finditer(bundle)]
+
+
+def _load_lenient(pem: bytes) -> x509.Certificate | None:
+    """Parse a certificate; odd-but-trusted system CAs (e.g. a non-positive serial) must not break us."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            return x509.load_pem_x509_certificate(pem)
+        except ValueError:
+            return None
 
 
 def still_valid(cert_pems: Sequence[bytes], now: dt.datetime) -> list[bytes]:
@@ -161,8 +175,6 @@ def trust_bundle(system_bundle: bytes, llmsim_cas: Sequence[bytes]) -> bytes:
 
 def java_truststore(cert_pems: Sequence[bytes], password: str) -> bytes:
     """A PKCS#12 trust store Java accepts (`-Djavax.net.ssl.trustStoreType=PKCS12`)."""
-    certs = [
-        pkcs12.PKCS12Certificate(x509.load_pem_x509_certificate(pem), f"llmsim-{i}".encode())
-        for i, pem in enumerate(cert_pems)
-    ]
+    loaded = [cert for cert in (_load_lenient(pem) for pem in cert_pems) if cert is not None]
+    certs = [pkcs12.PKCS12Certificate(cert, f"llmsim-{i}".encode()) for i, cert in enumerate(loaded)]
     return pkcs12.serialize_java_truststore(certs, serialization.BestAvailableEncryption(password.encode()))

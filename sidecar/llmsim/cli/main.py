@@ -22,6 +22,7 @@ COMMAND_MODULES = (
     "llmsim.cli.report",
     "llmsim.cli.proxy",
     "llmsim.cli.ca",
+    "llmsim.cli.operator",
 )
 """Subcommand modules, in the order they appear in `llmsim --help`."""
 

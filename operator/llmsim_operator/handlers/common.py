@@ -1,0 +1,100 @@
+"""Small helpers shared by the handlers (no decorators here)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import ssl
+from pathlib import Path
+from typing import Any
+
+import kopf
+
+from llmsim_operator import k8s, metrics
+from llmsim_operator.resources import ca
+from llmsim_operator.settings import OperatorSettings
+
+SETTINGS_KEY = "llmsim_settings"
+REPORTED_KEY = "llmsim_reported_missing"
+"""memo: uids of pods already flagged as missing the sidecar (a set shared by all handlers)."""
+CA_NAMESPACES_KEY = "llmsim_ca_namespaces"
+"""memo: namespaces whose CA Secret the housekeeping loop keeps fresh."""
+SCENARIOS_KEY = "llmsim_scenarios"
+"""memo: (namespace, name) of the LoadScenarios the housekeeping loop ticks."""
+COUNTS_KEY = "llmsim_pod_counts"
+"""memo: last (pods, podsMissingSidecar) written per (namespace, profile)."""
+SHARED_KEYS = {REPORTED_KEY: set, CA_NAMESPACES_KEY: set, SCENARIOS_KEY: set, COUNTS_KEY: dict}
+
+
+def settings_of(memo: Any) -> OperatorSettings:
+    """The operator settings stored in kopf's memo at start-up."""
+    found = memo.get(SETTINGS_KEY) if hasattr(memo, "get") else None
+    if isinstance(found, OperatorSettings):
+        return found
+    return OperatorSettings()
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def parse_time(value: Any) -> dt.datetime | None:
+    if not value:
+        return None
+    try:
+        parsed = dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+
+
+def system_bundle() -> bytes:
+    """The CA bundle of the operator's image, included in the apps' trust bundle."""
+    candidates: list[str] = []
+    try:
+        import certifi
+
+        candidates.append(certifi.where())
+    except ImportError:  # pragma: no cover
+        pass
+    paths = ssl.get_default_verify_paths()
+    candidates += [p for p in (paths.cafile, paths.openssl_cafile) if p]
+    for candidate in candidates:
+        path = Path(candidate)
+        if path.is_file():
+            return path.read_bytes()
+    return b""
+
+
+def ensure_ca_secret(namespace: str, settings: OperatorSettings, now: dt.datetime) -> bool:
+    """Create or rotate the namespace's sidecar CA Secret; True when it was (re)written."""
+    existing = k8s.read_secret(namespace, settings.ca_secret)
+    body = ca.plan(
+        existing,
+        settings.ca_secret,
+        namespace,
+        now,
+        settings.ca_days,
+        dt.timedelta(days=settings.renew_before_days),
+        system_bundle(),
+    )
+    if body is None:
+        return False
+    k8s.apply_secret(body)
+    metrics.CERT_ROTATIONS.labels("sidecar-ca").inc()
+    return True
+
+
+def status_dict(model: Any) -> dict[str, Any]:
+    out: dict[str, Any] = model.model_dump(mode="json", by_alias=True, exclude_none=True)
+    return out
+
+
+def post(body: Any, kind: str, reason: str, message: str) -> None:
+    """A Kubernetes Event on `body` (best effort: events never fail a handler)."""
+    try:
+        if kind == "Warning":
+            kopf.event(body, type="Warning", reason=reason, message=message)
+        else:
+            kopf.event(body, type="Normal", reason=reason, message=message)
+    except Exception:  # an event that cannot be queued is not worth a retry
+        pass

@@ -1,0 +1,125 @@
+"""SimulationProfile: validate, render into an owned ConfigMap, report status, keep counts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import kopf
+
+from llmsim import profiles
+from llmsim.api.status import ProfilePhase, SimulationProfileStatus
+from llmsim.errors import ProfileError
+from llmsim_operator import conditions, injection, k8s, metrics
+from llmsim_operator import constants as c
+from llmsim_operator.handlers.common import (
+    CA_NAMESPACES_KEY,
+    ensure_ca_secret,
+    parse_time,
+    post,
+    settings_of,
+    status_dict,
+    utcnow,
+)
+from llmsim_operator.resources import names
+from llmsim_operator.resources import profile as profile_resources
+
+
+@kopf.index(c.GROUP, c.VERSION, c.PROFILES)
+def profile_infos(
+    name: str, namespace: str | None, spec: kopf.Spec, status: kopf.Status, **_: Any
+) -> dict[Any, Any]:
+    """What the webhook needs per profile, keyed by (namespace, name)."""
+    selector = spec.get("selector") or None
+    match_labels = dict(selector.get("matchLabels") or {}) if isinstance(selector, dict) else None
+    info = injection.ProfileInfo(
+        name=name,
+        namespace=namespace or "",
+        config_map=names.profile_config_map(name),
+        match_labels=match_labels,
+        intercept_hosts=tuple(str(h) for h in spec.get("interceptHosts") or []),
+        ready=status.get("phase") == ProfilePhase.READY.value,
+    )
+    return {(namespace, name): info}
+
+
+def _status(body: kopf.Body, **fields: Any) -> SimulationProfileStatus:
+    current = dict(body.get("status") or {})
+    base = {
+        "pods": current.get("pods", 0),
+        "podsMissingSidecar": current.get("podsMissingSidecar", 0),
+        "configMap": current.get("configMap"),
+    }
+    base.update(fields)
+    return SimulationProfileStatus.model_validate({k: v for k, v in base.items() if v is not None})
+
+
+@kopf.on.resume(c.GROUP, c.VERSION, c.PROFILES, retries=10, backoff=5)
+@kopf.on.create(c.GROUP, c.VERSION, c.PROFILES, retries=10, backoff=5)
+@kopf.on.update(c.GROUP, c.VERSION, c.PROFILES, field="spec", retries=10, backoff=5)
+def reconcile_profile(
+    body: kopf.Body, spec: kopf.Spec, name: str, namespace: str | None, meta: kopf.Meta, memo: kopf.Memo,
+    patch: kopf.Patch, **kwargs: Any,
+) -> None:  # fmt: skip
+    settings = settings_of(memo)
+    namespace = namespace or ""
+    now = utcnow()
+    generation = meta.get("generation")
+    previous_phase = (body.get("status") or {}).get("phase")
+    old = conditions.parse((body.get("status") or {}).get("conditions"))
+    try:
+        parsed = profiles.parse_spec(dict(spec), f"SimulationProfile {namespace}/{name}", prefix="spec")
+    except ProfileError as exc:
+        message = "; ".join(exc.problems)
+        conds = conditions.set_condition(old, "Ready", "False", "InvalidSpec", message, now, generation)
+        conds = conditions.set_condition(conds, "Invalid", "True", "InvalidSpec", message, now, generation)
+        status = _status(
+            body, phase=ProfilePhase.INVALID, observedGeneration=generation, conditions=conditions.dump(conds)
+        )
+        patch.status.update(status_dict(status))
+        post(body, "Warning", "InvalidSpec", message)
+        metrics.RECONCILES.labels("SimulationProfile", "invalid").inc()
+        raise kopf.PermanentError(message) from None
+    created = parse_time(meta.get("creationTimestamp")) or now
+    cm = profile_resources.config_map(name, namespace, parsed, created)
+    kopf.adopt(cm, owner=body)
+    k8s.apply_config_map(cm)
+    ensure_ca_secret(namespace, settings, now)
+    memo.get(CA_NAMESPACES_KEY, set()).add(namespace)
+    message = f"rendered into ConfigMap {cm['metadata']['name']}"
+    conds = conditions.set_condition(old, "Ready", "True", "Rendered", message, now, generation)
+    conds = conditions.set_condition(conds, "Invalid", "False", "Valid", "", now, generation)
+    expires = profile_resources.expiry(parsed, created)
+    key = (namespace, name)
+    status = _status(
+        body,
+        pods=len(list(kwargs["pods_by_profile"].get(key, []))),
+        podsMissingSidecar=len(list(kwargs["pods_missing_sidecar"].get(key, []))),
+        phase=ProfilePhase.READY,
+        observedGeneration=generation,
+        conditions=conditions.dump(conds),
+        configMap=cm["metadata"]["name"],
+        expiresAt=expires.isoformat() if expires else None,
+    )
+    patch.status.update(status_dict(status))
+    if previous_phase != ProfilePhase.READY.value:
+        post(body, "Normal", "Ready", message)
+    else:
+        post(body, "Normal", "Updated", message)
+    metrics.RECONCILES.labels("SimulationProfile", "ready").inc()
+
+
+@kopf.on.delete(c.GROUP, c.VERSION, c.PROFILES, retries=5, backoff=5)
+def delete_profile(body: kopf.Body, name: str, namespace: str | None, **kwargs: Any) -> None:
+    """Owner references remove the ConfigMap; pods still running the profile get a warning event."""
+    pods_by_profile: kopf.Index[Any, Any] = kwargs["pods_by_profile"]
+    running = sorted(str(p) for p in pods_by_profile.get((namespace, name), []))
+    if running:
+        shown = ", ".join(running[:5]) + (" …" if len(running) > 5 else "")
+        post(
+            body,
+            "Warning",
+            "DeletedWhileInUse",
+            f"deleted while {len(running)} pod(s) run it ({shown}); their sidecars keep the last rendered "
+            "profile until the pods are replaced, and new pods asking for it start without a sidecar",
+        )
+    k8s.delete_config_map(namespace or "", names.profile_config_map(name))

@@ -1,0 +1,143 @@
+"""Start-up and clean-up: kopf settings, the webhook server and its TLS, metrics, rotation."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import os
+import random
+from pathlib import Path
+from typing import Any
+
+import kopf
+from prometheus_client import start_http_server
+
+from llmsim_operator import constants as c
+from llmsim_operator import k8s, metrics
+from llmsim_operator.handlers import scenarios
+from llmsim_operator.handlers.common import (
+    CA_NAMESPACES_KEY,
+    SCENARIOS_KEY,
+    SETTINGS_KEY,
+    SHARED_KEYS,
+    ensure_ca_secret,
+    utcnow,
+)
+from llmsim_operator.resources import webhook_tls
+from llmsim_operator.settings import OperatorSettings
+from llmsim_operator.webhook_server import NamespacedWebhookServer
+
+log = logging.getLogger("llmsim.operator")
+HOUSEKEEPING_TASK = "llmsim_housekeeping_task"
+
+
+def _write_if_changed(folder: Path, cert_pem: bytes, key_pem: bytes) -> tuple[Path, Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    cert_path, key_path = folder / "tls.crt", folder / "tls.key"
+    if not cert_path.exists() or cert_path.read_bytes() != cert_pem or key_path.read_bytes() != key_pem:
+        key_path.write_bytes(key_pem)
+        os.chmod(key_path, 0o600)
+        cert_path.write_bytes(cert_pem)  # kopf's server restarts when these files change
+    return cert_path, key_path
+
+
+def ensure_webhook_tls(settings: OperatorSettings, now: dt.datetime) -> tuple[Path, Path]:
+    """Create/rotate the webhook certificates in their Secret, write them for the server, and keep
+    the chart's MutatingWebhookConfiguration `caBundle` current. A Secret the operator did not create
+    (e.g. issued by cert-manager, whose CA injector sets the caBundle) is only read, never written."""
+    folder = Path(settings.webhook_cert_dir)
+    secret = k8s.read_secret(settings.namespace, settings.webhook_tls_secret)
+    if secret is not None and webhook_tls.is_foreign(secret):
+        cert_pem, key_pem = webhook_tls.serving_files(secret)
+        return _write_if_changed(folder, cert_pem, key_pem)
+    current = webhook_tls.parse(secret)
+    planned = webhook_tls.plan(
+        current,
+        settings.webhook_service,
+        settings.namespace,
+        now,
+        settings.ca_days,
+        settings.webhook_cert_days,
+        dt.timedelta(days=settings.renew_before_days),
+    )
+    certs = planned or current
+    assert certs is not None
+    if planned is not None:
+        k8s.apply_secret(webhook_tls.secret(settings.webhook_tls_secret, settings.namespace, planned))
+        metrics.CERT_ROTATIONS.labels("webhook").inc()
+        log.info(
+            "webhook certificate (re)generated, valid until %s", planned.serving.cert.not_valid_after_utc
+        )
+    k8s.patch_webhook_ca_bundle(settings.webhook_configuration, certs.ca_bundle)
+    return _write_if_changed(folder, certs.serving.cert_pem + certs.ca.cert_pem, certs.serving.key_pem)
+
+
+async def housekeeping(memo: kopf.Memo, settings: OperatorSettings) -> None:
+    """One background loop instead of per-object daemons: tick LoadScenarios (follow Jobs, start
+    scheduled runs) and rotate the webhook certificate and the namespaces' CAs when due."""
+    loop = asyncio.get_running_loop()
+    last_rotation = loop.time()
+    while True:
+        await asyncio.sleep(settings.scenario_poll_interval_s)
+        for namespace, name in sorted(memo.get(SCENARIOS_KEY, ())):
+            try:
+                await asyncio.to_thread(scenarios.tick, namespace, name, settings, utcnow())
+            except Exception:  # one bad scenario must not stop the others
+                log.exception("LoadScenario %s/%s: tick failed; retrying", namespace, name)
+        if loop.time() - last_rotation < settings.rotation_check_interval_s:
+            continue
+        last_rotation = loop.time()
+        for namespace in sorted(memo.get(CA_NAMESPACES_KEY, ())):
+            try:
+                await asyncio.to_thread(ensure_ca_secret, namespace, settings, utcnow())
+            except Exception:
+                log.exception("CA rotation in namespace %s failed; retrying", namespace)
+        if not settings.webhook_insecure:
+            try:
+                await asyncio.to_thread(ensure_webhook_tls, settings, utcnow())
+            except Exception:  # keep serving with the current certificate; retry later
+                log.exception("webhook certificate rotation failed; retrying")
+
+
+@kopf.on.startup()
+async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
+    ours = OperatorSettings()
+    memo[SETTINGS_KEY] = ours
+    for shared_key, factory in SHARED_KEYS.items():  # shared by every per-object copy of the memo
+        memo[shared_key] = factory()
+    settings.persistence.finalizer = c.FINALIZER
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=c.GROUP)
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix=c.GROUP, key="last-handled-configuration"
+    )
+    settings.posting.level = logging.WARNING
+    settings.peering.name = ours.peering
+    settings.peering.standalone = ours.standalone
+    settings.peering.priority = (  # replicas of one Deployment share their env: draw distinct priorities
+        ours.peering_priority
+        if ours.peering_priority is not None
+        else random.SystemRandom().randint(1, 1_000_000)
+    )
+    settings.networking.error_backoffs = [1, 2, 5, 10, 20, 30]
+    settings.watching.server_timeout = 300
+    if ours.webhook_insecure:
+        server = NamespacedWebhookServer(addr=ours.webhook_addr, port=ours.webhook_port, insecure=True)
+    else:
+        cert, key = await asyncio.to_thread(ensure_webhook_tls, ours, utcnow())
+        server = NamespacedWebhookServer(
+            addr=ours.webhook_addr, port=ours.webhook_port, certfile=str(cert), pkeyfile=str(key)
+        )
+    memo[HOUSEKEEPING_TASK] = asyncio.create_task(housekeeping(memo, ours), name="llmsim-housekeeping")
+    settings.admission.server = server
+    settings.admission.managed = None  # the Helm chart ships the MutatingWebhookConfiguration
+    if ours.metrics_port:
+        start_http_server(ours.metrics_port)
+
+
+@kopf.on.cleanup()
+async def stop_background_tasks(memo: kopf.Memo, **_: Any) -> None:
+    task = memo.get(HOUSEKEEPING_TASK)
+    if isinstance(task, asyncio.Task):
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)

@@ -1,0 +1,199 @@
+"""The few Kubernetes API calls the handlers make (the official client, configured by kopf's login).
+
+Clients are made per call, never module-global. API errors are classified here: conflicts and
+"not found" are part of the normal flow; 429/5xx become `kopf.TemporaryError` (kopf retries with a
+delay); other 4xx become `kopf.PermanentError` (no crash loop on one bad object).
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import kopf
+import kubernetes.client
+from kubernetes.client.exceptions import ApiException
+
+from llmsim_operator import constants as c
+
+Body = dict[str, Any]
+RETRY_DELAY_S = 10.0
+
+
+@contextmanager
+def classified(what: str) -> Iterator[None]:
+    """Turn ApiExceptions into kopf's temporary/permanent errors."""
+    try:
+        yield
+    except ApiException as exc:
+        status = exc.status or 0
+        if status == 429 or status >= 500 or status == 0:
+            raise kopf.TemporaryError(
+                f"{what}: API error {status} {exc.reason}", delay=RETRY_DELAY_S
+            ) from exc
+        raise kopf.PermanentError(f"{what}: API error {status} {exc.reason}") from exc
+
+
+def _core() -> Any:
+    return kubernetes.client.CoreV1Api()
+
+
+def _batch() -> Any:
+    return kubernetes.client.BatchV1Api()
+
+
+def _custom() -> Any:
+    return kubernetes.client.CustomObjectsApi()
+
+
+def _status_of(exc: ApiException) -> int:
+    return int(exc.status or 0)
+
+
+def apply_config_map(body: Body) -> None:
+    """Create the ConfigMap, or replace its data when it exists."""
+    ns, name = body["metadata"]["namespace"], body["metadata"]["name"]
+    with classified(f"ConfigMap {ns}/{name}"):
+        try:
+            _core().create_namespaced_config_map(namespace=ns, body=body)
+        except ApiException as exc:
+            if _status_of(exc) != 409:
+                raise
+            patch = {k: v for k, v in body.items() if k in ("data", "binaryData")}
+            patch["metadata"] = {"labels": body["metadata"].get("labels", {})}
+            _core().patch_namespaced_config_map(name=name, namespace=ns, body=patch)
+
+
+def delete_config_map(namespace: str, name: str) -> None:
+    with classified(f"ConfigMap {namespace}/{name}"):
+        try:
+            _core().delete_namespaced_config_map(name=name, namespace=namespace)
+        except ApiException as exc:
+            if _status_of(exc) != 404:
+                raise
+
+
+def read_secret(namespace: str, name: str) -> Body | None:
+    with classified(f"Secret {namespace}/{name}"):
+        try:
+            secret = _core().read_namespaced_secret(name=name, namespace=namespace)
+        except ApiException as exc:
+            if _status_of(exc) == 404:
+                return None
+            raise
+    out: Body = kubernetes.client.ApiClient().sanitize_for_serialization(secret)  # type: ignore[no-untyped-call]
+    return out
+
+
+def apply_secret(body: Body) -> None:
+    ns, name = body["metadata"]["namespace"], body["metadata"]["name"]
+    with classified(f"Secret {ns}/{name}"):
+        try:
+            _core().create_namespaced_secret(namespace=ns, body=body)
+        except ApiException as exc:
+            if _status_of(exc) != 409:
+                raise
+            patch = {
+                "data": body["data"],
+                "metadata": {"annotations": body["metadata"].get("annotations", {})},
+            }
+            _core().patch_namespaced_secret(name=name, namespace=ns, body=patch)
+
+
+def create_job(body: Body) -> bool:
+    """Create a Job; False when it already exists."""
+    ns, name = body["metadata"]["namespace"], body["metadata"]["name"]
+    with classified(f"Job {ns}/{name}"):
+        try:
+            _batch().create_namespaced_job(namespace=ns, body=body)
+        except ApiException as exc:
+            if _status_of(exc) == 409:
+                return False
+            raise
+    return True
+
+
+def delete_job(namespace: str, name: str) -> None:
+    """Delete a Job and (in a real cluster) its pods."""
+    with classified(f"Job {namespace}/{name}"):
+        try:
+            _batch().delete_namespaced_job(name=name, namespace=namespace, propagation_policy="Background")
+        except ApiException as exc:
+            if _status_of(exc) != 404:
+                raise
+
+
+def read_job(namespace: str, name: str) -> Body | None:
+    with classified(f"Job {namespace}/{name}"):
+        try:
+            job = _batch().read_namespaced_job(name=name, namespace=namespace)
+        except ApiException as exc:
+            if _status_of(exc) == 404:
+                return None
+            raise
+    out: Body = kubernetes.client.ApiClient().sanitize_for_serialization(job)  # type: ignore[no-untyped-call]
+    return out
+
+
+def worker_logs(namespace: str, job_name: str) -> list[str]:
+    """Logs of the Job's succeeded worker pods (one per completion index, the latest attempt)."""
+    with classified(f"pods of Job {namespace}/{job_name}"):
+        pods = (
+            _core().list_namespaced_pod(namespace=namespace, label_selector=f"{c.RUN_LABEL}={job_name}").items
+        )
+        logs: list[str] = []
+        for pod in pods:
+            labels = pod.metadata.labels or {}
+            if labels.get(c.RUN_LABEL) != job_name or (pod.status and pod.status.phase != "Succeeded"):
+                continue
+            try:
+                logs.append(str(_core().read_namespaced_pod_log(name=pod.metadata.name, namespace=namespace)))
+            except ApiException as exc:
+                if _status_of(exc) != 404:
+                    raise
+    return logs
+
+
+def patch_status(plural: str, namespace: str, name: str, status: Body) -> None:
+    """Merge-patch the status subresource of one of our custom resources."""
+    with classified(f"{plural} {namespace}/{name} status"):
+        try:
+            _custom().patch_namespaced_custom_object_status(
+                c.GROUP, c.VERSION, namespace, plural, name, {"status": status}
+            )
+        except ApiException as exc:
+            if _status_of(exc) != 404:
+                raise
+
+
+def read_custom(plural: str, namespace: str, name: str) -> Body | None:
+    with classified(f"{plural} {namespace}/{name}"):
+        try:
+            out: Body = _custom().get_namespaced_custom_object(c.GROUP, c.VERSION, namespace, plural, name)
+        except ApiException as exc:
+            if _status_of(exc) == 404:
+                return None
+            raise
+    return out
+
+
+def patch_webhook_ca_bundle(configuration: str, ca_pem: bytes) -> bool:
+    """Set `caBundle` on every webhook of the chart's MutatingWebhookConfiguration; False if absent."""
+    api = kubernetes.client.AdmissionregistrationV1Api()
+    with classified(f"MutatingWebhookConfiguration {configuration}"):
+        try:
+            current = api.read_mutating_webhook_configuration(name=configuration)
+        except ApiException as exc:
+            if _status_of(exc) == 404:
+                return False
+            raise
+        bundle = base64.b64encode(ca_pem).decode("ascii")
+        ops = [
+            {"op": "add", "path": f"/webhooks/{i}/clientConfig/caBundle", "value": bundle}
+            for i, _ in enumerate(current.webhooks or [])
+        ]
+        if ops:
+            api.patch_mutating_webhook_configuration(name=configuration, body=ops)
+    return True
