@@ -27,7 +27,7 @@ class TelemetrySettings(BaseSettings):
     events_queue_size: int = Field(default=1000, ge=1, le=1_000_000)
     """Events waiting for the sink; when full, new events are dropped and counted."""
     events_max_attempts: int = Field(default=3, ge=1, le=20)
-    """Delivery attempts per event (with exponential backoff from `eventsBackoffS`)."""
+    """Delivery attempts per event (with exponential backoff from `LLMSIM_EVENTS_BACKOFF_S`)."""
     events_timeout_s: float = Field(default=2.0, gt=0, le=60)
     """Timeout of one delivery attempt."""
     events_backoff_s: float = Field(default=0.2, ge=0, le=60)
