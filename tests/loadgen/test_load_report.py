@@ -218,9 +218,9 @@ async def test_four_workers_merged_match_a_single_run(fake_url: str) -> None:
            "arrival": "constant", "seed": 11}  # fmt: skip
     single_spec = LoadScenarioSpec.model_validate(doc)
     multi_spec = LoadScenarioSpec.model_validate(doc | {"parallelism": 4})
-    single = await runner.run_worker(single_spec, api_key=None)
-    parts = await asyncio.gather(
-        *(runner.run_worker(multi_spec, api_key=None, worker_index=i) for i in range(4))
+    single, *parts = await asyncio.gather(
+        runner.run_worker(single_spec, api_key=None),
+        *(runner.run_worker(multi_spec, api_key=None, worker_index=i) for i in range(4)),
     )
     _, merged = report.merge_partials([(multi_spec, p) for p in parts])
     assert merged.total.requests == single.total.requests == 60
@@ -236,13 +236,13 @@ async def test_four_workers_merged_match_a_single_run(fake_url: str) -> None:
 
 async def test_a_fault_window_shows_up_as_the_failed_windows() -> None:
     fake = Fake(
-        ttft_s=0.01, itl_s=0.002, tokens=4, fail_between=(1.475, 2.475)
-    )  # arrivals are 25 ms from either edge
+        ttft_s=0.01, itl_s=0.002, tokens=4, fail_between=(0.7375, 1.2375)
+    )  # arrivals are 12.5 ms from either edge
     server = await start(fake)
     try:
         spec = LoadScenarioSpec.model_validate(
-            {"target": {"url": f"http://127.0.0.1:{server.port}"}, "durationS": 4, "windowS": 1,
-             "pattern": {"type": "steady", "rps": 20}, "arrival": "constant",
+            {"target": {"url": f"http://127.0.0.1:{server.port}"}, "durationS": 2, "windowS": 0.5,
+             "pattern": {"type": "steady", "rps": 40}, "arrival": "constant",
              "slos": [{"metric": "error_rate", "threshold": 0.05}]}
         )  # fmt: skip
         doc = report.build(spec, await runner.run_worker(spec, api_key=None))

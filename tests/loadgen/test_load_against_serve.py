@@ -1,0 +1,100 @@
+"""End to end against a real `llmsim serve` process with the constant-latency reference profile
+(TTFT 250 ms, ITL 20 ms, 64 tokens): the load generator measures what the server was told to do."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from llmsim.api.scenario import LoadScenarioSpec
+from llmsim.loadgen import report, runner
+
+ROOT = Path(__file__).resolve().parents[2]
+PROFILE = ROOT / "examples" / "profiles" / "fixed-latency.yaml"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def serve_url() -> Iterator[str]:
+    """`llmsim serve` in its own process (so its timing does not share our GIL)."""
+    port = free_port()
+    cmd = [sys.executable, "-m", "llmsim.cli.main", "serve", "--profile", str(PROFILE), "--port", str(port)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/healthz", timeout=1):
+                    break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    err = proc.stderr.read().decode() if proc.stderr else ""
+                    pytest.fail(f"llmsim serve did not come up: {err[-2000:]}")
+                time.sleep(0.1)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def spec_for(url: str, provider: str, slos: list[dict[str, object]]) -> LoadScenarioSpec:
+    return LoadScenarioSpec.model_validate(
+        {
+            "target": {"url": url, "provider": provider, "model": "gpt-4o-mini"},
+            "durationS": 1.5,
+            "pattern": {"type": "steady", "rps": 8},
+            "arrival": "constant",
+            "requests": {
+                "maxTokens": {"type": "constant", "value": 256},
+                "promptTokens": {"type": "constant", "value": 30},
+            },
+            "slos": slos,
+        }
+    )
+
+
+@pytest.mark.slow
+async def test_measured_timing_equals_the_profile_and_slo_verdicts_follow(serve_url: str) -> None:
+    # Two providers' wire formats at once (SSE with bare data lines, and with named events).
+    await asyncio.gather(check_provider(serve_url, "openai"), check_provider(serve_url, "anthropic"))
+
+
+async def check_provider(serve_url: str, provider: str) -> None:
+    slos = [
+        {"metric": "ttft_ms", "percentile": 95, "threshold": 300},  # 250 ms configured: passes
+        {"metric": "itl_ms", "percentile": 90, "threshold": 25},  # 20 ms configured: passes
+        {"metric": "ttft_ms", "percentile": 50, "threshold": 240},  # below the configured 250: fails
+        {"metric": "error_rate", "threshold": 0.01},
+    ]
+    spec = spec_for(serve_url, provider, slos)
+    doc = report.build(spec, await runner.run_worker(spec, api_key=None))
+    summary, latency = doc["summary"], doc["latency"]
+    assert summary["requests"] == 12 and summary["failed"] == 0, doc["errors"]
+    assert summary["output_tokens"] == 12 * 64
+    assert 249 <= latency["ttft_ms"]["p50"] <= 265, latency["ttft_ms"]
+    assert latency["ttft_ms"]["p95"] <= 285
+    assert 19 <= latency["itl_ms"]["p50"] <= 21.5, latency["itl_ms"]
+    assert latency["itl_ms"]["count"] == 12 * 63
+    e2e_expected = 250 + 63 * 20
+    assert e2e_expected - 5 <= latency["e2e_ms"]["p50"] <= e2e_expected + 40
+    verdicts = [o["passed"] for o in doc["slo"]["objectives"]]
+    assert verdicts == [True, True, False, True]
+    assert doc["slo"]["passed"] is False
