@@ -19,6 +19,7 @@ REFUSED: dict[str, helmrender.Job] = {
         {"networkPolicy": {"enabled": True, "egress": {"enabled": True}}}
     ),
     "two-replicas-without-peering": helmrender.Job({"operator": {"peering": {"enabled": False}}}),
+    "two-replicas-one-priority": helmrender.Job({"operator": {"peering": {"priority": 5}}}),
     "bad-namespace-name": helmrender.Job({"injection": {"namespaces": ["Team_A"]}}),
 }
 """Installs Helm must refuse (kubeVersion constraint and values.schema.json)."""

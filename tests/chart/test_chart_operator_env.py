@@ -46,6 +46,7 @@ VALUE_OF: dict[str, Callable[[dict[str, Any]], Any]] = {
     "pods_resync_interval_s": lambda v: v["operator"]["podsResyncIntervalS"],
     "scenario_poll_interval_s": lambda v: v["operator"]["scenarioPollIntervalS"],
     "standalone": lambda v: not v["operator"]["peering"]["enabled"],
+    "peering_priority": lambda v: v["operator"]["peering"]["priority"],
     "metrics_port": lambda v: v["metrics"]["port"],
 }
 """Settings that come from a chart value, and which one."""
@@ -90,6 +91,8 @@ def test_the_deployment_sets_exactly_the_settings_variables(
     rendered: dict[str, helmrender.Rendered], scenario: str
 ) -> None:
     expected = {PREFIX + name.upper() for name in OperatorSettings.model_fields}
+    if merged_values(scenario)["operator"]["peering"]["priority"] is None:
+        expected.remove(PREFIX + "PEERING_PRIORITY")  # unset: each replica draws its own
     assert set(operator_env(rendered[scenario])) == expected
 
 

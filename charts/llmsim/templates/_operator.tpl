@@ -1,6 +1,7 @@
 {{/*
 The operator's settings (llmsim_operator.settings.OperatorSettings), one LLMSIM_OPERATOR_* variable
-per field. tests/chart/test_operator_env.py checks that this list and the settings class agree.
+per field (LLMSIM_OPERATOR_PEERING_PRIORITY only when set: unset, each replica draws its own).
+tests/chart/test_chart_operator_env.py checks that this list and the settings class agree.
 */}}
 {{- define "llmsim.operatorEnv" -}}
 - name: LLMSIM_OPERATOR_NAMESPACE
@@ -67,12 +68,17 @@ per field. tests/chart/test_operator_env.py checks that this list and the settin
   value: {{ include "llmsim.peeringName" . | quote }}
 - name: LLMSIM_OPERATOR_STANDALONE
   value: {{ (not .Values.operator.peering.enabled) | toString | quote }}
+{{- if not (kindIs "invalid" .Values.operator.peering.priority) }}
+- name: LLMSIM_OPERATOR_PEERING_PRIORITY
+  value: {{ .Values.operator.peering.priority | int | toString | quote }}
+{{- end }}
 - name: LLMSIM_OPERATOR_METRICS_PORT
   value: {{ .Values.metrics.port | quote }}
 {{- end }}
 
 {{/* Readiness: the webhook server accepts connections (so the Service only routes to replicas that
-can answer the API server). Liveness: the metrics endpoint answers (or the webhook port when off). */}}
+can answer the API server). Liveness: the metrics server in the operator process answers (or the
+webhook port when metrics are off). */}}
 {{- define "llmsim.operatorProbes" -}}
 readinessProbe:
   tcpSocket:
@@ -82,7 +88,7 @@ readinessProbe:
 livenessProbe:
   {{- if .Values.metrics.port }}
   httpGet:
-    path: /healthz
+    path: /metrics
     port: metrics
   {{- else }}
   tcpSocket:
