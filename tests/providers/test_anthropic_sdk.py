@@ -208,3 +208,11 @@ def test_stream_events_arrive_at_the_planned_pace(sim_server_factory: Callable[.
     with c.messages.stream(model="c", max_tokens=100, messages=USER) as stream:
         arrivals = [time.monotonic() - start for _ in stream.text_stream]
     assert arrivals[0] >= 0.1 and 0.21 <= arrivals[-1] - arrivals[0] <= 0.4  # 11 gaps of 20 ms
+
+
+async def test_async_client_streams(sim_server: SimServer) -> None:
+    c = anthropic.AsyncAnthropic(base_url=sim_server.url, api_key="k", max_retries=0)
+    async with c.messages.stream(model="c", max_tokens=100, messages=USER) as stream:
+        final = await stream.get_final_message()
+    assert final.usage.output_tokens == 12 and final.stop_reason == "end_turn"
+    await c.close()

@@ -209,3 +209,15 @@ def test_stream_chunks_arrive_at_the_planned_pace(sim_server_factory: Callable[.
     start = time.monotonic()
     arrivals = [time.monotonic() - start for _ in c.models.generate_content_stream(model="g", contents="hi")]
     assert arrivals[0] >= 0.1 and 0.21 <= arrivals[-2] - arrivals[0] <= 0.4  # 11 gaps of 20 ms
+
+
+@pytest.mark.filterwarnings("ignore:Inheritance class AiohttpClientSession:DeprecationWarning")
+async def test_async_client_streams_and_generates(sim_server: SimServer) -> None:
+    c = client(sim_server)
+    response = await c.aio.models.generate_content(model="g", contents="hi")
+    assert response.text and response.usage_metadata is not None
+    texts = [
+        chunk.text async for chunk in await c.aio.models.generate_content_stream(model="g", contents="hi")
+    ]
+    assert len(texts) == 13 and texts[-1] == ""
+    await c.aio.aclose()

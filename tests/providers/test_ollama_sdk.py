@@ -171,3 +171,13 @@ def test_show_and_version(sim_server_factory: Callable[..., SimServer]) -> None:
         and caught.value.error == 'model "mistral" not found, try pulling it first'
     )
     assert httpx.get(server.url + "/api/version").json()["version"]
+
+
+async def test_async_client_streams(sim_server: SimServer) -> None:
+    parts = [
+        p
+        async for p in await ollama.AsyncClient(host=sim_server.url).chat(
+            model="m", messages=MESSAGES, stream=True
+        )
+    ]
+    assert parts[-1].done and parts[-1].eval_count == 12
