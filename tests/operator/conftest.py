@@ -45,7 +45,11 @@ def cluster(kmock: Any) -> Any:
         kmock.resources.load_bundled()
     verbs = {"list", "watch", "get", "patch", "create", "delete"}
     kmock.resources[PROFILES] = kmock.ResourceInfo(
-        kind="SimulationProfile", singular="simulationprofile", namespaced=True, verbs=verbs, subresources={"status"}
+        kind="SimulationProfile",
+        singular="simulationprofile",
+        namespaced=True,
+        verbs=verbs,
+        subresources={"status"},
     )
     kmock.resources[SCENARIOS] = kmock.ResourceInfo(
         kind="LoadScenario", singular="loadscenario", namespaced=True, verbs=verbs, subresources={"status"}
@@ -122,8 +126,8 @@ async def operator(cluster: Any, operator_env: None) -> AsyncIterator[asyncio.Ta
     await asyncio.wait_for(task, timeout=10)
 
 
-async def wait_for(predicate: Callable[[], Any], timeout: float = 5.0, interval: float = 0.02) -> None:
-    deadline = time.monotonic() + timeout
+async def wait_for(predicate: Callable[[], Any], within: float = 5.0, interval: float = 0.02) -> None:
+    deadline = time.monotonic() + within
     while True:
         try:
             if predicate():
@@ -131,7 +135,7 @@ async def wait_for(predicate: Callable[[], Any], timeout: float = 5.0, interval:
         except (KeyError, ValueError, IndexError, TypeError):
             pass
         if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s")
+            raise AssertionError(f"condition not met within {within}s")
         await asyncio.sleep(interval)
 
 
@@ -163,5 +167,7 @@ def events_for(cluster: Any, name: str) -> list[dict[str, Any]]:
     return [
         e.data
         for e in cluster
-        if e.action == cluster.action.CREATE and e.resource == EVENTS and e.data["involvedObject"]["name"] == name
+        if e.action == cluster.action.CREATE
+        and e.resource == EVENTS
+        and e.data["involvedObject"]["name"] == name
     ]

@@ -6,8 +6,20 @@ import base64
 from typing import Any
 
 import yaml
-from conftest import CONFIGMAPS, MERGE, NS, PODS, PROFILES, SECRETS, create, events_for, new_object, url, wait_for
 
+from conftest import (
+    CONFIGMAPS,
+    MERGE,
+    NS,
+    PODS,
+    PROFILES,
+    SECRETS,
+    create,
+    events_for,
+    new_object,
+    url,
+    wait_for,
+)
 from llmsim.profiles import load_text
 
 CM = "llmsim-profile-drill-cfg"
@@ -33,13 +45,19 @@ async def test_a_valid_profile_is_rendered_into_an_owned_config_map(cluster: Any
 
     st = status_of(cluster)
     assert st["observedGeneration"] == 1 and st["configMap"] == CM
-    assert condition(cluster, "Ready")["status"] == "True" and condition(cluster, "Invalid")["status"] == "False"
+    assert (
+        condition(cluster, "Ready")["status"] == "True" and condition(cluster, "Invalid")["status"] == "False"
+    )
     # durationS is made absolute from the creation time, for every sidecar alike.
     assert st["expiresAt"] == "2026-11-26T13:00:00Z"
 
     cm = cluster.objects[CONFIGMAPS, NS, CM]
     [owner] = cm["metadata"]["ownerReferences"]
-    assert owner["kind"] == "SimulationProfile" and owner["uid"] == body["metadata"]["uid"] and owner["controller"]
+    assert (
+        owner["kind"] == "SimulationProfile"
+        and owner["uid"] == body["metadata"]["uid"]
+        and owner["controller"]
+    )
     # The sidecar reads exactly this file with the same loader.
     rendered = load_text(cm["data"]["profile.yaml"], "cm", "x")
     assert rendered.name == "drill" and rendered.spec.percentage == 10 and rendered.spec.mode == "perturb"
@@ -71,12 +89,17 @@ async def test_an_update_re_renders_the_config_map(cluster: Any, operator: Any) 
 
 
 async def test_an_invalid_spec_is_reported_with_the_offending_field(cluster: Any, operator: Any) -> None:
-    await create(cluster, PROFILES, profile(percentage=150, latency={"ttftMs": {"type": "lognormal", "median": 5}}))
+    await create(
+        cluster, PROFILES, profile(percentage=150, latency={"ttftMs": {"type": "lognormal", "median": 5}})
+    )
     await wait_for(lambda: status_of(cluster)["phase"] == "Invalid")
 
     invalid = condition(cluster, "Invalid")
     assert invalid["status"] == "True" and invalid["reason"] == "InvalidSpec"
-    assert "spec.percentage" in invalid["message"] and "spec.latency.ttftMs.lognormal.sigma" in invalid["message"]
+    assert (
+        "spec.percentage" in invalid["message"]
+        and "spec.latency.ttftMs.lognormal.sigma" in invalid["message"]
+    )
     assert condition(cluster, "Ready")["status"] == "False"
     await wait_for(lambda: [e for e in events_for(cluster, "drill") if e["reason"] == "InvalidSpec"])
     [event] = [e for e in events_for(cluster, "drill") if e["reason"] == "InvalidSpec"]
@@ -84,7 +107,9 @@ async def test_an_invalid_spec_is_reported_with_the_offending_field(cluster: Any
     assert (CONFIGMAPS, NS, CM) not in cluster.objects
 
 
-async def test_deletion_removes_the_config_map_and_warns_about_running_pods(cluster: Any, operator: Any) -> None:
+async def test_deletion_removes_the_config_map_and_warns_about_running_pods(
+    cluster: Any, operator: Any
+) -> None:
     await create(cluster, PROFILES, profile())
     await wait_for(lambda: status_of(cluster)["phase"] == "Ready")
     pod = new_object(
@@ -103,7 +128,9 @@ async def test_deletion_removes_the_config_map_and_warns_about_running_pods(clus
     assert cluster.objects[CONFIGMAPS, NS, CM].deleted
     await wait_for(lambda: any(e["reason"] == "DeletedWhileInUse" for e in events_for(cluster, "drill")))
     warning = next(e for e in events_for(cluster, "drill") if e["reason"] == "DeletedWhileInUse")
-    assert warning["type"] == "Warning" and "1 pod(s)" in warning["message"] and "chat-0" in warning["message"]
+    assert (
+        warning["type"] == "Warning" and "1 pod(s)" in warning["message"] and "chat-0" in warning["message"]
+    )
 
 
 async def test_pods_that_asked_for_the_profile_but_lack_the_sidecar_are_counted_and_flagged(
@@ -112,7 +139,9 @@ async def test_pods_that_asked_for_the_profile_but_lack_the_sidecar_are_counted_
     await create(cluster, PROFILES, profile())
     await wait_for(lambda: status_of(cluster)["phase"] == "Ready")
     bare = {"containers": [{"name": "app", "image": "app"}]}
-    await create(cluster, PODS, new_object("Pod", "v1", "missed", bare, annotations={"llmsim.io/profile": "drill"}))
+    await create(
+        cluster, PODS, new_object("Pod", "v1", "missed", bare, annotations={"llmsim.io/profile": "drill"})
+    )
     opted_out = {"llmsim.io/profile": "drill", "llmsim.io/inject": "false"}
     await create(cluster, PODS, new_object("Pod", "v1", "optout", bare, annotations=opted_out))
 
