@@ -60,16 +60,16 @@ async def proxy_factory(upstream: Upstream, pki: Pki, tmp_path: Path) -> AsyncIt
     async def start(
         spec: dict[str, Any] | None = None, profile_file: Path | None = None, **options: Any
     ) -> ProxyServer:
-        resolve = {
-            h: ("127.0.0.1", upstream.port) for h in ("api.openai.com", "api.anthropic.com", "origin.test")
-        }
+        options.setdefault(
+            "resolve",
+            {h: ("127.0.0.1", upstream.port) for h in ("api.openai.com", "api.anthropic.com", "origin.test")},
+        )
         opts = ProxyOptions(
             profile=str(profile_file) if profile_file else None,
             listen=("127.0.0.1", 0),
             admin=("127.0.0.1", 0),
             ca_dir=tmp_path / "ca",
             upstream_ca=pki.ca_file,
-            resolve=resolve,
             watch_interval_s=0.1,
             **options,
         )

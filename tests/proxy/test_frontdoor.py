@@ -15,9 +15,13 @@ from .conftest import ProxyFactory
 from .fakes import Pki, Upstream
 
 
-async def _tls_via_connect(port: int, host: str, cafile: str) -> tuple[x509.Certificate, bytes]:
+async def _tls_via_connect(
+    port: int, target: str, cafile: str, path: str = "/plain"
+) -> tuple[x509.Certificate, bytes]:
+    host = target.split(":")[0]
+    authority = target if ":" in target else f"{target}:443"
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    writer.write(f"CONNECT {host}:443 HTTP/1.1\r\nHost: {host}:443\r\n\r\n".encode())
+    writer.write(f"CONNECT {authority} HTTP/1.1\r\nHost: {authority}\r\n\r\n".encode())
     head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
     assert head.startswith(b"HTTP/1.1 200"), head
     await asyncio.wait_for(
@@ -25,7 +29,9 @@ async def _tls_via_connect(port: int, host: str, cafile: str) -> tuple[x509.Cert
     )
     sslobj = writer.get_extra_info("ssl_object")
     der = sslobj.getpeercert(binary_form=True)
-    writer.write(f"GET /plain HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode())
+    writer.write(
+        f"GET {path} HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer k\r\nConnection: close\r\n\r\n".encode()
+    )
     body = await asyncio.wait_for(reader.read(), 5)
     writer.close()
     return x509.load_der_x509_certificate(der), body
@@ -40,6 +46,22 @@ async def test_a_non_llm_host_presents_its_own_certificate(
     assert cert.fingerprint(hashes.SHA256()) == pki.leaf_fingerprint
     assert body.endswith(b"origin says hi")
     assert proxy.metrics.tunnels._value.get() == 1
+
+
+async def test_the_mitmproxy_engine_tunnels_other_hosts_and_simulates_llm_hosts(
+    proxy_factory: ProxyFactory, pki: Pki, upstream: Upstream
+) -> None:
+    proxy = await proxy_factory(engine="mitmproxy", resolve={})
+    assert proxy.listen_address is not None
+    cert, body = await _tls_via_connect(
+        proxy.listen_address[1], f"localhost:{upstream.port}", str(pki.ca_file)
+    )
+    assert cert.fingerprint(hashes.SHA256()) == pki.leaf_fingerprint and body.endswith(b"origin says hi")
+    cert, body = await _tls_via_connect(
+        proxy.listen_address[1], "api.openai.com", str(proxy.ca.cert_path), "/v1/models"
+    )
+    issuer = cert.issuer.get_attributes_for_oid(x509.oid.NameOID.COMMON_NAME)[0].value
+    assert issuer == "llmsim" and b'"object":"list"' in body.replace(b" ", b"")
 
 
 async def test_an_llm_host_gets_a_certificate_from_our_ca(
