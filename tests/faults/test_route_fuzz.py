@@ -13,6 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from llmsim.api.faults import FaultType
 from llmsim.profiles import ProfileRegistry
 from llmsim.server import routes
 from llmsim.server.app import create_app
@@ -66,6 +67,20 @@ bodies = (
 )
 
 
+FAULT_NAMES = {f.value for f in FaultType}
+header_text = st.text(alphabet=st.characters(min_codepoint=0x20, max_codepoint=0x7E), max_size=12)
+odd_headers = st.fixed_dictionaries(
+    {},
+    optional={
+        "x-llmsim-fault": header_text.filter(lambda v: v.strip().lower() not in FAULT_NAMES),
+        "x-llmsim-seed": header_text,
+        "x-simulation-mode": header_text,
+        "x-llmsim-profile": header_text,
+    },
+)
+"""Simulator headers with values that are usually wrong (never a valid fault name: those fail on purpose)."""
+
+
 def provider_shaped(provider: str, body: Any) -> bool:
     if provider in ("openai", "azure"):
         err = body.get("error") if isinstance(body, dict) else None
@@ -95,10 +110,12 @@ def client() -> Iterator[httpx.Client]:
 def test_any_body_gets_a_provider_shaped_client_error_or_an_answer(
     client: httpx.Client, provider: str, path: str
 ) -> None:
-    @settings(max_examples=40, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
-    @given(body=bodies, content_type=st.sampled_from(["application/json", "text/plain", ""]))
-    def check(body: bytes, content_type: str) -> None:
-        headers = {"content-type": content_type} if content_type else {}
+    @settings(max_examples=30, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+    @given(
+        body=bodies, content_type=st.sampled_from(["application/json", "text/plain", ""]), extra=odd_headers
+    )
+    def check(body: bytes, content_type: str, extra: dict[str, str]) -> None:
+        headers = {"content-type": content_type, **extra} if content_type else dict(extra)
         response = client.post(path, content=body, headers=headers)  # a hang fails with a timeout
         assert response.status_code < 500, (response.status_code, response.text[:300])
         if response.status_code >= 400:
