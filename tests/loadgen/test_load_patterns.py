@@ -30,7 +30,7 @@ PATTERNS: dict[str, Pattern] = {
 
 
 def window_counts(times: np.ndarray) -> np.ndarray:
-    return np.histogram(times, bins=np.arange(0.0, DURATION + WINDOW / 2, WINDOW))[0]
+    return np.asarray(np.histogram(times, bins=np.arange(0.0, DURATION + WINDOW / 2, WINDOW))[0])
 
 
 def expected_counts(pattern: Pattern, seed: int = 0) -> np.ndarray:

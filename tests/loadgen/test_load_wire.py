@@ -17,7 +17,7 @@ REQ = PlannedRequest(index=0, intended_s=0.0, prompt="hello there", prompt_token
 
 def call_for(provider: str, **kw: object) -> wire.HttpCall:
     target = Target(url="http://h:1/", provider=TargetProvider(provider), model="m-1")
-    req = PlannedRequest(**{**REQ.__dict__, **kw})  # type: ignore[arg-type]
+    req = PlannedRequest(**{**REQ.__dict__, **kw})
     return wire.build_call(target, req, "sk-secret")
 
 
