@@ -52,10 +52,10 @@ def forced_fault(headers: dict[str, str]) -> FaultType | None:
 
 
 def _seed(state: ServerState, profile: NamedProfile, facts: HttpRequestFacts) -> int:
-    header = facts.headers.get("x-llmsim-seed", "").strip()
-    if header.lstrip("-").isdigit():
-        return int(header)
-    return state.seed_for(profile.spec)
+    try:
+        return int(facts.headers["x-llmsim-seed"])
+    except (KeyError, ValueError):  # absent (a malformed value was already rejected with a 400)
+        return state.seed_for(profile.spec)
 
 
 async def decide(
