@@ -216,3 +216,13 @@ async def test_async_client_streams(sim_server: SimServer) -> None:
         final = await stream.get_final_message()
     assert final.usage.output_tokens == 12 and final.stop_reason == "end_turn"
     await c.close()
+
+
+def test_unknown_model_of_a_strict_profile_is_not_found_error(
+    sim_server_factory: Callable[..., SimServer],
+) -> None:
+    server = sim_server_factory({**FAST, "models": {"allow": ["claude-*"], "strict": True}})
+    with pytest.raises(anthropic.NotFoundError) as caught:
+        client(server).messages.create(model="gpt-4o", max_tokens=5, messages=USER)
+    body = caught.value.body
+    assert isinstance(body, dict) and body["error"] == {"type": "not_found_error", "message": "model: gpt-4o"}

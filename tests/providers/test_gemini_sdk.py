@@ -221,3 +221,12 @@ async def test_async_client_streams_and_generates(sim_server: SimServer) -> None
     ]
     assert len(texts) == 13 and texts[-1] == ""
     await c.aio.aclose()
+
+
+def test_unknown_model_of_a_strict_profile_is_not_found(sim_server_factory: Callable[..., SimServer]) -> None:
+    c = client(sim_server_factory({**FAST, "models": {"allow": ["gemini-*"], "strict": True}}), "v1beta")
+    with pytest.raises(errors.ClientError) as caught:
+        c.models.generate_content(model="claude-x", contents="hi")
+    assert caught.value.code == 404 and caught.value.status == "NOT_FOUND"
+    assert caught.value.message is not None
+    assert caught.value.message.startswith("models/claude-x is not found for API version v1beta")

@@ -181,3 +181,15 @@ async def test_async_client_streams(sim_server: SimServer) -> None:
         )
     ]
     assert parts[-1].done and parts[-1].eval_count == 12
+
+
+def test_unknown_model_of_a_strict_profile_reads_like_ollama(
+    sim_server_factory: Callable[..., SimServer],
+) -> None:
+    server = sim_server_factory({**FAST, "models": {"allow": ["llama*"], "strict": True}})
+    with pytest.raises(ollama.ResponseError) as caught:
+        ollama.Client(host=server.url).chat(model="mistral", messages=MESSAGES)
+    assert (
+        caught.value.status_code == 404
+        and caught.value.error == 'model "mistral" not found, try pulling it first'
+    )

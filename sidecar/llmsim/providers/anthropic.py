@@ -10,6 +10,7 @@ any `anthropic-version` is accepted.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from typing import Any
 
@@ -173,6 +174,14 @@ def message_body(plan: ResponsePlan) -> dict[str, Any]:
     }
 
 
+def _worded(error: ApiError, facts: HttpRequestFacts) -> ApiError:
+    """A model-not-found error in Anthropic's wording (`model: <name>`)."""
+    model = anthropic_request.model_hint(facts)
+    if error.kind is ErrorKind.NOT_FOUND and error.param == "model" and model:
+        return dataclasses.replace(error, message=f"model: {model}")
+    return error
+
+
 def _request_id_of(facts: HttpRequestFacts) -> str:
     return "req_011" + (facts.request_id or "error")
 
@@ -195,7 +204,7 @@ class Messages:
         return BodyAnswer(200, {"Content-Type": "application/json", **headers}, body, at_s=plan.timing.e2e_s)
 
     def render_error(self, error: ApiError, facts: HttpRequestFacts) -> BodyAnswer:
-        return error_answer(error, _request_id_of(facts))
+        return error_answer(_worded(error, facts), _request_id_of(facts))
 
 
 class CountTokens:
@@ -214,7 +223,7 @@ class CountTokens:
         )
 
     def render_error(self, error: ApiError, facts: HttpRequestFacts) -> BodyAnswer:
-        return error_answer(error, _request_id_of(facts))
+        return error_answer(_worded(error, facts), _request_id_of(facts))
 
 
 def midstream_error_frame(error: ApiError) -> bytes:

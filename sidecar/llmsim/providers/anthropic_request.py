@@ -234,3 +234,13 @@ def parse_messages(facts: HttpRequestFacts, *, count_only: bool = False) -> Gene
         json_schema=_json_schema(doc),
         extra={"user_id": user} if isinstance(user, str) else {},
     )
+
+
+def model_hint(facts: HttpRequestFacts) -> str | None:
+    """The `model` of a JSON body, if it has one (for wording errors raised after parsing)."""
+    try:
+        doc = json.loads(facts.body)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    model = doc.get("model") if isinstance(doc, dict) else None
+    return model if isinstance(model, str) and model else None

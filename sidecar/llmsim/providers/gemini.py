@@ -8,6 +8,7 @@ google.rpc.Status objects: `{"error": {"code", "message", "status", "details"}}`
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import Any
 
@@ -244,6 +245,11 @@ class _Base:
     provider = PROVIDER
 
     def render_error(self, error: ApiError, facts: HttpRequestFacts) -> BodyAnswer:
+        if error.kind is ErrorKind.NOT_FOUND and error.param == "model":
+            version = facts.route.get("version") or facts.path.split("/")[1]
+            method = facts.path.rsplit(":", 1)[-1]
+            message = not_found_message(gemini_request.model_of(facts), version, method)
+            error = dataclasses.replace(error, message=message)
         return error_answer(error)
 
 

@@ -10,6 +10,7 @@ Errors are `{"error": "<text>"}` with a real status (404 model not found, 503 se
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 from typing import Any
@@ -72,6 +73,14 @@ def context_length_message(prompt_tokens: int, limit: int) -> str:
 
 def not_found_message(model: str) -> str:
     return f'model "{model}" not found, try pulling it first'
+
+
+def _worded(error: ApiError, facts: HttpRequestFacts) -> ApiError:
+    """A model-not-found error in Ollama's wording (`model "x" not found, try pulling it first`)."""
+    model = ollama_request.model_hint(facts)
+    if error.kind is ErrorKind.NOT_FOUND and error.param == "model" and model:
+        return dataclasses.replace(error, message=not_found_message(model))
+    return error
 
 
 def midstream_error_frame(error: ApiError) -> bytes:
@@ -214,7 +223,7 @@ class _Generation:
         return BodyAnswer(200, dict(JSON_HEADERS), body, at_s=plan.timing.e2e_s)
 
     def render_error(self, error: ApiError, facts: HttpRequestFacts) -> BodyAnswer:
-        return error_answer(error)
+        return error_answer(_worded(error, facts))
 
 
 class Chat(_Generation):
@@ -257,7 +266,7 @@ class Embed:
         return BodyAnswer(200, dict(JSON_HEADERS), json_body(body), at_s=t.ttft_s)
 
     def render_error(self, error: ApiError, facts: HttpRequestFacts) -> BodyAnswer:
-        return error_answer(error)
+        return error_answer(_worded(error, facts))
 
 
 VERSION = "0.12.6"
