@@ -204,3 +204,24 @@ def test_injected_status_faults_spare_the_bucket_and_forcing_none_does_not_bypas
         assert [post("server_error"), post(None), post("none")] == [500, 200, 429]
     finally:
         server.stop()
+
+
+def test_every_replica_gives_a_request_the_same_fate() -> None:
+    faults = {"rates": {"server_error": 0.3, "overloaded": 0.2}}
+    replicas = [serve(faults), serve(faults)]
+    try:
+
+        def fates(server: SimServer, order: list[int]) -> dict[int, int]:
+            out = {}
+            for i in order:
+                body = {"model": "m", "messages": [{"role": "user", "content": f"question {i}"}]}
+                out[i] = httpx.post(server.url + "/v1/chat/completions", json=body).status_code
+            return out
+
+        first = fates(replicas[0], list(range(40)))
+        second = fates(replicas[1], list(reversed(range(40))))  # other replica, other arrival order
+        assert first == second
+        assert {500, 503, 200} <= set(first.values())
+    finally:
+        for server in replicas:
+            server.stop()
