@@ -46,8 +46,10 @@ def kind_key(obj: Mapping[str, Any]) -> str:
 
 
 def _structural_to_jsonschema(node: Any) -> Any:
-    """An apiextensions structural schema as JSON Schema: `nullable`, int-or-string, and unknown fields
-    rejected where the API server would prune them (as `kubectl apply`'s strict validation does)."""
+    """An apiextensions structural schema as JSON Schema: `nullable`, int-or-string, boolean exclusive
+    bounds, and unknown fields rejected where the API server would prune them (as `kubectl apply`'s
+    strict field validation does). CEL rules (x-kubernetes-validations) are not evaluated here; the
+    pydantic models enforce the same constraints."""
     if isinstance(node, list):
         return [_structural_to_jsonschema(n) for n in node]
     if not isinstance(node, dict):
@@ -56,6 +58,10 @@ def _structural_to_jsonschema(node: Any) -> Any:
     if node.get("x-kubernetes-int-or-string"):
         out.pop("type", None)
         out["anyOf"] = [{"type": "integer"}, {"type": "string"}]
+    for bound, exclusive in (("maximum", "exclusiveMaximum"), ("minimum", "exclusiveMinimum")):
+        if exclusive in out and isinstance(out[exclusive], bool):  # OpenAPI 3.0 -> JSON Schema draft 7
+            if out.pop(exclusive) and bound in out:
+                out[exclusive] = out.pop(bound)
     if out.pop("nullable", False) and "type" in out:
         out["type"] = [out["type"], "null"]
     prunes = node.get("type") == "object" and "properties" in node and "additionalProperties" not in node

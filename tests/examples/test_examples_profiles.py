@@ -1,0 +1,81 @@
+"""The example profiles say what their comments promise, and the copies kept for kustomize stay equal."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from examplefiles import EXAMPLES
+from manifests import load_documents
+
+from llmsim import profiles
+from llmsim.api.faults import FaultType
+from llmsim.api.profile import Mode
+
+PROFILES = EXAMPLES / "profiles"
+
+
+def load(name: str) -> profiles.NamedProfile:
+    return profiles.load_file(PROFILES / f"{name}.yaml")
+
+
+@pytest.mark.parametrize("path", sorted(PROFILES.glob("*.yaml")), ids=lambda p: p.stem)
+def test_each_profile_is_named_after_its_file_and_explains_itself(path: Path) -> None:
+    assert profiles.load_file(path).name == path.stem
+    assert path.read_text(encoding="utf-8").startswith("# ")
+
+
+def test_happy_path_has_no_faults_and_a_bounded_ttft() -> None:
+    spec = load("happy-path").spec
+    assert spec.mode is Mode.SIMULATE
+    assert spec.faults.rates == {} and spec.faults.windows == [] and spec.faults.rate_limits is None
+    assert spec.latency.ttft_ms.max == 2000
+
+
+def test_rate_limited_limits_per_key_and_adds_random_429s() -> None:
+    faults = load("rate-limited").spec.faults
+    assert faults.rate_limits is not None
+    assert faults.rate_limits.requests_per_minute == 60
+    assert faults.rate_limits.key_by == ["api_key", "model"]
+    assert set(faults.rates) == {FaultType.RATE_LIMIT}
+
+
+def test_degraded_streaming_only_injects_stream_faults() -> None:
+    spec = load("degraded-streaming").spec
+    stream_faults = {
+        FaultType.SLOW_STREAM,
+        FaultType.DISCONNECT,
+        FaultType.MIDSTREAM_ERROR,
+        FaultType.MALFORMED_CHUNK,
+    }
+    assert set(spec.faults.rates) == stream_faults
+    assert spec.latency.capacity is not None
+
+
+def test_outage_window_repeats_so_any_long_run_crosses_an_outage_and_a_recovery() -> None:
+    (window,) = load("outage-window").spec.faults.windows
+    assert window.fault is FaultType.OVERLOADED and window.probability == 1.0
+    assert window.every_s is not None
+    # The failover drill runs 240 s: it must contain a whole window and a healthy stretch after it.
+    drill = load_documents(EXAMPLES / "failover" / "loadscenario.yaml")[0]["spec"]["durationS"]
+    assert window.start_s + window.duration_s < window.every_s <= drill - window.duration_s
+
+
+def test_perturb_live_traffic_is_limited_in_every_way() -> None:
+    spec = load("perturb-live-traffic").spec
+    assert spec.mode is Mode.PERTURB
+    assert spec.percentage < 100 and spec.duration_s is not None and spec.match and spec.selector is not None
+    assert spec.paused is False
+
+
+@pytest.mark.parametrize(
+    ("copy", "original"),
+    [
+        ("demo-app/profile.yaml", "profiles/happy-path.yaml"),
+        ("failover/primary-profile.yaml", "profiles/outage-window.yaml"),
+        ("failover/secondary-profile.yaml", "profiles/happy-path.yaml"),
+    ],
+)
+def test_copies_for_kustomize_equal_their_originals(copy: str, original: str) -> None:
+    a, b = profiles.load_file(EXAMPLES / copy), profiles.load_file(EXAMPLES / original)
+    assert a.spec == b.spec
