@@ -226,3 +226,11 @@ def test_unknown_model_of_a_strict_profile_is_not_found_error(
         client(server).messages.create(model="gpt-4o", max_tokens=5, messages=USER)
     body = caught.value.body
     assert isinstance(body, dict) and body["error"] == {"type": "not_found_error", "message": "model: gpt-4o"}
+
+
+def test_wrong_method_on_messages_is_an_anthropic_error(sim_server: SimServer) -> None:
+    r = httpx.get(sim_server.url + "/v1/messages", headers={"x-api-key": "k"})
+    body = r.json()
+    assert (
+        r.status_code == 405 and body["type"] == "error" and body["error"]["type"] == "invalid_request_error"
+    )

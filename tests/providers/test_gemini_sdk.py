@@ -230,3 +230,11 @@ def test_unknown_model_of_a_strict_profile_is_not_found(sim_server_factory: Call
     assert caught.value.code == 404 and caught.value.status == "NOT_FOUND"
     assert caught.value.message is not None
     assert caught.value.message.startswith("models/claude-x is not found for API version v1beta")
+
+
+def test_unknown_method_is_an_rpc_status_404(sim_server: SimServer) -> None:
+    r = httpx.post(
+        sim_server.url + "/v1beta/models/g:generateAnswer", json={}, headers={"x-goog-api-key": "k"}
+    )
+    error = r.json()["error"]
+    assert r.status_code == 404 and error["code"] == 404 and error["status"] == "NOT_FOUND"

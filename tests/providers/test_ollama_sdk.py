@@ -193,3 +193,8 @@ def test_unknown_model_of_a_strict_profile_reads_like_ollama(
         caught.value.status_code == 404
         and caught.value.error == 'model "mistral" not found, try pulling it first'
     )
+
+
+def test_unknown_api_path_is_an_ollama_error(sim_server: SimServer) -> None:
+    r = httpx.post(sim_server.url + "/api/pull", json={"model": "m"})
+    assert r.status_code == 404 and isinstance(r.json()["error"], str)

@@ -8,8 +8,8 @@ from typing import Any
 from aiohttp import web
 
 from llmsim.profiles import ProfileRegistry, default_profile
-from llmsim.providers import openai_common
-from llmsim.providers.base import ApiError, ErrorKind, json_body
+from llmsim.providers import anthropic, gemini, ollama, openai_common
+from llmsim.providers.base import ApiError, BodyAnswer, ErrorKind, json_body
 from llmsim.server import control, models_route, observability, routes
 from llmsim.server.pipeline import STATE, Pipeline
 from llmsim.server.state import ServerSettings, ServerState
@@ -42,8 +42,20 @@ async def unknown_route(request: web.Request, handler: Any) -> web.StreamRespons
             ErrorKind.METHOD_NOT_ALLOWED,
             f"Method {request.method} is not allowed on {request.path}; use {', '.join(sorted(exc.allowed_methods))}.",
         )
-    answer = openai_common.error_answer(error, "req_unrouted")
+    answer = _unrouted_answer(request, error)
     return web.Response(status=answer.status, body=answer.body, headers=answer.headers)
+
+
+def _unrouted_answer(request: web.Request, error: ApiError) -> BodyAnswer:
+    """The error in the shape of the provider whose path (or credentials) the request uses."""
+    path = request.path
+    if path.startswith("/api/"):
+        return ollama.error_answer(error)
+    if path.startswith(("/v1beta/", "/v1alpha/")) or ("/models/" in path and ":" in path.rsplit("/", 1)[-1]):
+        return gemini.error_answer(error)
+    if path.startswith("/v1/messages") or "anthropic-version" in request.headers:
+        return anthropic.error_answer(error, "req_unrouted")
+    return openai_common.error_answer(error, "req_unrouted")
 
 
 def create_app(registry: ProfileRegistry | None = None, settings: ServerSettings | None = None,
