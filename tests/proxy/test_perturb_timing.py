@@ -92,3 +92,15 @@ async def test_status_faults_are_substituted_without_reaching_upstream(
     status, _, _, body = await timed_stream(proxy)
     assert status == 429 and b"rate_limit_exceeded" in body
     assert upstream.requests == []
+
+
+async def test_rate_limits_sit_in_front_of_the_real_provider(
+    proxy_factory: ProxyFactory, upstream: Upstream
+) -> None:
+    spec = perturb_spec(0, 0, rateLimits={"requestsPerMinute": 2, "keyBy": ["api_key"]})
+    proxy = await proxy_factory(spec)
+    statuses = [(await timed_stream(proxy, headers={"Authorization": "Bearer k1"}))[0] for _ in range(3)]
+    assert statuses == [200, 200, 429]
+    assert len(upstream.requests) == 2
+    other_key = await timed_stream(proxy, headers={"Authorization": "Bearer k2"})
+    assert other_key[0] == 200 and len(upstream.requests) == 3

@@ -12,6 +12,7 @@ to the proxy itself (base-url capture) are routed to the provider that the path 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import itertools
 import json
 import logging
@@ -20,7 +21,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, TextIO, cast
 
 import aiohttp
 import numpy as np
@@ -31,11 +32,14 @@ from yarl import URL
 
 from llmsim.api.faults import FaultType
 from llmsim.api.profile import Mode
+from llmsim.providers.base import ApiError, Endpoint, HttpRequestFacts
 from llmsim.proxy import perturb, provider_errors, safety
 from llmsim.proxy.facts import RequestInfo, request_info
 from llmsim.proxy.metrics import ProxyMetrics
 from llmsim.proxy.redact import redact_text, redact_url
 from llmsim.proxy.state import ProxyState
+from llmsim.server import fault_hooks, pipeline
+from llmsim.server.pipeline import STATE
 
 log = logging.getLogger("llmsim.proxy")
 
@@ -181,21 +185,80 @@ class DataPath:
         if decision.mode is Mode.SIMULATE:
             return await self.simulate(request, simulate, info, body)
         plan: perturb.PerturbPlan | None = None
+        substitute: web.Response | None = None
+        extra_headers: dict[str, str] = {}
         if decision.mode is Mode.PERTURB:
             try:
-                seed = (
-                    (spec.seed or 0, self._counter)
-                    if spec.seed is not None
-                    else (int.from_bytes(os.urandom(8)),)
-                )
-                plan = perturb.plan_perturbation(
-                    spec, np.random.default_rng(list(seed)), forced=forced,
-                    activated_at=self.state.activated_at, now=self.state.clock(),
-                )  # fmt: skip
-            except Exception:
+                plan, substitute, extra_headers = await self.perturbation(request, info, body, forced)
+            except Exception:  # fail open: a broken plan never blocks the request
                 log.exception("perturbation plan failed; passing the request through")
                 self.metrics.failopen.labels("perturb").inc()
-        return await self.forward(request, dest, info, body, plan, decision.mode, measure=True)
+                plan, substitute, extra_headers = None, None, {}
+        if substitute is not None and plan is not None:
+            self.metrics.requests.labels(
+                "perturb", info.provider, plan.fault.value if plan.fault else "error"
+            ).inc()
+            await _sleep_until(asyncio.get_running_loop().time() + plan.added_ttft_s)
+            return substitute
+        return await self.forward(
+            request, dest, info, body, plan, decision.mode, measure=True, extra_headers=extra_headers
+        )
+
+    async def perturbation(
+        self, request: web.Request, info: RequestInfo, body: bytes, forced: FaultType | None
+    ) -> tuple[perturb.PerturbPlan, web.Response | None, dict[str, str]]:
+        """Added latency (pure plan) and the fault: from the simulator's fault engine and rate limiter
+        when the route is one the simulator knows (same decisions and error shapes as simulate), else
+        from the profile's rates. Returns (plan, a response replacing the upstream's, extra headers)."""
+        spec = self.state.profile.spec
+        seed = [spec.seed, self._counter] if spec.seed is not None else [int.from_bytes(os.urandom(8))]
+        rng = np.random.default_rng(seed)
+        endpoint = _endpoint_of(request)
+        if endpoint is None:
+            plan = perturb.plan_perturbation(
+                spec, rng, forced=forced, activated_at=self.state.activated_at, now=self.state.clock()
+            )
+            if plan.fault in perturb.STATUS_FAULTS:
+                err = provider_errors.error_response(info.provider, plan.fault, plan.retry_after_s)
+                return plan, web.Response(status=err.status, body=err.body, headers=err.headers), {}
+            return plan, None, {}
+        plan = perturb.plan_perturbation(spec, rng, forced=FaultType.NONE)
+        sim_state = request.app[STATE]
+        headers = {k.lower(): v for k, v in request.headers.items()}
+        facts = HttpRequestFacts(
+            request.method, request.path, dict(request.match_info), dict(request.query), headers, body
+        )
+        try:
+            gen = endpoint.parse(facts)
+        except ApiError:
+            return plan, None, {}  # the real provider answers invalid requests itself
+        gen = dataclasses.replace(
+            gen,
+            api_key_id=pipeline.api_key_id(facts.headers, facts.query),
+            client_request_id=info.request_id,
+        )
+        try:
+            _, outcome = await fault_hooks.decide(
+                sim_state, self.state.profile, facts, gen, asyncio.get_running_loop().time()
+            )
+        except ApiError as exc:
+            answer = endpoint.render_error(exc, facts)
+            return plan, web.Response(status=answer.status, headers=answer.headers, body=answer.body), {}
+        fault = outcome.fault
+        if fault is not None:
+            factor = float(fault.detail.get("factor", spec.faults.params.slow_stream_factor))
+            plan = dataclasses.replace(
+                plan,
+                fault=fault.fault,
+                after_chunks=fault.after_tokens,
+                slow_factor=factor if fault.fault is FaultType.SLOW_STREAM else 1.0,
+                timeout_s=float(fault.detail.get("stall_s", plan.timeout_s)),
+            )
+        if outcome.error is not None:
+            answer = endpoint.render_error(outcome.error, facts)
+            headers_out = {**answer.headers, "x-llmsim-fault": fault.fault.value if fault else "error"}
+            return plan, web.Response(status=answer.status, headers=headers_out, body=answer.body), {}
+        return plan, None, dict(outcome.headers)
 
     async def simulate(
         self, request: web.Request, handler: Handler, info: RequestInfo, body: bytes
@@ -229,6 +292,7 @@ class DataPath:
         mode: Mode,
         *,
         measure: bool,
+        extra_headers: Mapping[str, str] | None = None,
     ) -> web.StreamResponse:
         loop = asyncio.get_running_loop()
         t0 = loop.time()
@@ -254,7 +318,7 @@ class DataPath:
                 message=f"llmsim proxy: upstream unreachable ({type(exc).__name__})",
             )
         try:
-            return await self._relay(request, upstream, info, plan, mode, t0, measure)
+            return await self._relay(request, upstream, info, plan, mode, t0, measure, extra_headers or {})
         finally:
             upstream.release()
 
@@ -281,12 +345,15 @@ class DataPath:
         mode: Mode,
         t0: float,
         measure: bool,
+        extra_headers: Mapping[str, str],
     ) -> web.StreamResponse:
         loop = asyncio.get_running_loop()
         response = web.StreamResponse(status=upstream.status, reason=upstream.reason)
         for key, value in upstream.headers.items():
-            if key.lower() not in HOP_BY_HOP:
+            if key.lower() not in HOP_BY_HOP and key.lower() not in extra_headers:
                 response.headers.add(key, value)
+        for key, value in extra_headers.items():
+            response.headers[key] = value
         content_type = upstream.headers.get("Content-Type", "").lower()
         streamed = content_type.startswith(_STREAM_TYPES)
         if plan is not None and plan.is_noop:
@@ -403,6 +470,14 @@ class DataPath:
             }  # fmt: skip
             self.observations.write(json.dumps(record) + "\n")
             self.observations.flush()
+
+
+def _endpoint_of(request: web.Request) -> Endpoint | None:
+    """The simulator endpoint the request's path routes to (None for paths it does not serve)."""
+    handler = request.match_info.handler
+    owner = getattr(handler, "__self__", handler)
+    endpoint = getattr(owner, "endpoint", None)
+    return cast(Endpoint, endpoint) if endpoint is not None else None
 
 
 def _rewind(request: web.Request, body: bytes) -> None:
