@@ -119,6 +119,7 @@ def test_tool_choice_maps_to_the_neutral_choice(choice: Any, expected: ToolChoic
         ({"model": "c", "max_tokens": 0, "messages": USER}, "max_tokens", "greater than or equal to 1"),
         ({"max_tokens": 5, "messages": USER}, "model", "model: Field required"),
         ({"model": "c", "max_tokens": 5}, "messages", "messages: Field required"),
+        ({"model": "c", "max_tokens": 5, "messages": []}, "messages", "at least one message is required"),
         (
             {"model": "c", "max_tokens": 5, "messages": [{"role": "system", "content": "x"}]},
             "messages.0.role",

@@ -76,6 +76,8 @@ def _messages(doc: dict[str, Any]) -> list[Message]:
         raise _bad("messages", "Field required")
     if not isinstance(raw, list):
         raise _bad("messages", f"Input should be a valid list, got {_kind(raw)}")
+    if not raw:
+        raise _bad("messages", "at least one message is required")
     out: list[Message] = []
     for i, item in enumerate(raw):
         if not isinstance(item, dict):
