@@ -39,6 +39,7 @@ typecheck: $(STAMP) ## mypy --strict on the packages
 
 crds: $(STAMP) ## Regenerate crds/, the JSON Schemas and docs/reference.md from the pydantic models
 	$(BIN)/python -m llmsim.crdgen
+	cp crds/*.yaml charts/llmsim/crds/
 	$(BIN)/python -m llmsim.docgen
 
 crds-check: $(STAMP) ## Fail when crds/, schemas/ or docs/reference.md differ from what the models generate
@@ -55,12 +56,14 @@ bench: $(STAMP) ## Benchmarks (timing accuracy, throughput); prints figures side
 	$(BIN)/python -m bench $(ARGS)
 
 e2e: $(STAMP) ## End-to-end suite against a kind cluster (needs Docker and kind)
+	@$(PY) tests/e2e/kind_env.py --check
 	$(BIN)/pytest -m e2e tests/e2e $(ARGS)
 
 images: ## Build the operator and sidecar images (needs Docker)
 	@command -v docker >/dev/null && docker info >/dev/null 2>&1 || { echo "make images: no Docker engine reachable" >&2; exit 1; }
 	docker build -f sidecar/Dockerfile -t llmsim/sidecar:dev .
 	docker build -f operator/Dockerfile -t llmsim/operator:dev .
+	docker build -t llmsim/demo-app:dev examples/demo-app
 
 clean: ## Remove the venv and caches
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache build *.egg-info
