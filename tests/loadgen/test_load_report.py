@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -150,6 +151,9 @@ def test_prices_come_from_overrides_first_then_the_table() -> None:
     mine = [ModelPrice(model="gpt-4o*", input_per_million_usd=1, output_per_million_usd=2)]
     price = pricing.find_price("GPT-4o-mini", mine)
     assert price is not None and (price.input_per_million_usd, price.source) == (1, "scenario")
+    theirs = [ModelPrice(model="gpt-4o-mini", input_per_million_usd=5, output_per_million_usd=6)]
+    price = pricing.find_price("gpt-4o-mini", mine, theirs)
+    assert price is not None and (price.input_per_million_usd, price.source) == (5, "file")
     assert pricing.find_price("my-finetune") is None
     assert pricing.cost_usd(pricing.Price("x", 1, 2, "s"), 1_000_000, 500_000) == pytest.approx(2.0)
 
@@ -258,3 +262,9 @@ async def test_a_fault_window_shows_up_as_the_failed_windows() -> None:
         ["error_rate < 0.05"],
         [],
     ]
+
+
+def test_the_documented_price_table_is_the_built_in_one() -> None:
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "loadgen.md").read_text()
+    rows = re.findall(r"^\| `([^`]+)` \| ([\d.]+) \| ([\d.]+) \|$", docs, flags=re.M)
+    assert [(p, float(i), float(o)) for p, i, o in rows] == list(pricing.BUILTIN_PRICES)

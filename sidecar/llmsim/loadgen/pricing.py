@@ -2,8 +2,8 @@
 
 The built-in table holds list prices of common models as published by the providers (standard
 tier, no batch or caching discounts); prices change, so treat the estimate as indicative and
-override entries with the scenario's `pricing` list or `llmsim load --prices FILE`. Patterns are
-globs matched against the target's model name; the first match wins, overrides first.
+override entries with the scenario's `pricing` list or `llmsim load --prices FILE` (which wins
+over the scenario). Patterns are globs matched against the target's model name; first match wins.
 """
 
 from __future__ import annotations
@@ -67,12 +67,16 @@ class Price:
     """`scenario`, `file` or `built-in`."""
 
 
-def find_price(model: str, overrides: Sequence[ModelPrice] = (), source: str = "scenario") -> Price | None:
-    """The price entry for `model` (case-insensitive glob match), overrides first."""
+def find_price(
+    model: str, scenario: Sequence[ModelPrice] = (), file: Sequence[ModelPrice] = ()
+) -> Price | None:
+    """The price entry for `model` (case-insensitive glob match): `--prices` file entries first,
+    then the scenario's, then the built-in table."""
     name = model.lower()
-    for entry in overrides:
-        if fnmatch.fnmatchcase(name, entry.model.lower()):
-            return Price(entry.model, entry.input_per_million_usd, entry.output_per_million_usd, source)
+    for entries, source in ((file, "file"), (scenario, "scenario")):
+        for entry in entries:
+            if fnmatch.fnmatchcase(name, entry.model.lower()):
+                return Price(entry.model, entry.input_per_million_usd, entry.output_per_million_usd, source)
     for pattern, inp, out in BUILTIN_PRICES:
         if fnmatch.fnmatchcase(name, pattern):
             return Price(pattern, inp, out, "built-in")

@@ -34,16 +34,12 @@ def build(
     partial: Partial,
     *,
     price_overrides: Sequence[ModelPrice] = (),
-    price_source: str = "file",
 ) -> dict[str, Any]:
     """The report document (a plain JSON-ready dict)."""
     total = partial.total
     duration = spec.duration_s
     expected = patterns.expected_count(spec.pattern, duration, 0.0, duration, spec.seed)
-    overrides = [*price_overrides, *spec.pricing]
-    price = pricing.find_price(
-        spec.target.model, overrides, source=price_source if price_overrides else "scenario"
-    )
+    price = pricing.find_price(spec.target.model, spec.pricing, price_overrides)
     cost = (
         None if price is None else round(pricing.cost_usd(price, total.prompt_tokens, total.output_tokens), 6)
     )
