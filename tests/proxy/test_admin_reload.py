@@ -54,6 +54,9 @@ async def test_pause_and_reset_pass_everything_through_until_resume(
     status, metrics = await admin(proxy, "GET", "/metrics")
     assert 'llmsim_proxy_decisions_total{mode="passthrough",reason="paused"} 2.0' in metrics
     assert "llmsim_proxy_paused 1.0" in metrics
+    # the simulator's own telemetry is on the same page: simulated and passed-through requests
+    requests = [x for x in metrics.splitlines() if x.startswith("llmsim_requests_total{")]
+    assert any('mode="simulate"' in x for x in requests) and any('mode="passthrough"' in x for x in requests)
     assert (await admin(proxy, "GET", "/readyz"))[0] == 200
 
 

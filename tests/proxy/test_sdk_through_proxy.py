@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from llmsim.api.profile import Mode
+from llmsim.proxy.runner import ProxyServer
 
 from .conftest import ProxyFactory, run_sdk_clients
 from .fakes import Upstream
@@ -32,6 +33,9 @@ async def test_forwarding_modes_reach_the_upstream(
         "llmsim_proxy_ttft_seconds_count", {"mode": mode.value, "provider": "openai"}
     )
     assert samples == 2
+    _, text = await _admin_metrics(proxy)
+    # passthrough/perturb timings land in the simulator's telemetry too, labelled with the mode
+    assert "llmsim_ttft_seconds_count{" in text and f'mode="{mode.value}"' in text
 
 
 async def test_simulate_answers_without_any_upstream(proxy_factory: ProxyFactory, upstream: Upstream) -> None:
@@ -78,3 +82,12 @@ async def test_the_mitmproxy_engine_serves_the_same_data_path(
     result = await run_sdk_clients(proxy)
     assert result["openai_stream"] == UPSTREAM_STREAM and result["anthropic"] == "upstream says hi"
     assert not any(k.lower().startswith("x-llmsim-") for r in upstream.requests for k in r)
+
+
+async def _admin_metrics(proxy: ProxyServer) -> tuple[int, str]:
+    import aiohttp
+
+    assert proxy.admin_address is not None
+    url = f"http://127.0.0.1:{proxy.admin_address[1]}/metrics"
+    async with aiohttp.ClientSession() as session, session.get(url) as resp:
+        return resp.status, await resp.text()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
@@ -9,6 +11,7 @@ from llmsim.proxy.metrics import ProxyMetrics
 from llmsim.proxy.state import ProxyState
 
 STATE: web.AppKey[ProxyState] = web.AppKey("proxy_state", ProxyState)
+EXTRA_METRICS: web.AppKey[Callable[[], bytes]] = web.AppKey("proxy_extra_metrics")
 METRICS: web.AppKey[ProxyMetrics] = web.AppKey("proxy_metrics", ProxyMetrics)
 
 
@@ -40,6 +43,9 @@ async def metrics(request: web.Request) -> web.Response:
     registry = request.app[METRICS]
     registry.paused.set(1 if request.app[STATE].paused else 0)
     body = generate_latest(registry.registry)
+    extra = request.app.get(EXTRA_METRICS)
+    if extra is not None:
+        body += extra()
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
@@ -58,10 +64,15 @@ async def reset(request: web.Request) -> web.Response:
     return web.json_response({"status": "reset", **_status(request.app[STATE])})
 
 
-def create_admin_app(state: ProxyState, proxy_metrics: ProxyMetrics) -> web.Application:
+def create_admin_app(
+    state: ProxyState, proxy_metrics: ProxyMetrics, extra_metrics: Callable[[], bytes] | None = None
+) -> web.Application:
+    """`extra_metrics`: more text exposition appended to /metrics (the simulator's telemetry)."""
     app = web.Application()
     app[STATE] = state
     app[METRICS] = proxy_metrics
+    if extra_metrics is not None:
+        app[EXTRA_METRICS] = extra_metrics
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics)

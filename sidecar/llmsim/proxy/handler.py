@@ -40,6 +40,7 @@ from llmsim.proxy.redact import redact_text, redact_url
 from llmsim.proxy.state import ProxyState
 from llmsim.server import fault_hooks, pipeline
 from llmsim.server.pipeline import STATE
+from llmsim.server.records import RequestRecord
 
 log = logging.getLogger("llmsim.proxy")
 
@@ -375,7 +376,7 @@ class DataPath:
         else:
             await self._perturbed(request, response, upstream, info, plan, streamed, content_type, times)
         if measure:
-            self._observe(mode, info, upstream.status, t0, times, loop.time())
+            self._observe(request, mode, info, upstream.status, t0, times, loop.time(), plan)
         return response
 
     async def _perturbed(
@@ -450,9 +451,21 @@ class DataPath:
             request.transport.abort()
 
     def _observe(
-        self, mode: Mode, info: RequestInfo, status: int, t0: float, times: list[float], end: float
+        self,
+        request: web.Request,
+        mode: Mode,
+        info: RequestInfo,
+        status: int,
+        t0: float,
+        times: list[float],
+        end: float,
+        plan: perturb.PerturbPlan | None,
     ) -> None:
         m, p = mode.value, info.provider
+        try:
+            self._report(request, mode, info, status, t0, times, end, plan)
+        except Exception:  # telemetry never breaks the data path
+            log.exception("reporting a forwarded request failed")
         self.metrics.requests.labels(m, p, "ok" if status < 400 else "error").inc()
         self.metrics.e2e.labels(m, p).observe(end - t0)
         if not times:
@@ -470,6 +483,54 @@ class DataPath:
             }  # fmt: skip
             self.observations.write(json.dumps(record) + "\n")
             self.observations.flush()
+
+    def _report(
+        self,
+        request: web.Request,
+        mode: Mode,
+        info: RequestInfo,
+        status: int,
+        t0: float,
+        times: list[float],
+        end: float,
+        plan: perturb.PerturbPlan | None,
+    ) -> None:
+        """Hand the measured timings to the simulator's telemetry (same Prometheus metrics and
+        traces as simulated requests, labelled with this mode)."""
+        sim_state = request.app.get(STATE)
+        if sim_state is None:
+            return
+        endpoint = _endpoint_of(request)
+        fault = plan.fault.value if plan is not None and plan.fault is not None else None
+        record = RequestRecord(
+            request_id=info.request_id or f"proxy-{self._counter}",
+            provider=info.provider,
+            operation=endpoint.operation if endpoint is not None else "chat",
+            path=info.path,
+            model=info.model or "",
+            response_model=info.model or "",
+            profile=self.state.profile.name,
+            mode=mode.value,
+            stream=info.stream,
+            status=status,
+            outcome="ok" if status < 400 else "error",
+            error_kind=None if status < 400 else _error_kind(status),
+            fault=fault,
+            fault_reason="perturb" if fault else None,
+            completion_tokens=len(times) if info.stream else 0,
+            ttft_s=times[0] - t0 if times else None,
+            token_times_s=[t - t0 for t in times] if info.stream else [],
+            e2e_s=end - t0,
+            started_at=time.time() - (end - t0),
+            headers={k: v for k, v in request.headers.items() if k.lower() in ("traceparent", "tracestate")},
+        )
+        sim_state.report(record)
+
+
+def _error_kind(status: int) -> str:
+    return {400: "invalid_request", 401: "authentication", 403: "permission", 404: "not_found",
+            413: "too_large", 429: "rate_limit", 503: "overloaded", 529: "overloaded"}.get(
+        status, "server_error" if status >= 500 else "invalid_request")  # fmt: skip
 
 
 def _endpoint_of(request: web.Request) -> Endpoint | None:

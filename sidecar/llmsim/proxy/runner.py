@@ -25,6 +25,7 @@ from llmsim.proxy.metrics import ProxyMetrics
 from llmsim.proxy.reload import ProfileWatcher
 from llmsim.proxy.scope import Scope
 from llmsim.proxy.state import ProxyState
+from llmsim.server import observability
 from llmsim.server.app import create_app
 
 log = logging.getLogger("llmsim.proxy")
@@ -147,7 +148,10 @@ class ProxyServer:
         own |= {f"localhost:{self.listen_address[1]}", f"127.0.0.1:{self.listen_address[1]}"}
         self.datapath.own_addresses = frozenset(own)
         if self.options.admin is not None:
-            self._admin_runner = web.AppRunner(create_admin_app(self.state, self.metrics), access_log=None)
+            telemetry = self.app.get(observability.TELEMETRY)
+            extra = (lambda: telemetry.prometheus.render()[0]) if telemetry is not None else None
+            admin_app = create_admin_app(self.state, self.metrics, extra)
+            self._admin_runner = web.AppRunner(admin_app, access_log=None)
             await self._admin_runner.setup()
             assert self._admin_runner.server is not None
             admin = await loop.create_server(
