@@ -143,3 +143,15 @@ def test_valid_bodies_with_one_mutated_node_never_crash_the_parser(data: st.Data
 def test_the_valid_bodies_are_valid() -> None:
     for path, endpoint in ENDPOINTS:
         assert endpoint.parse(facts(path, json.dumps(VALID[path]).encode())).provider == endpoint.provider
+
+
+def test_deeply_nested_bodies_are_a_4xx_not_a_crash() -> None:
+    deep = b'{"model":"m","messages":' + b"[" * 5000 + b"]" * 5000 + b"}"
+    for path, endpoint in ENDPOINTS:
+        f = facts(path, deep)
+        try:
+            endpoint.parse(f)
+        except ApiError as error:
+            assert 400 <= endpoint.render_error(error, f).status < 500
+        else:  # pragma: no cover - the body cannot be valid
+            raise AssertionError(f"{path} accepted a 5000-deep body")

@@ -242,7 +242,7 @@ def model_hint(facts: HttpRequestFacts) -> str | None:
     """The `model` of a JSON body, if it has one (for wording errors raised after parsing)."""
     try:
         doc = json.loads(facts.body)
-    except (UnicodeDecodeError, json.JSONDecodeError):
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
         return None
     model = doc.get("model") if isinstance(doc, dict) else None
     return model if isinstance(model, str) and model else None

@@ -151,7 +151,7 @@ def parse_json_object(body: bytes) -> dict[str, Any]:
         raise ApiError(ErrorKind.INVALID_REQUEST, "The request body is empty; expected a JSON object.")
     try:
         doc = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise ApiError(ErrorKind.INVALID_REQUEST, f"The request body is not valid JSON: {exc}") from None
     if not isinstance(doc, dict):
         raise ApiError(

@@ -32,7 +32,7 @@ def _body(facts: HttpRequestFacts) -> dict[str, Any]:
         raise ApiError(ErrorKind.INVALID_REQUEST, "missing request body")
     try:
         doc = json.loads(facts.body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise ApiError(
             ErrorKind.INVALID_REQUEST, f"invalid character in request body: {exc.args[0]}"
         ) from None
@@ -212,7 +212,7 @@ def model_hint(facts: HttpRequestFacts) -> str | None:
     """The `model` of a JSON body, if it has one (for wording errors raised after parsing)."""
     try:
         doc = json.loads(facts.body)
-    except (UnicodeDecodeError, json.JSONDecodeError):
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
         return None
     model = doc.get("model") if isinstance(doc, dict) else None
     return model if isinstance(model, str) and model else None
