@@ -20,6 +20,8 @@ from llmsim_operator import constants as c
 
 Body = dict[str, Any]
 RETRY_DELAY_S = 10.0
+TIMEOUT = (5.0, 30.0)
+"""(connect, read) timeout of every call: a stuck API server must not hang a handler thread."""
 
 
 @contextmanager
@@ -57,19 +59,19 @@ def apply_config_map(body: Body) -> None:
     ns, name = body["metadata"]["namespace"], body["metadata"]["name"]
     with classified(f"ConfigMap {ns}/{name}"):
         try:
-            _core().create_namespaced_config_map(namespace=ns, body=body)
+            _core().create_namespaced_config_map(namespace=ns, body=body, _request_timeout=TIMEOUT)
         except ApiException as exc:
             if _status_of(exc) != 409:
                 raise
             patch = {k: v for k, v in body.items() if k in ("data", "binaryData")}
             patch["metadata"] = {"labels": body["metadata"].get("labels", {})}
-            _core().patch_namespaced_config_map(name=name, namespace=ns, body=patch)
+            _core().patch_namespaced_config_map(name=name, namespace=ns, body=patch, _request_timeout=TIMEOUT)
 
 
 def delete_config_map(namespace: str, name: str) -> None:
     with classified(f"ConfigMap {namespace}/{name}"):
         try:
-            _core().delete_namespaced_config_map(name=name, namespace=namespace)
+            _core().delete_namespaced_config_map(name=name, namespace=namespace, _request_timeout=TIMEOUT)
         except ApiException as exc:
             if _status_of(exc) != 404:
                 raise
@@ -78,7 +80,7 @@ def delete_config_map(namespace: str, name: str) -> None:
 def read_secret(namespace: str, name: str) -> Body | None:
     with classified(f"Secret {namespace}/{name}"):
         try:
-            secret = _core().read_namespaced_secret(name=name, namespace=namespace)
+            secret = _core().read_namespaced_secret(name=name, namespace=namespace, _request_timeout=TIMEOUT)
         except ApiException as exc:
             if _status_of(exc) == 404:
                 return None
@@ -91,7 +93,7 @@ def apply_secret(body: Body) -> None:
     ns, name = body["metadata"]["namespace"], body["metadata"]["name"]
     with classified(f"Secret {ns}/{name}"):
         try:
-            _core().create_namespaced_secret(namespace=ns, body=body)
+            _core().create_namespaced_secret(namespace=ns, body=body, _request_timeout=TIMEOUT)
         except ApiException as exc:
             if _status_of(exc) != 409:
                 raise
@@ -99,7 +101,7 @@ def apply_secret(body: Body) -> None:
                 "data": body["data"],
                 "metadata": {"annotations": body["metadata"].get("annotations", {})},
             }
-            _core().patch_namespaced_secret(name=name, namespace=ns, body=patch)
+            _core().patch_namespaced_secret(name=name, namespace=ns, body=patch, _request_timeout=TIMEOUT)
 
 
 def create_job(body: Body) -> bool:
@@ -107,7 +109,7 @@ def create_job(body: Body) -> bool:
     ns, name = body["metadata"]["namespace"], body["metadata"]["name"]
     with classified(f"Job {ns}/{name}"):
         try:
-            _batch().create_namespaced_job(namespace=ns, body=body)
+            _batch().create_namespaced_job(namespace=ns, body=body, _request_timeout=TIMEOUT)
         except ApiException as exc:
             if _status_of(exc) == 409:
                 return False
@@ -119,7 +121,9 @@ def delete_job(namespace: str, name: str) -> None:
     """Delete a Job and (in a real cluster) its pods."""
     with classified(f"Job {namespace}/{name}"):
         try:
-            _batch().delete_namespaced_job(name=name, namespace=namespace, propagation_policy="Background")
+            _batch().delete_namespaced_job(
+                name=name, namespace=namespace, propagation_policy="Background", _request_timeout=TIMEOUT
+            )
         except ApiException as exc:
             if _status_of(exc) != 404:
                 raise
@@ -128,7 +132,7 @@ def delete_job(namespace: str, name: str) -> None:
 def read_job(namespace: str, name: str) -> Body | None:
     with classified(f"Job {namespace}/{name}"):
         try:
-            job = _batch().read_namespaced_job(name=name, namespace=namespace)
+            job = _batch().read_namespaced_job(name=name, namespace=namespace, _request_timeout=TIMEOUT)
         except ApiException as exc:
             if _status_of(exc) == 404:
                 return None
@@ -141,7 +145,11 @@ def worker_logs(namespace: str, job_name: str) -> list[str]:
     """Logs of the Job's succeeded worker pods (one per completion index, the latest attempt)."""
     with classified(f"pods of Job {namespace}/{job_name}"):
         pods = (
-            _core().list_namespaced_pod(namespace=namespace, label_selector=f"{c.RUN_LABEL}={job_name}").items
+            _core()
+            .list_namespaced_pod(
+                namespace=namespace, label_selector=f"{c.RUN_LABEL}={job_name}", _request_timeout=TIMEOUT
+            )
+            .items
         )
         logs: list[str] = []
         for pod in pods:
@@ -149,7 +157,13 @@ def worker_logs(namespace: str, job_name: str) -> list[str]:
             if labels.get(c.RUN_LABEL) != job_name or (pod.status and pod.status.phase != "Succeeded"):
                 continue
             try:
-                logs.append(str(_core().read_namespaced_pod_log(name=pod.metadata.name, namespace=namespace)))
+                logs.append(
+                    str(
+                        _core().read_namespaced_pod_log(
+                            name=pod.metadata.name, namespace=namespace, _request_timeout=TIMEOUT
+                        )
+                    )
+                )
             except ApiException as exc:
                 if _status_of(exc) != 404:
                     raise
@@ -161,7 +175,7 @@ def patch_status(plural: str, namespace: str, name: str, status: Body) -> None:
     with classified(f"{plural} {namespace}/{name} status"):
         try:
             _custom().patch_namespaced_custom_object_status(
-                c.GROUP, c.VERSION, namespace, plural, name, {"status": status}
+                c.GROUP, c.VERSION, namespace, plural, name, {"status": status}, _request_timeout=TIMEOUT
             )
         except ApiException as exc:
             if _status_of(exc) != 404:
@@ -171,7 +185,9 @@ def patch_status(plural: str, namespace: str, name: str, status: Body) -> None:
 def read_custom(plural: str, namespace: str, name: str) -> Body | None:
     with classified(f"{plural} {namespace}/{name}"):
         try:
-            out: Body = _custom().get_namespaced_custom_object(c.GROUP, c.VERSION, namespace, plural, name)
+            out: Body = _custom().get_namespaced_custom_object(
+                c.GROUP, c.VERSION, namespace, plural, name, _request_timeout=TIMEOUT
+            )
         except ApiException as exc:
             if _status_of(exc) == 404:
                 return None
@@ -184,7 +200,7 @@ def patch_webhook_ca_bundle(configuration: str, ca_pem: bytes) -> bool:
     api = kubernetes.client.AdmissionregistrationV1Api()
     with classified(f"MutatingWebhookConfiguration {configuration}"):
         try:
-            current = api.read_mutating_webhook_configuration(name=configuration)
+            current = api.read_mutating_webhook_configuration(name=configuration, _request_timeout=TIMEOUT)
         except ApiException as exc:
             if _status_of(exc) == 404:
                 return False
@@ -195,5 +211,5 @@ def patch_webhook_ca_bundle(configuration: str, ca_pem: bytes) -> bool:
             for i, _ in enumerate(current.webhooks or [])
         ]
         if ops:
-            api.patch_mutating_webhook_configuration(name=configuration, body=ops)
+            api.patch_mutating_webhook_configuration(name=configuration, body=ops, _request_timeout=TIMEOUT)
     return True

@@ -87,15 +87,23 @@ def patched(sent: dict[str, Any], result: dict[str, Any]) -> tuple[dict[str, Any
     return pod, ops
 
 
-async def ready_profile(cluster: Any, name: str = "drill", **spec: Any) -> None:
+async def ready_profile(cluster: Any, port: int, name: str = "drill", **spec: Any) -> None:
+    """Create a profile and wait until the webhook knows it is Ready (kopf's index follows the
+    status a moment after the API server has it)."""
     await create(cluster, PROFILES, new_object("SimulationProfile", "llmsim.io/v1alpha1", name, spec))
     await wait_for(lambda: cluster.objects[PROFILES, NS, name]["status"]["phase"] == "Ready")
+    probe = app_pod({c.PROFILE_ANNOTATION: name})
+    probe["metadata"]["labels"] = dict((spec.get("selector") or {}).get("matchLabels") or {})
+    deadline = time.monotonic() + 5
+    while "patch" not in (await post_review(port, f"/{c.INJECT_POD_WEBHOOK_ID}", review(probe)))["response"]:
+        assert time.monotonic() < deadline, f"the webhook never saw profile {name} Ready"
+        await asyncio.sleep(0.02)
 
 
 async def test_an_annotated_pod_is_injected_and_stays_valid(
     cluster: Any, operator: Any, webhook_port: int
 ) -> None:
-    await ready_profile(cluster)
+    await ready_profile(cluster, webhook_port)
     env = [
         {"name": "NO_PROXY", "value": "internal.example.com"},
         {"name": "SSL_CERT_FILE", "value": "/mine.pem"},
@@ -124,7 +132,7 @@ async def test_an_annotated_pod_is_injected_and_stays_valid(
 async def test_capture_mode_annotation_and_other_sidecars(
     cluster: Any, operator: Any, webhook_port: int
 ) -> None:
-    await ready_profile(cluster)
+    await ready_profile(cluster, webhook_port)
     inits = [{"name": "istio-proxy", "image": "istio/proxyv2", "restartPolicy": "Always"}]
     pod = app_pod({c.PROFILE_ANNOTATION: "drill", c.CAPTURE_ANNOTATION: "base-url"}, initContainers=inits)
     sent = review(pod)
@@ -149,7 +157,7 @@ async def test_capture_mode_annotation_and_other_sidecars(
 async def test_pods_that_must_not_be_injected_are_admitted_unchanged(
     cluster: Any, operator: Any, webhook_port: int, annotations: dict[str, str], reason: str
 ) -> None:
-    await ready_profile(cluster)
+    await ready_profile(cluster, webhook_port)
     sent = review(app_pod(annotations))
     _, ops = patched(sent, await post_review(webhook_port, f"/{c.INJECT_POD_WEBHOOK_ID}", sent))
     assert ops == [], reason
@@ -158,8 +166,8 @@ async def test_pods_that_must_not_be_injected_are_admitted_unchanged(
 async def test_the_namespace_webhook_uses_the_selecting_or_default_profile(
     cluster: Any, operator: Any, webhook_port: int
 ) -> None:
-    await ready_profile(cluster, "default")
-    await ready_profile(cluster, "chat-only", selector={"matchLabels": {"app": "chat"}})
+    await ready_profile(cluster, webhook_port, "default")
+    await ready_profile(cluster, webhook_port, "chat-only", selector={"matchLabels": {"app": "chat"}})
     sent = review(app_pod())
     out, _ = patched(sent, await post_review(webhook_port, f"/{c.INJECT_NAMESPACE_WEBHOOK_ID}", sent))
     assert out["metadata"]["annotations"][c.INJECTED_ANNOTATION] == "chat-only"
@@ -170,7 +178,7 @@ async def test_the_namespace_webhook_uses_the_selecting_or_default_profile(
 
 
 async def test_a_kube_system_pod_is_never_injected(cluster: Any, operator: Any, webhook_port: int) -> None:
-    await ready_profile(cluster)
+    await ready_profile(cluster, webhook_port)
     sent = review(app_pod({c.PROFILE_ANNOTATION: "drill"}), namespace="kube-system")
     result = await post_review(webhook_port, f"/{c.INJECT_NAMESPACE_WEBHOOK_ID}", sent)
     assert result["response"]["allowed"] is True and "patch" not in result["response"]

@@ -30,6 +30,7 @@ from llmsim_operator.webhook_server import NamespacedWebhookServer
 
 log = logging.getLogger("llmsim.operator")
 HOUSEKEEPING_TASK = "llmsim_housekeeping_task"
+HOUSEKEEPING_STOP = "llmsim_housekeeping_stop"
 
 
 def _write_if_changed(folder: Path, cert_pem: bytes, key_pem: bytes) -> tuple[Path, Path]:
@@ -73,13 +74,18 @@ def ensure_webhook_tls(settings: OperatorSettings, now: dt.datetime) -> tuple[Pa
     return _write_if_changed(folder, certs.serving.cert_pem + certs.ca.cert_pem, certs.serving.key_pem)
 
 
-async def housekeeping(memo: kopf.Memo, settings: OperatorSettings) -> None:
+async def housekeeping(memo: kopf.Memo, settings: OperatorSettings, stop: asyncio.Event) -> None:
     """One background loop instead of per-object daemons: tick LoadScenarios (follow Jobs, start
     scheduled runs) and rotate the webhook certificate and the namespaces' CAs when due."""
     loop = asyncio.get_running_loop()
     last_rotation = loop.time()
-    while True:
-        await asyncio.sleep(settings.scenario_poll_interval_s)
+    while not stop.is_set():
+        try:
+            await asyncio.wait_for(stop.wait(), timeout=settings.scenario_poll_interval_s)
+        except TimeoutError:
+            pass
+        if stop.is_set():
+            return
         for namespace, name in sorted(memo.get(SCENARIOS_KEY, ())):
             try:
                 await asyncio.to_thread(scenarios.tick, namespace, name, settings, utcnow())
@@ -128,7 +134,9 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
         server = NamespacedWebhookServer(
             addr=ours.webhook_addr, port=ours.webhook_port, certfile=str(cert), pkeyfile=str(key)
         )
-    memo[HOUSEKEEPING_TASK] = asyncio.create_task(housekeeping(memo, ours), name="llmsim-housekeeping")
+    stop = asyncio.Event()
+    memo[HOUSEKEEPING_STOP] = stop
+    memo[HOUSEKEEPING_TASK] = asyncio.create_task(housekeeping(memo, ours, stop), name="llmsim-housekeeping")
     settings.admission.server = server
     settings.admission.managed = None  # the Helm chart ships the MutatingWebhookConfiguration
     if ours.metrics_port:
@@ -137,7 +145,14 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
 
 @kopf.on.cleanup()
 async def stop_background_tasks(memo: kopf.Memo, **_: Any) -> None:
-    task = memo.get(HOUSEKEEPING_TASK)
+    """Let the housekeeping loop finish its current step (its API calls run in threads that cannot be
+    cancelled), then cancel it if it takes too long."""
+    stop, task = memo.get(HOUSEKEEPING_STOP), memo.get(HOUSEKEEPING_TASK)
+    if isinstance(stop, asyncio.Event):
+        stop.set()
     if isinstance(task, asyncio.Task):
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
+        try:
+            await asyncio.wait_for(asyncio.shield(task), timeout=40)
+        except TimeoutError:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
