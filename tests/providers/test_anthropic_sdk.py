@@ -204,10 +204,12 @@ def test_stream_events_arrive_at_the_planned_pace(sim_server_factory: Callable[.
     slow = {**FAST, "latency": {**FAST["latency"], "ttftMs": {"type": "constant", "value": 100},
                                 "itlMs": {"type": "constant", "value": 20}}}  # fmt: skip
     c = client(sim_server_factory(slow))
-    start = time.monotonic()
-    with c.messages.stream(model="c", max_tokens=100, messages=USER) as stream:
-        arrivals = [time.monotonic() - start for _ in stream.text_stream]
-    assert arrivals[0] >= 0.1 and 0.21 <= arrivals[-1] - arrivals[0] <= 0.4  # 11 gaps of 20 ms
+    for _warm_up in (True, False):  # the SDK's first stream pays its one-off set-up cost
+        start = time.monotonic()
+        with c.messages.stream(model="c", max_tokens=100, messages=USER) as stream:
+            arrivals = [time.monotonic() - start for _ in stream.text_stream]
+    # planned: first token at 100 ms, then 11 gaps of 20 ms; never early, late only by noise
+    assert arrivals[0] >= 0.1 and 0.32 <= arrivals[-1] <= 0.6 and arrivals[-1] - arrivals[0] >= 0.15
 
 
 async def test_async_client_streams(sim_server: SimServer) -> None:

@@ -206,9 +206,13 @@ def test_stream_chunks_arrive_at_the_planned_pace(sim_server_factory: Callable[.
     slow = {**FAST, "latency": {**FAST["latency"], "ttftMs": {"type": "constant", "value": 100},
                                 "itlMs": {"type": "constant", "value": 20}}}  # fmt: skip
     c = client(sim_server_factory(slow))
-    start = time.monotonic()
-    arrivals = [time.monotonic() - start for _ in c.models.generate_content_stream(model="g", contents="hi")]
-    assert arrivals[0] >= 0.1 and 0.21 <= arrivals[-2] - arrivals[0] <= 0.4  # 11 gaps of 20 ms
+    for _warm_up in (True, False):  # the SDK's first stream pays its one-off set-up cost
+        start = time.monotonic()
+        arrivals = [
+            time.monotonic() - start for _ in c.models.generate_content_stream(model="g", contents="hi")
+        ]
+    # planned: first token at 100 ms, then 11 gaps of 20 ms; never early, late only by noise
+    assert arrivals[0] >= 0.1 and 0.32 <= arrivals[-2] <= 0.6 and arrivals[-2] - arrivals[0] >= 0.15
 
 
 @pytest.mark.filterwarnings("ignore:Inheritance class AiohttpClientSession:DeprecationWarning")
