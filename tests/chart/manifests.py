@@ -4,13 +4,17 @@ are errors), custom resources against the openAPIV3Schema of their CRD."""
 from __future__ import annotations
 
 import copy
+import functools
+import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 import jsonschema
 import kubernetes_validate
+import referencing
 import yaml
+from kubernetes_validate import utils as kv
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -59,8 +63,9 @@ def _structural_to_jsonschema(node: Any) -> Any:
         out.pop("type", None)
         out["anyOf"] = [{"type": "integer"}, {"type": "string"}]
     for bound, exclusive in (("maximum", "exclusiveMaximum"), ("minimum", "exclusiveMinimum")):
-        if exclusive in out and isinstance(out[exclusive], bool):  # OpenAPI 3.0 -> JSON Schema draft 7
-            if out.pop(exclusive) and bound in out:
+        if isinstance(out.get(exclusive), bool):  # OpenAPI 3.0 -> JSON Schema draft 7
+            is_exclusive = out.pop(exclusive)
+            if is_exclusive and bound in out:
                 out[exclusive] = out.pop(bound)
     if out.pop("nullable", False) and "type" in out:
         out["type"] = [out["type"], "null"]
@@ -107,19 +112,52 @@ def project_crds() -> CrdSchemas:
     return CrdSchemas.from_files([*sorted((REPO / "crds").glob("*.yaml")), chart_crds / "kopf-peering.yaml"])
 
 
+@functools.cache
+def _builtin_validator(version: str, kind: str, api_version: str) -> jsonschema.Draft202012Validator | None:
+    """kubernetes-validate's strict schema for a kind, loaded once (the library re-reads its large
+    definitions file on every call). Same file and version selection as `kubernetes_validate.validate`."""
+    schema_version = [v for v in kv.all_versions() if kv.major_minor(v) <= kv.major_minor(version)][-1]
+    group_version = re.sub(r"^([^./]*)(?:\.[^/]*)?/", r"\1-", api_version)
+    folder = f"kubernetes-json-schema/v{schema_version}-local-strict"
+    try:
+        schema = kv.schema_contents(f"{folder}/{kind.lower()}-{group_version}.json", version)
+    except FileNotFoundError:
+        return None
+    definitions = kv.schema_contents(f"{folder}/_definitions.json", version)
+    registry = referencing.Resource.from_contents(definitions) @ (
+        referencing.Resource.from_contents(schema) @ referencing.Registry()
+    )
+    return jsonschema.Draft202012Validator(schema, registry=registry)
+
+
+def builtin_errors(obj: Mapping[str, Any], version: str) -> list[str] | None:
+    """Errors of a built-in kind (None: kubernetes-validate has no schema for it)."""
+    validator = _builtin_validator(version, obj["kind"], obj["apiVersion"])
+    if validator is None:
+        return None
+    errors = sorted(validator.iter_errors(dict(obj)), key=lambda e: list(map(str, e.absolute_path)))
+    return [f"{'.'.join(map(str, e.absolute_path)) or '<root>'}: {e.message}" for e in errors]
+
+
 def validation_errors(obj: Mapping[str, Any], version: str, crds: CrdSchemas) -> list[str] | None:
     """Problems of one manifest for Kubernetes `version` ([] when valid); None when no schema is known
     (only for NO_SCHEMA_KINDS; any other unknown kind is an error)."""
     key = kind_key(obj)
     if key in crds:
         return crds.errors(obj)
+    errors = builtin_errors(obj, version)
+    if errors is None:
+        return None if key in NO_SCHEMA_KINDS else [f"no schema for {key} in Kubernetes {version}"]
+    return errors
+
+
+def reference_errors(obj: Mapping[str, Any], version: str) -> list[str] | None:
+    """The same check through `kubernetes_validate.validate` itself (first error only), to pin
+    `builtin_errors` to the library's behaviour."""
     try:
         kubernetes_validate.validate(dict(obj), version, strict=True)
     except kubernetes_validate.ValidationError as exc:
-        path = ".".join(str(p) for p in exc.path) or "<root>"
-        return [f"{path}: {exc.message}"]
+        return [f"{'.'.join(str(p) for p in exc.path) or '<root>'}: {exc.message}"]
     except kubernetes_validate.SchemaNotFoundError:
-        if key in NO_SCHEMA_KINDS:
-            return None
-        return [f"no schema for {key} in Kubernetes {version}"]
+        return None
     return []
