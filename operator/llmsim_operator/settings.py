@@ -20,7 +20,9 @@ CommaList = Annotated[list[str], NoDecode]
 class OperatorSettings(BaseSettings):
     """Everything the operator can be told from outside."""
 
-    model_config = SettingsConfigDict(env_prefix="LLMSIM_OPERATOR_", extra="ignore", frozen=True)
+    model_config = SettingsConfigDict(
+        env_prefix="LLMSIM_OPERATOR_", extra="ignore", frozen=True, use_attribute_docstrings=True
+    )
 
     namespace: str = "llmsim-system"
     """The operator's own namespace (never injected; holds the webhook TLS Secret)."""

@@ -1,0 +1,88 @@
+"""Pure builders: the profile ConfigMap, the Job of a run, names, and the worker entry point."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Any
+
+import kubernetes_validate
+import pytest
+import yaml
+from scenario_fixtures import SPEC, worker_document
+
+from llmsim.api.resources import LoadScenarioResourceSpec
+from llmsim.cli import main as cli
+from llmsim.profiles import load_text, parse_spec
+from llmsim_operator import results, worker
+from llmsim_operator.resources import names, scenario
+from llmsim_operator.resources import profile as profile_resources
+from llmsim_operator.settings import OperatorSettings
+
+CREATED = dt.datetime(2026, 11, 26, 12, 0, tzinfo=dt.UTC)
+
+
+def test_the_rendered_profile_is_the_resolved_spec_with_an_absolute_expiry() -> None:
+    spec = parse_spec({"mode": "perturb", "durationS": 600, "until": "2026-11-26T12:05:00Z"}, "test")
+    cm = profile_resources.config_map("drill", "team-a", spec, CREATED)
+    kubernetes_validate.validate(cm, "1.37.0", strict=True)
+    loaded = load_text(cm["data"]["profile.yaml"], "cm", "other")
+    assert loaded.name == "drill" and loaded.spec.mode == "perturb"
+    assert loaded.spec.until == dt.datetime(2026, 11, 26, 12, 5, tzinfo=dt.UTC)  # the earlier of the two
+    assert "extends" not in yaml.safe_load(cm["data"]["profile.yaml"])["spec"]
+    later = parse_spec({"durationS": 60}, "test")
+    assert profile_resources.expiry(later, CREATED) == CREATED + dt.timedelta(minutes=1)
+    assert profile_resources.expiry(parse_spec({}, "test"), CREATED) is None
+
+
+def test_names_fit_kubernetes_limits_and_stay_unique() -> None:
+    long = "a-very-long-load-scenario-name-that-goes-on-and-on-and-on-forever"
+    one, two = names.run(long, "202611261200"), names.run(long + "x", "202611261200")
+    assert len(one) <= 63 and len(two) <= 63 and one != two and one.endswith("-202611261200")
+    assert names.run("nightly", "g3") == "nightly-g3"
+
+
+def test_the_job_is_a_valid_indexed_job_of_restricted_workers() -> None:
+    spec = LoadScenarioResourceSpec.model_validate(SPEC)
+    job = scenario.job(
+        "nightly", "team-a", "nightly-g1", spec, OperatorSettings(loadgen_image="llmsim/sidecar:t")
+    )
+    kubernetes_validate.validate(job, "1.37.0", strict=True)
+    pod = job["spec"]["template"]["spec"]
+    assert pod["restartPolicy"] == "Never" and pod["securityContext"]["runAsNonRoot"] is True
+    assert job["spec"]["backoffLimitPerIndex"] == 1 and job["spec"]["activeDeadlineSeconds"] > spec.duration_s
+
+
+def test_the_worker_arguments_are_what_llmsim_load_accepts() -> None:
+    args = [a.replace("$(JOB_COMPLETION_INDEX)", "1") for a in scenario.worker_args(4)]
+    parsed = cli.build_parser().parse_args(args)
+    assert parsed.command == "load" and parsed.parallelism == 4 and parsed.worker_index == 1
+    assert parsed.scenario == Path("/etc/llmsim/scenario/scenario.yaml") and parsed.out == Path(
+        scenario.OUT_DIR
+    )
+
+
+def test_a_large_report_is_stored_compressed() -> None:
+    small = scenario.report_config_map("s", "ns", "s-g1", {"a": 1})
+    assert json.loads(small["data"]["report.json"]) == {"a": 1}
+    big = scenario.report_config_map("s", "ns", "s-g1", {"a": "x" * (scenario.MAX_PLAIN_REPORT + 1)})
+    assert "data" not in big and "report.json.gz" in big["binaryData"]
+
+
+def test_the_worker_prints_its_partial_as_one_marked_line(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    doc = worker_document(SPEC, 1, ttft_ms=100)
+    seen: list[list[str]] = []
+
+    def fake_load(argv: list[str]) -> int:
+        seen.append(argv)
+        (tmp_path / "partial-1.json").write_text(json.dumps(doc))
+        return 0
+
+    monkeypatch.setattr(cli, "main", fake_load)
+    args: list[Any] = ["--scenario", "s.yaml", "--worker-index", "1", "--out", str(tmp_path)]
+    assert worker.main(args) == 0
+    assert seen == [["load", *args]]
+    assert results.decode(capsys.readouterr().out) == doc
