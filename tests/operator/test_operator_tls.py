@@ -117,5 +117,5 @@ def test_a_cert_manager_secret_is_only_read() -> None:
     foreign = {"metadata": {"name": "tls", "labels": {}}, "data": {"tls.crt": "Y2VydA==", "tls.key": "a2V5"}}
     assert webhook_tls.is_foreign(foreign)
     assert webhook_tls.serving_files(foreign) == (b"cert", b"key")
-    with pytest.raises(ValueError, match="tls.crt and tls.key"):
+    with pytest.raises(ValueError, match=r"tls\.crt and tls\.key"):
         webhook_tls.serving_files({"metadata": {"name": "x"}, "data": {}})
