@@ -58,3 +58,25 @@ def test_show_unknown_preset_is_one_clear_line(capsys: pytest.CaptureFixture[str
     assert main(["profile", "show", "nope"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "no built-in preset named 'nope'" in err[0]
+
+
+def test_each_command_imports_only_its_own_module() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from llmsim.cli.main import main; main(['profile', 'list']);"
+        "heavy = [m for m in ('mitmproxy', 'kopf', 'matplotlib') if m in sys.modules];"
+        "sys.exit(1 if heavy else 0)"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_help_lists_every_command(capsys: pytest.CaptureFixture[str]) -> None:
+    from llmsim.cli.main import COMMANDS
+
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    out = capsys.readouterr().out
+    assert all(name in out for name in COMMANDS)

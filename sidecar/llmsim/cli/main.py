@@ -15,19 +15,21 @@ from collections.abc import Sequence
 from llmsim import __version__
 from llmsim.errors import LLMSimError, ProfileError
 
-COMMAND_MODULES = (
-    "llmsim.cli.serve",
-    "llmsim.cli.profile",
-    "llmsim.cli.load",
-    "llmsim.cli.report",
-    "llmsim.cli.proxy",
-    "llmsim.cli.ca",
-    "llmsim.cli.operator",
-)
-"""Subcommand modules, in the order they appear in `llmsim --help`."""
+COMMANDS = {
+    "serve": "llmsim.cli.serve",
+    "profile": "llmsim.cli.profile",
+    "load": "llmsim.cli.load",
+    "report": "llmsim.cli.report",
+    "proxy": "llmsim.cli.proxy",
+    "ca": "llmsim.cli.ca",
+    "operator": "llmsim.cli.operator",
+}
+"""Subcommand -> the module that registers it, in the order they appear in `llmsim --help`."""
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The argument parser; with `only`, just that subcommand's module is imported (fast start-up:
+    the proxy, operator and report modules pull in mitmproxy, kopf and matplotlib)."""
     parser = argparse.ArgumentParser(
         prog="llmsim",
         description="Simulated LLM providers for testing LLM applications, locally and on Kubernetes.",
@@ -35,14 +37,17 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"llmsim {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     subparsers.required = True
-    for name in COMMAND_MODULES:
-        importlib.import_module(name).register(subparsers)
+    for name, module in COMMANDS.items():
+        if only is None or name == only:
+            importlib.import_module(module).register(subparsers)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    first = next((a for a in arguments if not a.startswith("-")), None)
+    parser = build_parser(first if first in COMMANDS else None)
+    args = parser.parse_args(arguments)
     try:
         code = args.func(args)
     except ProfileError as exc:
