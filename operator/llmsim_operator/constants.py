@@ -39,8 +39,8 @@ CA_INIT_NAME = "llmsim-ca-init"
 IPTABLES_INIT_NAME = "llmsim-iptables"
 PROXY_PORT = 15080
 ADMIN_PORT = 15090
-TRANSPARENT_PORT = 15081
-"""Where the iptables capture mode redirects outbound 80/443 (the proxy's transparent listener)."""
+TRANSPARENT_PORT = 15443
+"""The proxy's TLS listener (`--tls-listen`) that iptables capture redirects outbound 443 to."""
 SIDECAR_UID = 15080
 """The sidecar's user id; the iptables rules exempt its own traffic by this owner."""
 PROFILE_DIR = "/etc/llmsim/profile"

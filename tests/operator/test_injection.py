@@ -231,6 +231,8 @@ def test_host_alias_capture_resolves_provider_hosts_locally() -> None:
         "sysctls"
     ]
     assert "HTTPS_PROXY" not in env_of(out["spec"]["containers"][0])
+    proxy = next(i for i in out["spec"]["initContainers"] if i["name"] == c.SIDECAR_NAME)
+    assert proxy["args"][-3:] == ["--tls-listen", "127.0.0.1:443", "--bypass-hosts-file"]
 
 
 def test_iptables_capture_adds_a_net_admin_init_container_first() -> None:
@@ -239,6 +241,8 @@ def test_iptables_capture_adds_a_net_admin_init_container_first() -> None:
     assert [i["name"] for i in inits] == [c.IPTABLES_INIT_NAME, c.CA_INIT_NAME, c.SIDECAR_NAME]
     assert inits[0]["securityContext"]["capabilities"]["add"] == ["NET_ADMIN", "NET_RAW"]
     assert f"--uid-owner {c.SIDECAR_UID}" in inits[0]["command"][2]
+    assert "--dport 443 -j REDIRECT --to-ports 15443" in inits[0]["command"][2]
+    assert inits[2]["args"][-2:] == ["--tls-listen", "127.0.0.1:15443"]
     assert inits[2]["securityContext"]["runAsUser"] == c.SIDECAR_UID
     assert "HTTPS_PROXY" not in env_of(out["spec"]["containers"][0])
 
@@ -277,3 +281,16 @@ def test_the_input_pod_is_not_modified() -> None:
 
 def test_no_profile_means_no_patch() -> None:
     assert injection.json_patch(pod(), Decision(None), SETTINGS) == []
+
+
+@pytest.mark.parametrize("capture", list(Capture))
+def test_the_sidecar_arguments_are_what_llmsim_proxy_accepts(capture: Capture) -> None:
+    from llmsim.cli import main as cli
+
+    proxy = next(
+        i for i in injected(pod(), decision(capture))["spec"]["initContainers"] if i["name"] == c.SIDECAR_NAME
+    )
+    assert proxy["command"] == ["llmsim"]
+    args = cli.build_parser().parse_args(proxy["args"])
+    assert args.command == "proxy" and args.listen == "127.0.0.1:15080" and args.admin == "0.0.0.0:15090"
+    assert str(args.ca_dir) == c.CA_DIR and args.profile == "/etc/llmsim/profile/profile.yaml"

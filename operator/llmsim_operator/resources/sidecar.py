@@ -40,13 +40,21 @@ iptables -t nat -C OUTPUT -p tcp -j LLMSIM_OUTPUT 2>/dev/null \\
 iptables -t nat -A LLMSIM_OUTPUT -m owner --uid-owner {c.SIDECAR_UID} -j RETURN
 iptables -t nat -A LLMSIM_OUTPUT -d 127.0.0.0/8 -j RETURN
 iptables -t nat -A LLMSIM_OUTPUT -p tcp --dport 443 -j REDIRECT --to-ports {c.TRANSPARENT_PORT}
-iptables -t nat -A LLMSIM_OUTPUT -p tcp --dport 80 -j REDIRECT --to-ports {c.TRANSPARENT_PORT}
+iptables -t nat -A LLMSIM_OUTPUT -p tcp --dport 80 -j REDIRECT --to-ports {c.PROXY_PORT}
 """
-"""Redirect the pod's outbound HTTP(S) to the proxy's transparent listener, except the proxy's own."""
+"""Redirect the pod's outbound HTTPS to the proxy's TLS listener and plain HTTP to its origin-form
+listener, except the proxy's own connections (by its UID)."""
 
 
-def proxy_args() -> list[str]:
-    """`llmsim proxy` arguments (flags and ports fixed by DESIGN.md)."""
+def proxy_args(capture: Capture | str = "proxy") -> list[str]:
+    """`llmsim proxy` arguments (flags and ports fixed by DESIGN.md), plus the TLS listener that
+    host-alias (port 443, resolving providers through DNS rather than /etc/hosts) and iptables
+    (the redirect target) capture need."""
+    extra: list[str] = []
+    if str(capture) == "host-alias":
+        extra = ["--tls-listen", "127.0.0.1:443", "--bypass-hosts-file"]
+    elif str(capture) == "iptables":
+        extra = ["--tls-listen", f"127.0.0.1:{c.TRANSPARENT_PORT}"]
     return [
         "proxy",
         "--profile",
@@ -57,6 +65,7 @@ def proxy_args() -> list[str]:
         f"0.0.0.0:{c.ADMIN_PORT}",
         "--ca-dir",
         c.CA_DIR,
+        *extra,
     ]
 
 
@@ -76,7 +85,7 @@ def container(capture: Capture, settings: OperatorSettings, profile: str, *, nat
         "image": settings.sidecar_image,
         "imagePullPolicy": settings.sidecar_image_pull_policy,
         "command": ["llmsim"],
-        "args": proxy_args(),
+        "args": proxy_args(capture),
         "env": [
             {"name": "LLMSIM_CAPTURE", "value": str(capture)},
             {"name": "LLMSIM_PROFILE_NAME", "value": profile},
