@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 import json
+import signal
 import socket
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -140,3 +146,34 @@ def test_parallel_workers_and_merge(
     assert code == 2 and "more than one partial" in err
     code, _, err = run_cli(["report", "merge", str(tmp_path / "merged" / "report.json")], capsys)
     assert code == 2 and "not a partial result" in err
+
+
+@pytest.mark.slow
+def test_an_interrupted_run_still_writes_its_report(sim_server: Any, tmp_path: Path) -> None:
+    model = f"interrupt-{uuid.uuid4().hex[:8]}"
+    cmd = [sys.executable, "-m", "llmsim.cli.main", "load", "--target", sim_server.url, "--duration", "60",
+           "--rps", "10", "--model", model, "--out", str(tmp_path), "--quiet"]  # fmt: skip
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 20
+        while not sim_server_saw(sim_server, model) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        time.sleep(0.5)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 3, err.decode()
+    assert b"Traceback" not in out + err and b"interrupted by SIGINT" in err
+    doc = json.loads((tmp_path / "report.json").read_text())
+    assert doc["run"]["complete"] is False and doc["run"]["notes"][0] == "interrupted by SIGINT"
+    assert 0 < doc["summary"]["requests"] < 600
+    assert (tmp_path / "report.html").exists()
+
+
+def sim_server_saw(server: Any, model: str) -> bool:
+    """Whether the simulator counted a request for `model` (so the load generator is running)."""
+    with urllib.request.urlopen(f"{server.url}/metrics", timeout=2) as resp:
+        return f'model="{model}"' in resp.read().decode()

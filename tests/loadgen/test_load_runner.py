@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
 from collections.abc import AsyncIterator
 from typing import Any
@@ -40,58 +41,68 @@ def scenario(url: str, provider: str = "openai", **kw: Any) -> LoadScenarioSpec:
     return LoadScenarioSpec.model_validate(doc)
 
 
-@pytest.mark.parametrize("provider", ["openai", "azure", "anthropic", "gemini", "ollama"])
-async def test_streams_are_timed_per_token(fake: tuple[Fake, str], provider: str) -> None:
+PROVIDERS = ["openai", "azure", "anthropic", "gemini", "ollama"]
+
+
+async def test_streams_are_timed_per_token(fake: tuple[Fake, str]) -> None:
+    # Every provider's stream format at once, against the same fake.
     fake_server, url = fake
-    partial = await runner.run_worker(scenario(url, provider), api_key=None)
-    total = partial.total
-    assert total.requests == 6 and total.failed == 0, partial.examples
-    assert total.output_tokens == 6 * 8
-    ttft = total.latency["ttft_ms"]
-    itl = total.latency["itl_ms"]
-    assert ttft.count == 6 and itl.count == 6 * 7
-    # The fake's timing plus event-loop noise on a shared 2-core machine.
-    assert 49 <= (ttft.quantile(0.5) or 0) <= 80
-    assert 8.5 <= (itl.quantile(0.5) or 0) <= 16
-    tpot = total.latency["tpot_ms"].quantile(0.5) or 0
-    assert 8.5 <= tpot <= 16
-    assert fake_server.requests[0]["body"]  # the fake saw a real request body
+    partials = await asyncio.gather(*(runner.run_worker(scenario(url, p), api_key=None) for p in PROVIDERS))
+    for provider, partial in zip(PROVIDERS, partials, strict=True):
+        total = partial.total
+        assert total.requests == 6 and total.failed == 0, (provider, partial.examples)
+        assert total.output_tokens == 6 * 8, provider
+        ttft = total.latency["ttft_ms"]
+        itl = total.latency["itl_ms"]
+        assert ttft.count == 6 and itl.count == 6 * 7, provider
+        # The fake's timing plus event-loop noise on a shared 2-core machine.
+        assert 49 <= (ttft.quantile(0.5) or 0) <= 80, (provider, ttft.summary())
+        assert 8.5 <= (itl.quantile(0.5) or 0) <= 16, (provider, itl.summary())
+        tpot = total.latency["tpot_ms"].quantile(0.5) or 0
+        assert 8.5 <= tpot <= 16, provider
+    assert len(fake_server.requests) == 30 and all(r["body"] for r in fake_server.requests)
 
 
-@pytest.mark.parametrize("provider", ["openai", "anthropic", "gemini", "ollama"])
-async def test_non_streaming_requests_measure_end_to_end(fake: tuple[Fake, str], provider: str) -> None:
+async def test_non_streaming_requests_measure_end_to_end(fake: tuple[Fake, str]) -> None:
     _, url = fake
-    partial = await runner.run_worker(scenario(url, provider, requests={"streamingShare": 0.0}), api_key=None)
-    total = partial.total
-    assert total.succeeded == 6 and total.latency["ttft_ms"].count == 0
-    assert (total.latency["e2e_ms"].quantile(0.5) or 0) >= 49
-    assert total.output_tokens > 0
+    providers = ["openai", "anthropic", "gemini", "ollama"]
+    partials = await asyncio.gather(
+        *(
+            runner.run_worker(scenario(url, p, requests={"streamingShare": 0.0}), api_key=None)
+            for p in providers
+        )
+    )
+    for provider, partial in zip(providers, partials, strict=True):
+        total = partial.total
+        assert total.succeeded == 6 and total.latency["ttft_ms"].count == 0, provider
+        assert (total.latency["e2e_ms"].quantile(0.5) or 0) >= 49, provider
+        assert total.output_tokens > 0, provider
 
 
-@pytest.mark.parametrize(
-    ("header", "provider", "kind"),
-    [
-        ("429", "openai", "rate_limit"),
-        ("429", "anthropic", "rate_limit"),
-        ("429", "gemini", "rate_limit"),
-        ("529", "anthropic", "overloaded"),
-        ("500", "ollama", "server_error"),
-        ("garbage", "openai", "malformed"),
-        ("garbage", "gemini", "malformed"),
-        ("disconnect", "openai", "disconnect"),
-        ("disconnect", "ollama", "disconnect"),
-        ("midstream", "openai", "midstream_error"),
-        ("midstream", "anthropic", "midstream_error"),
-        ("midstream", "gemini", "midstream_error"),
-        ("midstream", "ollama", "midstream_error"),
-    ],
-)
-async def test_failures_are_classified(fake: tuple[Fake, str], header: str, provider: str, kind: str) -> None:
+FAILURES = [
+    ("429", "openai", "rate_limit"),
+    ("429", "anthropic", "rate_limit"),
+    ("429", "gemini", "rate_limit"),
+    ("529", "anthropic", "overloaded"),
+    ("500", "ollama", "server_error"),
+    ("garbage", "openai", "malformed"),
+    ("garbage", "gemini", "malformed"),
+    ("disconnect", "openai", "disconnect"),
+    ("disconnect", "ollama", "disconnect"),
+    ("midstream", "openai", "midstream_error"),
+    ("midstream", "anthropic", "midstream_error"),
+    ("midstream", "gemini", "midstream_error"),
+    ("midstream", "ollama", "midstream_error"),
+]
+
+
+async def test_failures_are_classified(fake: tuple[Fake, str]) -> None:
     _, url = fake
-    spec = scenario(url, provider, target={"headers": {"x-fake": header}}, durationS=0.3)
-    partial = await runner.run_worker(spec, api_key=None)
-    assert partial.total.errors == {kind: 3}, partial.examples
-    assert partial.examples[kind][0]
+    specs = [scenario(url, p, target={"headers": {"x-fake": h}}, durationS=0.3) for h, p, _ in FAILURES]
+    partials = await asyncio.gather(*(runner.run_worker(spec, api_key=None) for spec in specs))
+    for (header, provider, kind), partial in zip(FAILURES, partials, strict=True):
+        assert partial.total.errors == {kind: 3}, (header, provider, partial.examples)
+        assert partial.examples[kind][0]
 
 
 async def test_a_slow_target_times_out(fake: tuple[Fake, str]) -> None:

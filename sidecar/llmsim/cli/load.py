@@ -18,8 +18,7 @@ from rich.console import Console
 
 from llmsim.api.scenario import ApiKeySource, LoadScenarioSpec, Steady, TargetProvider
 from llmsim.errors import LLMSimError
-from llmsim.loadgen import console as live_console
-from llmsim.loadgen import job, pricing
+from llmsim.loadgen import pricing
 from llmsim.loadgen.scenario_file import ScenarioError, load_file, parse
 
 EXIT_SLO_FAILED = 1
@@ -124,6 +123,10 @@ def cmd_load(args: argparse.Namespace) -> int:
     except LLMSimError as exc:
         print(f"llmsim load: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    # Imported here: the run pulls in aiohttp and matplotlib, which `llmsim --help` does not need.
+    from llmsim.loadgen import console as live_console
+    from llmsim.loadgen import job
+
     base_dir = args.scenario.parent if args.scenario is not None else None
     out = Console()
     show = not args.quiet

@@ -11,8 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from llmsim.errors import LLMSimError
-from llmsim.loadgen import compare, html, job, pricing, report
-from llmsim.loadgen import console as live_console
+from llmsim.loadgen import compare, pricing, report
 
 
 def register(subparsers: Any) -> None:
@@ -63,6 +62,9 @@ def register(subparsers: Any) -> None:
 
 
 def cmd_merge(args: argparse.Namespace) -> int:
+    from llmsim.loadgen import console as live_console
+    from llmsim.loadgen import job
+
     try:
         prices = pricing.load_price_file(args.prices) if args.prices else []
         spec, merged = report.merge_partials([report.read_partial(p) for p in args.partials])
@@ -113,6 +115,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def cmd_html(args: argparse.Namespace) -> int:
+    from llmsim.loadgen import html
+
     try:
         doc = report.read_json(args.report)
         text = html.render(doc)

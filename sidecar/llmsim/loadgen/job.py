@@ -15,7 +15,7 @@ from rich.console import Console
 
 from llmsim.api.scenario import LoadScenarioSpec, ModelPrice
 from llmsim.loadgen import console as live_console
-from llmsim.loadgen import html, report, runner
+from llmsim.loadgen import report, runner
 from llmsim.loadgen.results import Partial
 from llmsim.loadgen.scenario_file import read_api_key
 from llmsim.loadgen.scheduler import LiveStats
@@ -43,6 +43,8 @@ def write_report(
     paths = [out_dir / "report.json"]
     report.write_json(paths[0], doc)
     if with_html:
+        from llmsim.loadgen import html  # matplotlib: only when a page is drawn
+
         paths.append(out_dir / "report.html")
         paths[1].write_text(html.render(doc), encoding="utf-8")
     return doc, paths
