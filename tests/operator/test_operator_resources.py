@@ -86,3 +86,40 @@ def test_the_worker_prints_its_partial_as_one_marked_line(
     assert worker.main(args) == 0
     assert seen == [["load", *args]]
     assert results.decode(capsys.readouterr().out) == doc
+
+
+def test_two_real_workers_against_the_simulator_merge_into_one_summary(
+    sim_server: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The whole data path of a run, without Kubernetes: the Job's worker arguments, `llmsim load`
+    against `llmsim serve`, the marked log lines, the operator's merge and summary."""
+    spec = LoadScenarioResourceSpec.model_validate(
+        {
+            "target": {"url": sim_server.url, "provider": "openai", "model": "gpt-4o-mini"},
+            "durationS": 1,
+            "pattern": {"type": "steady", "rps": 20},
+            "arrival": "constant",
+            "parallelism": 2,
+            "requests": {"maxTokens": {"type": "constant", "value": 8}},
+            "slos": [{"metric": "error_rate", "threshold": 0.01}],
+            "schedule": "0 * * * *",
+        }
+    )
+    cm = scenario.spec_config_map("s", "ns", "s-g1", spec)
+    spec_file = tmp_path / "scenario.yaml"
+    spec_file.write_text(cm["data"]["scenario.yaml"])
+    logs = []
+    for index in (0, 1):
+        out = tmp_path / f"out-{index}"
+        args = [
+            a.replace("$(JOB_COMPLETION_INDEX)", str(index))
+            .replace("/etc/llmsim/scenario/scenario.yaml", str(spec_file))
+            .replace(scenario.OUT_DIR, str(out))
+            for a in scenario.worker_args(2)
+        ]
+        assert worker.main(args) == 0
+        logs.append(capsys.readouterr().out)
+    summary = results.summarise(results.merge(results.collect(logs)))
+    assert summary.requests == 20 and summary.errors == 0
+    assert summary.ttft_ms.p50 is not None and summary.e2e_ms.p95 is not None
+    assert results.slo_verdict(summary) == "Met"
