@@ -91,3 +91,24 @@ async def _admin_metrics(proxy: ProxyServer) -> tuple[int, str]:
     url = f"http://127.0.0.1:{proxy.admin_address[1]}/metrics"
     async with aiohttp.ClientSession() as session, session.get(url) as resp:
         return resp.status, await resp.text()
+
+
+async def test_requests_for_other_hosts_are_not_taken_for_base_url_capture(
+    proxy_factory: ProxyFactory, upstream: Upstream
+) -> None:
+    import aiohttp
+
+    proxy = await proxy_factory(mode=Mode.SIMULATE)
+    assert proxy.listen_address is not None
+    # origin-form with a foreign Host (as an iptables redirect would deliver it): forwarded to that
+    # host as plain HTTP (here: the TLS-only fake, so it fails), never simulated, never re-routed
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(
+            f"http://127.0.0.1:{proxy.listen_address[1]}/v1/chat/completions",
+            json={"model": "m", "messages": []},
+            headers={"Host": f"origin.test:{upstream.port}"},
+        ) as resp,
+    ):
+        assert resp.status == 502
+    assert upstream.requests == []

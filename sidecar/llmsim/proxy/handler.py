@@ -49,7 +49,7 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 HOP_BY_HOP = frozenset(
     {
         "connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "proxy-connection",
-        "te", "trailer", "trailers", "transfer-encoding", "upgrade", "host", "content-length",
+        "te", "trailer", "trailers", "transfer-encoding", "upgrade", "host", "content-length", "expect",
     }
 )  # fmt: skip
 UPSTREAM_HEADER = "x-llmsim-upstream"
@@ -60,6 +60,7 @@ DEFAULT_UPSTREAMS: dict[str, str] = {
     "gemini": "https://generativelanguage.googleapis.com",
 }
 """Where base-url capture sends each provider's requests (azure and ollama must be configured)."""
+_LOOPBACK_NAMES = frozenset({"localhost", "::1", "ip6-localhost"})
 _STREAM_TYPES = ("text/event-stream", "application/x-ndjson", "application/jsonl", "application/stream+json")
 
 
@@ -122,11 +123,18 @@ class DataPath:
         host, _, port_text = host_header.rpartition(":") if _has_port(host_header) else (host_header, "", "")
         port = int(port_text) if port_text.isdigit() else (443 if secure else 80)
         host = host.lower().strip("[]")
-        if not secure and (
-            f"{host}:{port}" in self.own_addresses or not self.state.scope.intercepts(host, port)
-        ):
+        if not secure and self._is_base_url(request, host, port):
             return Destination(scheme, host, port, base_url_capture=True)
         return Destination(scheme, host, port)
+
+    def _is_base_url(self, request: web.Request, host: str, port: int) -> bool:
+        """Origin-form plain HTTP addressed to the proxy itself (base-url capture), as opposed to a
+        request for another host that merely arrived here (e.g. redirected by iptables)."""
+        if request.headers.get(UPSTREAM_HEADER):
+            return True
+        if f"{host}:{port}" in self.own_addresses:
+            return True
+        return host in _LOOPBACK_NAMES or host.startswith("127.")
 
     def upstream_url(self, request: web.Request, dest: Destination, info: RequestInfo) -> str:
         if dest.base_url_capture:
