@@ -35,7 +35,11 @@ STREAM_LEVELS = (50, 200, 400)
 SMALL_SECONDS = 3.0
 SMALL_CONNECTIONS = 32
 HOST = "api.openai.com"
-CHUNK = b'data: {"choices":[{"index":0,"delta":{"content":" tok"},"finish_reason":null}]}\n\n'
+CHUNK = (
+    'data: {{"t":{t:.6f},"choices":[{{"index":0,"delta":{{"content":" tok"}},"finish_reason":null}}]}}\n\n'
+)
+"""A stream event stamped with the upstream's `perf_counter()` at write time (CLOCK_MONOTONIC, shared by
+every process): the client subtracts it to get the delay added between upstream and client."""
 SMALL = json.dumps({"id": "x", "object": "chat.completion", "choices": [{"index": 0, "message": {
     "role": "assistant", "content": "ok"}, "finish_reason": "stop"}]}).encode()  # fmt: skip
 
@@ -62,7 +66,7 @@ def upstream_main(plain_port: int, tls_port: int, cert: str, key: str) -> None:
                 await asyncio.sleep(delay)
             if k == 0:
                 await response.prepare(request)
-            await response.write(CHUNK)
+            await response.write(CHUNK.format(t=time.perf_counter()).encode())
         await response.write(b"data: [DONE]\n\n")
         await response.write_eof()
         return response
@@ -125,6 +129,7 @@ async def _one_stream(route: Route, start_at: float) -> dict[str, Any]:
     if delay > 0:
         await asyncio.sleep(delay)
     tokens: list[float] = []
+    added: list[float] = []
     status = 0
     try:
         reader, writer = await route.open()
@@ -134,13 +139,16 @@ async def _one_stream(route: Route, start_at: float) -> dict[str, Any]:
         status = int(line.split()[1])
         async for line in reader:
             if line.startswith(b"data: {") and b'"content":"' in line and b'"content":""' not in line:
-                tokens.append(time.perf_counter())
+                now = time.perf_counter()
+                tokens.append(now)
+                if line.startswith(b'data: {"t":'):
+                    added.append(now - float(line[11 : line.index(b",")]))
             elif line.startswith(b"data: [DONE]"):
                 break
         writer.close()
     except (OSError, ValueError, IndexError, ssl.SSLError):
         sent = time.perf_counter()
-    return {"sent": sent, "tokens": tokens, "status": status}
+    return {"sent": sent, "tokens": tokens, "status": status, "added": added}
 
 
 async def _small_worker(route: Route, until: float, latencies: list[float]) -> None:
@@ -254,12 +262,15 @@ def _stream_row(name: str, streams: int, results: list[dict[str, Any]], cpu: flo
     itl = np.concatenate([np.diff(r["tokens"]) * 1000 for r in ok]) if ok else np.array([])
     itl_err = np.abs(itl - ITL_MS)
     last = [(r["tokens"][-1] - r["sent"]) * 1000 for r in ok]
+    added = [a * 1000 for r in ok for a in r.get("added", [])]
     first = [(r["tokens"][0] - r["sent"]) * 1000 for r in ok]
     return {
         "path": name, "streams": streams, "complete": f"{len(ok)}/{streams}",
         "TTFT p50 ms": pct(first, 50), "TTFT |err| p99 ms": pct(ttft_err, 99),
         "ITL |err| p50 ms": pct(itl_err, 50), "ITL |err| p99 ms": pct(itl_err, 99),
         "last-first ms": pct(np.subtract(last, first), 50),
+        "upstream->client p50 ms": pct(added, 50) if added else None,
+        "upstream->client p99 ms": pct(added, 99) if added else None,
         "proxy CPU %": None if cpu is None else round(cpu * 100, 1),
     }  # fmt: skip
 
