@@ -8,6 +8,7 @@ delay); other 4xx become `kopf.PermanentError` (no crash loop on one bad object)
 from __future__ import annotations
 
 import base64
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -36,6 +37,17 @@ def classified(what: str) -> Iterator[None]:
                 f"{what}: API error {status} {exc.reason}", delay=RETRY_DELAY_S
             ) from exc
         raise kopf.PermanentError(f"{what}: API error {status} {exc.reason}") from exc
+
+
+def configure_client() -> None:
+    """Load the in-cluster or kubeconfig credentials into the client's default configuration (kopf's
+    login does the same, but only after the start-up handlers, which already need the API)."""
+    import kubernetes.config
+
+    try:
+        kubernetes.config.load_incluster_config()
+    except kubernetes.config.ConfigException:
+        kubernetes.config.load_kube_config()
 
 
 def _core() -> Any:
@@ -200,15 +212,19 @@ def patch_webhook_ca_bundle(configuration: str, ca_pem: bytes) -> bool:
     api = kubernetes.client.AdmissionregistrationV1Api()
     with classified(f"MutatingWebhookConfiguration {configuration}"):
         try:
-            current = api.read_mutating_webhook_configuration(name=configuration, _request_timeout=TIMEOUT)
+            raw = api.read_mutating_webhook_configuration(
+                name=configuration, _request_timeout=TIMEOUT, _preload_content=False
+            )
         except ApiException as exc:
             if _status_of(exc) == 404:
                 return False
             raise
+        webhooks = json.loads(raw.data).get("webhooks") or []
         bundle = base64.b64encode(ca_pem).decode("ascii")
         ops = [
             {"op": "add", "path": f"/webhooks/{i}/clientConfig/caBundle", "value": bundle}
-            for i, _ in enumerate(current.webhooks or [])
+            for i, hook in enumerate(webhooks)
+            if (hook.get("clientConfig") or {}).get("caBundle") != bundle
         ]
         if ops:
             api.patch_mutating_webhook_configuration(name=configuration, body=ops, _request_timeout=TIMEOUT)

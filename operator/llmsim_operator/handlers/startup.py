@@ -130,6 +130,7 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     if ours.webhook_insecure:
         server = NamespacedWebhookServer(addr=ours.webhook_addr, port=ours.webhook_port, insecure=True)
     else:
+        await asyncio.to_thread(k8s.configure_client)
         cert, key = await asyncio.to_thread(ensure_webhook_tls, ours, utcnow())
         server = NamespacedWebhookServer(
             addr=ours.webhook_addr, port=ours.webhook_port, certfile=str(cert), pkeyfile=str(key)
