@@ -45,9 +45,9 @@ def configure_client() -> None:
     import kubernetes.config
 
     try:
-        kubernetes.config.load_incluster_config()
+        kubernetes.config.load_incluster_config()  # type: ignore[no-untyped-call]
     except kubernetes.config.ConfigException:
-        kubernetes.config.load_kube_config()
+        kubernetes.config.load_kube_config()  # type: ignore[no-untyped-call]
 
 
 def _core() -> Any:
@@ -219,7 +219,7 @@ def patch_webhook_ca_bundle(configuration: str, ca_pem: bytes) -> bool:
             if _status_of(exc) == 404:
                 return False
             raise
-        webhooks = json.loads(raw.data).get("webhooks") or []
+        webhooks = json.loads(raw.data).get("webhooks") or []  # type: ignore[attr-defined]
         bundle = base64.b64encode(ca_pem).decode("ascii")
         ops = [
             {"op": "add", "path": f"/webhooks/{i}/clientConfig/caBundle", "value": bundle}
