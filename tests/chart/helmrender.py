@@ -5,7 +5,7 @@ values against values.schema.json, renders the templates, installs crds/ and cre
 through the Kubernetes API of an in-process emulator. What the emulator holds afterwards is exactly
 what Helm would create on a cluster; the release's test hooks come back in the install result.
 
-Two things make the emulator usable by Helm's Go client (found by probing; see tests/chart/README):
+Two things make the emulator usable by Helm's Go client (found by probing it):
 
 * `HELM_DRIVER=memory`: Helm's default release storage writes Secrets in protobuf, which the
   emulator cannot decode; the in-memory driver needs no storage objects. The Go runtime of the
