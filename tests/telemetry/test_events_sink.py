@@ -89,9 +89,13 @@ def test_event_bus_logs_json_lines(caplog: pytest.LogCaptureFixture) -> None:
     bus = events.EventBus("/t")
     caplog.set_level(logging.INFO, logger="llmsim.events")
     bus.emit("session.started", {"sessionId": "s1"}, subject="s1")
-    bus.emit("request.completed", {"outcome": "ok"})  # DEBUG: not logged at INFO
+    bus.emit("request.completed", {"outcome": "ok"})  # per-request events are DEBUG
+    bus.emit("error.occurred", {"outcome": "rate_limit"})
     lines = [json.loads(r.getMessage()) for r in caplog.records if r.name == "llmsim.events"]
     assert [line["event"] for line in lines] == ["session.started"] and lines[0]["sessionId"] == "s1"
+    caplog.set_level(logging.DEBUG, logger="llmsim.events")
+    bus.emit("error.occurred", {"outcome": "rate_limit"})
+    assert json.loads(caplog.records[-1].getMessage())["outcome"] == "rate_limit"
 
 
 async def test_failed_deliveries_are_retried_a_bounded_number_of_times() -> None:

@@ -2,7 +2,8 @@
 
 Event types: `session.started`, `session.completed`, `request.completed`, `error.occurred`,
 `anomaly.detected`. Each is written as one JSON line on the `llmsim.events` logger
-(`request.completed` at DEBUG, the others at INFO). With a sink configured, each is also sent as a
+(the per-request `request.completed` and `error.occurred` at
+DEBUG, the others at INFO). With a sink configured, each is also sent as a
 CloudEvent in structured JSON mode (`Content-Type: application/cloudevents+json`), type
 `io.llmsim.<event>` (e.g. `io.llmsim.session.started`).
 
@@ -39,7 +40,8 @@ EVENT_TYPES: tuple[EventType, ...] = (
 )
 CE_TYPE_PREFIX = "io.llmsim."
 CE_CONTENT_TYPE = "application/cloudevents+json; charset=utf-8"
-_QUIET: frozenset[str] = frozenset({"request.completed"})
+_QUIET: frozenset[str] = frozenset({"request.completed", "error.occurred"})
+"""Per-request events: logged at DEBUG (at thousands of requests per second INFO would flood logs)."""
 
 
 def rfc3339(unix_s: float) -> str:
