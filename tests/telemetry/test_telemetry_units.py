@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 from typing import Any
 
 import numpy as np
@@ -21,6 +22,7 @@ from llmsim.telemetry.events import EventBus
 from llmsim.telemetry.facade import Telemetry
 from llmsim.telemetry.records import RequestRecord
 from llmsim.telemetry.sessions import SessionError, SessionStore
+from llmsim.telemetry.settings import TelemetrySettings
 
 SPEC = parse_spec(
     {
@@ -250,3 +252,34 @@ def test_anomalies_become_events() -> None:
     unknown = dataclasses.replace(record(profile="nope", outcome="server_error"))
     t.observe(unknown)
     assert sent[-1][0] == "error.occurred"
+
+
+# settings -----------------------------------------------------------------------------------------
+
+
+def test_settings_defaults_are_pinned_and_read_from_llmsim_variables(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in list(os.environ):
+        if name.startswith("LLMSIM_"):
+            monkeypatch.delenv(name)
+    s = TelemetrySettings()
+    assert s.model_dump() == {
+        "model_label_limit": 50,
+        "max_sessions": 1000,
+        "session_max_samples": 100_000,
+        "events_sink_url": None,
+        "events_queue_size": 1000,
+        "events_max_attempts": 3,
+        "events_timeout_s": 2.0,
+        "events_backoff_s": 0.2,
+        "events_concurrency": 2,
+        "events_source": "/llmsim",
+        "anomaly_window": 50,
+    }
+    assert all(field.description for field in TelemetrySettings.model_fields.values())
+    monkeypatch.setenv("LLMSIM_EVENTS_QUEUE_SIZE", "7")
+    monkeypatch.setenv("LLMSIM_MODEL_LABEL_LIMIT", "3")
+    s = TelemetrySettings()
+    assert s.events_queue_size == 7 and s.model_label_limit == 3
+    monkeypatch.setenv("LLMSIM_EVENTS_QUEUE_SIZE", "0")
+    with pytest.raises(ValueError, match="events_queue_size"):
+        TelemetrySettings()
