@@ -132,3 +132,22 @@ def test_active_streams_gauge_counts_requests_in_flight(sim_server_factory: Call
         t.join(timeout=10)
     assert seen == 3
     assert total(scrape(server), "llmsim_active_streams") == 0
+
+
+def test_other_providers_are_labelled_by_their_wire_format(sim_server: SimServer) -> None:
+    import anthropic
+    from google import genai
+    from google.genai import types
+
+    a = anthropic.Anthropic(base_url=sim_server.url, api_key="sk-ant-test", max_retries=0)
+    with a.messages.stream(model="claude-sonnet-4", max_tokens=50, messages=USER) as stream:
+        assert stream.get_final_message().usage.output_tokens == 12
+    g = genai.Client(api_key="gm-test", http_options=types.HttpOptions(base_url=sim_server.url))
+    assert len(list(g.models.generate_content_stream(model="gemini-2.0-flash", contents="Hello?"))) == 13
+    s = scrape(sim_server)
+    for provider, model in (("anthropic", "claude-sonnet-4"), ("gemini", "gemini-2.0-flash")):
+        labels = {"provider": provider, "model": model, "outcome": "ok"}
+        assert total(s, "llmsim_requests_total", **labels) == 1
+        assert total(s, "llmsim_ttft_seconds_count", **labels) == 1
+        assert total(s, "llmsim_itl_seconds_count", **labels) == 11
+        assert total(s, "llmsim_tokens_total", provider=provider, direction="output") == 12

@@ -16,7 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from llmsim.profiles import parse_spec
 from llmsim.simulation import sampling
-from llmsim.telemetry import labels, otel, stats
+from llmsim.telemetry import genai, labels, otel, stats
 from llmsim.telemetry.anomaly import AnomalyDetector, Expectations
 from llmsim.telemetry.events import EventBus
 from llmsim.telemetry.facade import Telemetry
@@ -283,3 +283,13 @@ def test_settings_defaults_are_pinned_and_read_from_llmsim_variables(monkeypatch
     monkeypatch.setenv("LLMSIM_EVENTS_QUEUE_SIZE", "0")
     with pytest.raises(ValueError, match="events_queue_size"):
         TelemetrySettings()
+
+
+def test_genai_names_per_provider() -> None:
+    assert genai.provider_name("azure") == "azure.ai.openai" and genai.provider_name("gemini") == "gcp.gemini"
+    assert genai.operation_name("gemini", "chat") == "generate_content"
+    assert genai.operation_name("openai", "completion") == "text_completion"
+    assert genai.operation_name("ollama", "embeddings") == "embeddings"
+    assert genai.span_name(record(operation="chat", model="")) == "chat"
+    attrs = genai.span_attributes(record(outcome="disconnect", fault="disconnect", fault_reason="rate"))
+    assert attrs["error.type"] == "disconnect" and attrs["llmsim.fault.type"] == "disconnect"
