@@ -3,7 +3,8 @@
 `llmsim serve` (pinned to core 0) answers with short streams (TTFT 20 ms, ITL 2 ms, 8 tokens);
 one `llmsim load` process (pinned to core 1) sends a steady, constant-spacing schedule at rising
 rates. A rate counts as sustained when the schedule lag p99 stays below 10 ms, fewer than 1 % of
-requests fail and the achieved rate is within 2 % of the target. We report every step and the
+requests fail and the achieved rate is within 2 % of the target (a step that misses is tried once
+more, since other processes on a small machine can spoil a 1 % tail). We report every step and the
 highest sustained rate; at the top the limit may be the server, which the table shows as errors
 or a rising TTFT.
 """
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -65,6 +67,8 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
     duration = 3.0 if quick else 8.0
     rows: list[dict[str, Any]] = []
     best: dict[str, float] = {}
+    if hasattr(os, "getloadavg"):
+        print(f"\nload average before the loadgen section: {os.getloadavg()[0]:.2f}")
     with tempfile.TemporaryDirectory() as tmpdir:
         tmp = Path(tmpdir)
         profile = tmp / "profile.json"
@@ -76,16 +80,21 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
                      "--log-level", "warning"]  # fmt: skip
             with server_process(serve, f"{url}/healthz", core=0):
                 for rps in rates:
-                    out = tmp / f"{loop}-{rps}"
-                    out.mkdir()
-                    doc = _load(url, rps, duration, out, loop)
-                    s = doc["summary"]
-                    lag = s["schedule_lag_ms"]
-                    ok = (
-                        (lag["p99"] or 0) < LAG_P99_LIMIT_MS
-                        and s["error_rate"] < 0.01
-                        and s["achieved_rps"] >= 0.98 * s["target_rps"]
-                    )
+                    # A step that misses gets one more try: on a shared machine another process's
+                    # burst can cost a 1 % tail that says nothing about the load generator.
+                    for attempt in (1, 2):
+                        out = tmp / f"{loop}-{rps}-{attempt}"
+                        out.mkdir()
+                        doc = _load(url, rps, duration, out, loop)
+                        s = doc["summary"]
+                        lag = s["schedule_lag_ms"]
+                        ok = (
+                            (lag["p99"] or 0) < LAG_P99_LIMIT_MS
+                            and s["error_rate"] < 0.01
+                            and s["achieved_rps"] >= 0.98 * s["target_rps"]
+                        )
+                        if ok:
+                            break
                     rows.append(
                         {
                             "loop": loop,
@@ -96,6 +105,7 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
                             "errors %": 100 * s["error_rate"],
                             "ttft p50 ms": doc["latency"]["ttft_ms"]["p50"],
                             "ttft p99 ms": doc["latency"]["ttft_ms"]["p99"],
+                            "tries": attempt,
                             "sustained": "yes" if ok else "no",
                         }
                     )

@@ -49,7 +49,8 @@ async def execute(
     except aiohttp.ClientConnectorError as exc:
         record.end_s = clock()
         record.error = ErrorType.CONNECT
-        record.message = f"cannot connect to {exc.host}:{exc.port}: {exc.os_error.strerror or exc.os_error}"
+        reason = exc.os_error.strerror or str(exc)
+        record.message = f"cannot connect to {exc.host}:{exc.port}: {reason}"[:300]
     except (aiohttp.ServerDisconnectedError, aiohttp.ClientPayloadError) as exc:
         record.end_s = clock()
         record.error = ErrorType.DISCONNECT
