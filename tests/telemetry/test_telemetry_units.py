@@ -84,8 +84,8 @@ def test_model_labeler_is_bounded() -> None:
         "other",
     ]
     assert lab.distinct == 3
-    lab.add_known(["c"])
-    assert lab("c") == "c"
+    lab.add_known(["c", "d", "e", "f"])  # at most `limit` names can be declared later
+    assert [lab(m) for m in "cdef"] == ["c", "d", "other", "other"]
 
 
 def test_known_models_come_from_the_profile() -> None:

@@ -94,7 +94,9 @@ def known_models(specs: Iterable[SimulationProfileSpec]) -> set[str]:
 class ModelLabeler:
     """Maps model names to label values with a hard bound on distinct values.
 
-    Thread-safe; the bound is `len(known) + limit + 1` values (`other` included).
+    Thread-safe; the bound is `len(known) + 2 * limit + 1` values (`other` included): the names
+    known up front, up to `limit` names declared later (`add_known`), the first `limit` other
+    names seen, and `other`.
     """
 
     def __init__(self, known: Iterable[str] = (), limit: int = DEFAULT_MODEL_LIMIT) -> None:
@@ -103,12 +105,22 @@ class ModelLabeler:
         self._known = {n for n in known if n and len(n) <= _MAX_NAME_LENGTH}
         self._extra: set[str] = set()
         self._limit = limit
+        self._declared = 0
         self._lock = threading.Lock()
 
     def add_known(self, names: Iterable[str]) -> None:
-        """Declare more names as known (e.g. a session's inline profile)."""
+        """Declare more names as known (e.g. a session's inline profile).
+
+        At most `limit` names are declared this way over the labeler's life, so that creating
+        sessions cannot grow the series count without bound either.
+        """
         with self._lock:
-            self._known.update(n for n in names if n and len(n) <= _MAX_NAME_LENGTH)
+            for name in names:
+                if self._declared >= self._limit:
+                    return
+                if name and len(name) <= _MAX_NAME_LENGTH and name not in self._known:
+                    self._known.add(name)
+                    self._declared += 1
 
     def __call__(self, model: str | None) -> str:
         if not model or len(model) > _MAX_NAME_LENGTH:
