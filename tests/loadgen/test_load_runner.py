@@ -131,7 +131,7 @@ async def test_a_rejected_key_stops_early(fake: tuple[Fake, str]) -> None:
         url, target={"headers": {"x-fake": "401"}}, durationS=10, pattern={"type": "steady", "rps": 40}
     )
     partial = await runner.run_worker(spec, api_key="sk-wrong")
-    assert "rejecting the API key" in partial.notes[0]
+    assert "is rejecting the API key" in partial.notes[0]
     assert partial.total.errors.get("auth", 0) >= runner.FAIL_FAST_AFTER
 
 
@@ -177,3 +177,13 @@ async def test_the_schedule_keeps_its_deadlines(fake: tuple[Fake, str]) -> None:
     # each sleep's overshoot, about a millisecond per request, so ~100 ms by the end).
     late = sorted(r.lag_s for r in records if r.intended_s > 0.75)
     assert late[len(late) // 2] < 0.015
+
+
+async def test_a_target_answering_garbage_stops_early(fake: tuple[Fake, str]) -> None:
+    _, url = fake
+    spec = scenario(url, "anthropic", target={"headers": {"x-fake": "garbage"}}, durationS=10,
+                    pattern={"type": "steady", "rps": 40})  # fmt: skip
+    partial = await runner.run_worker(spec, api_key=None)
+    assert "does not answer in the anthropic format" in partial.notes[0]
+    assert "<html>not an API</html>" in partial.notes[0]  # what the target sent
+    assert partial.total.requests < 100

@@ -19,7 +19,15 @@ from llmsim.loadgen.wire import ErrorType
 START_LEAD_S = 0.2
 """The schedule starts this long after set-up, so that the first deadlines are not already late."""
 FAIL_FAST_AFTER = 10
-"""Stop early when this many first answers were all connection or authentication failures."""
+"""Stop early when this many first answers all failed in a way that says the target is unusable."""
+FAIL_FAST_REASONS = {
+    ErrorType.CONNECT: "is unreachable",
+    ErrorType.AUTH: "is rejecting the API key",
+    ErrorType.NOT_FOUND: "answers 404 Not Found (check the URL, provider format and model)",
+    ErrorType.MALFORMED: "does not answer in the {provider} format",
+}
+"""Error types that stop a run early when every one of the first answers has one, and what the
+note says about the target."""
 STOP_GRACE_S = 2.0
 
 
@@ -89,14 +97,14 @@ async def run_worker(
             if len(first_outcomes) < FAIL_FAST_AFTER:
                 first_outcomes.append(record.error)
                 if len(first_outcomes) == FAIL_FAST_AFTER and all(
-                    e in (ErrorType.CONNECT, ErrorType.AUTH) for e in first_outcomes
+                    e in FAIL_FAST_REASONS for e in first_outcomes
                 ):
-                    kind = (
-                        "unreachable" if first_outcomes[0] == ErrorType.CONNECT else "rejecting the API key"
-                    )
+                    worst = max(FAIL_FAST_REASONS, key=first_outcomes.count)
+                    reason = FAIL_FAST_REASONS[worst].format(provider=spec.target.provider.value)
+                    example = partial.examples.get(worst.value, [""])[0]
                     partial.notes.append(
-                        f"stopped early: the target {spec.target.url} is {kind} "
-                        f"(the first {FAIL_FAST_AFTER} requests failed: {record.message})"
+                        f"stopped early: the target {spec.target.url} {reason} "
+                        f"(the first {FAIL_FAST_AFTER} requests failed, e.g. {example})"
                     )
                     stop.set()
 
