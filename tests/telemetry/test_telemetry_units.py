@@ -264,8 +264,8 @@ def test_settings_defaults_are_pinned_and_read_from_llmsim_variables(monkeypatch
     s = TelemetrySettings()
     assert s.model_dump() == {
         "model_label_limit": 50,
-        "max_sessions": 1000,
-        "session_max_samples": 100_000,
+        "max_sessions": 200,
+        "session_max_samples": 20_000,
         "events_sink_url": None,
         "events_queue_size": 1000,
         "events_max_attempts": 3,

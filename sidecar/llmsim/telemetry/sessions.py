@@ -25,8 +25,8 @@ from llmsim.telemetry.records import RequestRecord
 
 SESSION_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 _SESSION_ID_RE = re.compile(SESSION_ID_PATTERN)
-DEFAULT_MAX_SESSIONS = 1000
-DEFAULT_MAX_SAMPLES = 100_000
+DEFAULT_MAX_SESSIONS = 200
+DEFAULT_MAX_SAMPLES = 20_000
 
 
 class LatencySummary(StrictModel):

@@ -18,10 +18,11 @@ class TelemetrySettings(BaseSettings):
     model_label_limit: int = Field(default=DEFAULT_MODEL_LIMIT, ge=0, le=10_000)
     """Distinct model names, beyond those the profiles name, that get their own metric series;
     later names are reported as `other`."""
-    max_sessions: int = Field(default=1000, ge=1, le=1_000_000)
+    max_sessions: int = Field(default=200, ge=1, le=100_000)
     """Sessions kept in memory; beyond that the oldest completed (else oldest) is forgotten."""
-    session_max_samples: int = Field(default=100_000, ge=100, le=10_000_000)
-    """Latency samples kept per session and metric (a uniform reservoir beyond that)."""
+    session_max_samples: int = Field(default=20_000, ge=100, le=10_000_000)
+    """Latency samples kept per session and metric (8 bytes each; a uniform reservoir beyond that).
+    With the defaults a session holds at most ~0.5 MB, all sessions together ~100 MB."""
     events_sink_url: str | None = None
     """Where CloudEvents are POSTed (structured JSON mode); unset: events are only logged."""
     events_queue_size: int = Field(default=1000, ge=1, le=1_000_000)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from array import array
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -15,12 +16,14 @@ PERCENTILES = (50, 90, 95, 99)
 class Reservoir:
     """Keeps every value up to `capacity`, then a uniform random sample of them (Vitter's algorithm R).
 
-    Percentiles are exact until `capacity` values were added and unbiased estimates after.
+    Percentiles are exact until `capacity` values were added and unbiased estimates after
+    (with 20 000 kept values the p99 estimate is within about ±0.15 percentile points).
     """
 
-    capacity: int = 100_000
+    capacity: int = 20_000
     seed: int = 0
-    values: list[float] = field(default_factory=list)
+    values: array[float] = field(default_factory=lambda: array("d"))
+    """Kept values, 8 bytes each."""
     seen: int = 0
     _rng: random.Random = field(init=False, repr=False)
 
