@@ -12,6 +12,7 @@ for comparison in `make bench` and for setups that want mitmproxy's full protoco
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 from mitmproxy import ctx, exceptions, http, tls
@@ -37,7 +38,7 @@ class LlmsimAddon:
 
     def load(self, loader: Any) -> None:
         loader.add_option(
-            "llmsim_intercept", tuple[str, ...], (), "Extra hosts (host, *.domain, host:port) to intercept."
+            "llmsim_intercept", Sequence[str], [], "Extra hosts (host, *.domain, host:port) to intercept."
         )
 
     def configure(self, updated: set[str]) -> None:

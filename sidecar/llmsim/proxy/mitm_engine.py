@@ -58,7 +58,7 @@ async def start(
     )
     master = DumpMaster(mopts, with_termlog=False, with_dumper=False)
     master.addons.add(LlmsimAddon(state, datapath_port, token))  # type: ignore[no-untyped-call]
-    master.options.update(llmsim_intercept=tuple(opts.intercept))  # type: ignore[no-untyped-call]
+    master.options.update(llmsim_intercept=list(opts.intercept))  # type: ignore[no-untyped-call]
     task = asyncio.create_task(master.run())
     proxyserver = master.addons.get("proxyserver")  # type: ignore[no-untyped-call]
     loop = asyncio.get_running_loop()
