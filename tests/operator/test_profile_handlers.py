@@ -72,10 +72,14 @@ async def test_a_valid_profile_is_rendered_into_an_owned_config_map(cluster: Any
 
 
 async def test_an_update_re_renders_the_config_map(cluster: Any, operator: Any) -> None:
-    await create(cluster, PROFILES, profile(provider="openai"))
+    await create(cluster, PROFILES, profile(provider="openai", durationS=60))
     await wait_for(lambda: status_of(cluster)["phase"] == "Ready")
+    assert status_of(cluster)["expiresAt"]
 
-    patch = {"metadata": {"generation": 2}, "spec": {"provider": "anthropic", "paused": True}}
+    patch = {
+        "metadata": {"generation": 2},
+        "spec": {"provider": "anthropic", "paused": True, "durationS": None},
+    }
     rsp = await cluster.patch(url(PROFILES, name="drill"), json=patch, headers=MERGE)
     assert rsp.status == 200, await rsp.text()
 
@@ -85,6 +89,7 @@ async def test_an_update_re_renders_the_config_map(cluster: Any, operator: Any) 
 
     await wait_for(rerendered)
     await wait_for(lambda: status_of(cluster)["observedGeneration"] == 2)
+    assert "expiresAt" not in status_of(cluster)
     await wait_for(lambda: "Updated" in [e["reason"] for e in events_for(cluster, "drill")])
 
 

@@ -100,7 +100,7 @@ def reconcile_profile(
         configMap=cm["metadata"]["name"],
         expiresAt=expires.isoformat() if expires else None,
     )
-    patch.status.update(status_dict(status))
+    patch.status.update(status_dict(status) | ({} if expires else {"expiresAt": None}))  # None clears it
     if previous_phase != ProfilePhase.READY.value:
         post(body, "Normal", "Ready", message)
     else:
