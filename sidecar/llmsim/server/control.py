@@ -310,7 +310,7 @@ async def simulate(request: web.Request) -> web.Response:
         if (index + 1) % _YIELD_EVERY == 0:
             await asyncio.sleep(0)
     if body.realtime and results:
-        longest = max(r.timing.e2e_s for r in results)
+        longest = min(max(r.timing.e2e_s for r in results), cm.REALTIME_MAX_WAIT_S)
         await asyncio.sleep(max(0.0, started + longest - asyncio.get_running_loop().time()))
     answer = cm.SimulateResult(
         profile=profile.name,

@@ -17,6 +17,8 @@ from llmsim.profiles import resolve_extends
 from llmsim.telemetry.sessions import SESSION_ID_PATTERN, LatencySummary
 
 MAX_SIMULATE_COUNT = 10_000
+REALTIME_MAX_WAIT_S = 120.0
+"""`realtime` never holds an answer longer than this (a `timeout` fault would stall 10 minutes)."""
 
 
 def _inline_profile(value: Any) -> Any:
@@ -116,10 +118,12 @@ class Simulate(StrictModel):
     seed: int | None = Field(default=None, ge=0)
     """Seed of the simulation (default: the profile's seed, else random); echoed in the answer."""
     realtime: bool = False
-    """Wait until the longest simulated response would have finished before answering; false
-    answers at once (thousands of requests simulate in well under a second)."""
+    """Wait until the longest simulated response would have finished (at most 120 s) before
+    answering; false answers at once."""
     fault: FaultType | None = None
-    """Force this fault on every response (as `x-llmsim-fault` does); `none` forces clean answers."""
+    """Force this fault on every response (as `x-llmsim-fault` does); `none` forces clean answers.
+    Otherwise the profile's windows, `failFirst` (every result counts as a first attempt) and
+    `rates` decide, independently per result."""
     elapsed_s: float = Field(default=0.0, ge=0)
     """Seconds since profile activation, for fault windows."""
     active_streams: int = Field(default=1, ge=1, le=1_000_000)
