@@ -135,3 +135,22 @@ def test_openapi_document_describes_the_control_api(sim_server: SimServer) -> No
     validate({"count": 2, "overrides": {"seed": 1}}, "Simulate")
     with pytest.raises(jsonschema.ValidationError):
         validate({"count": 0}, "Simulate")
+
+
+def test_embeddings_and_capped_realtime(sim_server: SimServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    emb = simulate(sim_server, request={"operation": "embeddings", "input": ["a b c", "d"]}).json()[
+        "results"
+    ][0]
+    assert emb["choices"] == [] and emb["usage"]["outputTokens"] == 0
+    assert (
+        emb["timing"]["ttftS"] == emb["timing"]["e2eS"] == pytest.approx(0.005)
+        and emb["timing"]["itlS"] == []
+    )
+
+    from llmsim.server import control_models
+
+    monkeypatch.setattr(control_models, "REALTIME_MAX_WAIT_S", 0.3)
+    t0 = time.perf_counter()
+    stalled = simulate(sim_server, fault="timeout", realtime=True).json()["results"][0]
+    assert stalled["timing"]["e2eS"] == 600.0  # the profile's faults.params.timeoutS
+    assert 0.3 <= time.perf_counter() - t0 < 3
