@@ -54,6 +54,24 @@ def test_bad_scenario_files_get_one_clear_line(
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.parametrize(
+    ("flags", "expected"),
+    [
+        (["--duration", "3600", "--rps", "10000"], "at most 20,000,000 per run"),
+        (["--duration", "100"], "windowS: 0.001 s over durationS 100 s makes 100,000 windows"),
+    ],
+)
+def test_runs_too_big_to_hold_are_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], flags: list[str], expected: str
+) -> None:
+    scenario = tmp_path / "s.yaml"
+    scenario.write_text("windowS: 0.001\n" if "--rps" not in flags else "{}\n")
+    code, _, err = run_cli(
+        ["load", "--scenario", str(scenario), *flags, "--out", str(tmp_path / "o")], capsys
+    )
+    assert code == 2 and expected in err
+
+
 def test_missing_scenario_file_and_missing_key(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

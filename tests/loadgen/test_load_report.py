@@ -268,3 +268,19 @@ def test_the_documented_price_table_is_the_built_in_one() -> None:
     docs = (Path(__file__).resolve().parents[2] / "docs" / "loadgen.md").read_text()
     rows = re.findall(r"^\| `([^`]+)` \| ([\d.]+) \| ([\d.]+) \|$", docs, flags=re.M)
     assert [(p, float(i), float(o)) for p, i, o in rows] == list(pricing.BUILTIN_PRICES)
+
+
+def test_credentials_in_headers_or_the_url_never_reach_reports_or_partials() -> None:
+    spec = spec_of(
+        target={"url": "http://127.0.0.1:9/?key=AIzaSECRET&x=1",
+                "headers": {"Authorization": "Bearer sk-SECRET", "X-Goog-Api-Key": "SECRET2", "x-llmsim-profile": "p"}}
+    )  # fmt: skip
+    window_s, n = window_length(spec.duration_s, None)
+    part = Partial(window_s=window_s, n_windows=n, workers=[0])
+    for doc in (report.build(spec, part), report.partial_document(spec, part)):
+        text = json.dumps(doc)
+        assert "SECRET" not in text
+        target = doc["scenario"]["target"]
+        assert target["headers"] == {"Authorization": "<redacted>", "X-Goog-Api-Key": "<redacted>",
+                                     "x-llmsim-profile": "p"}  # fmt: skip
+        assert target["url"] == "http://127.0.0.1:9/?key=<redacted>&x=1"

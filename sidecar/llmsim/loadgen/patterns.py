@@ -18,6 +18,8 @@ from llmsim.api.scenario import Chaos, Diurnal, Pattern, RampUp, Spike, Steady, 
 
 GRID_STEP_S = 0.005
 """Resolution of the numerical rate integral (5 ms; exact for piecewise-linear rates at grid points)."""
+MAX_GRID_POINTS = 400_000
+"""Long runs use a coarser grid (duration / 400,000) to bound memory."""
 
 
 @dataclass(frozen=True)
@@ -87,7 +89,7 @@ def rate(pattern: Pattern, t: np.ndarray, duration_s: float, seed: int = 0) -> n
 def cumulative(pattern: Pattern, duration_s: float, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Grid times and Λ at them (trapezoid rule, with each step's rate taken just inside the step
     so that discontinuities of step-like patterns land exactly on their time)."""
-    n = max(2, math.ceil(duration_s / GRID_STEP_S) + 1)
+    n = max(2, min(math.ceil(duration_s / GRID_STEP_S), MAX_GRID_POINTS) + 1)
     grid = np.linspace(0.0, duration_s, n)
     # Evaluate just inside each interval to integrate jumps correctly, plus the trapezoid for slopes.
     eps = 1e-9

@@ -4,6 +4,7 @@ docs/loadgen.md). Pure except for the small read/write helpers at the end."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,20 @@ from llmsim.loadgen.results import LATENCY_METRICS, PARTIAL_KIND, PARTIAL_VERSIO
 
 SCHEMA_VERSION = 1
 PERCENTILES = (0.5, 0.9, 0.95, 0.99)
+CREDENTIAL_HEADERS = frozenset({"authorization", "api-key", "x-api-key", "x-goog-api-key"})
+REDACTED = "<redacted>"
+
+
+def scenario_for_report(spec: LoadScenarioSpec) -> dict[str, Any]:
+    """The scenario as JSON with credentials removed: credential headers and `key=` in the URL
+    are redacted (API keys configured the proper way, via apiKey, are never in the spec)."""
+    doc = spec.model_dump(mode="json", by_alias=True)
+    target = doc["target"]
+    target["headers"] = {
+        k: REDACTED if k.lower() in CREDENTIAL_HEADERS else v for k, v in target["headers"].items()
+    }
+    target["url"] = re.sub(r"([?&]key=)[^&#]*", rf"\1{REDACTED}", target["url"], flags=re.IGNORECASE)
+    return doc
 
 
 def latency_block(hists: dict[str, LogHistogram]) -> dict[str, dict[str, float | None]]:
@@ -77,7 +92,7 @@ def build(
     return {
         "schema_version": SCHEMA_VERSION,
         "generator": f"llmsim {__version__}",
-        "scenario": spec.model_dump(mode="json", by_alias=True),
+        "scenario": scenario_for_report(spec),
         "run": {
             "started_at": partial.started_at,
             "duration_s": duration,
@@ -141,7 +156,7 @@ def partial_document(spec: LoadScenarioSpec, partial: Partial) -> dict[str, Any]
     return {
         "kind": PARTIAL_KIND,
         "version": PARTIAL_VERSION,
-        "scenario": spec.model_dump(mode="json", by_alias=True),
+        "scenario": scenario_for_report(spec),
         "partial": partial.to_dict(),
     }
 

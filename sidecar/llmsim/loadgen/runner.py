@@ -10,6 +10,7 @@ import aiohttp
 import numpy as np
 
 from llmsim.api.scenario import LoadScenarioSpec
+from llmsim.errors import LLMSimError
 from llmsim.loadgen import client, patterns, wire
 from llmsim.loadgen.requestmix import PlannedRequest, PromptSource
 from llmsim.loadgen.results import Partial, RequestRecord, window_length
@@ -31,8 +32,19 @@ note says about the target."""
 STOP_GRACE_S = 2.0
 
 
+MAX_REQUESTS = 20_000_000
+"""Largest schedule a run may hold (every worker computes the whole schedule)."""
+MAX_WINDOWS = 10_000
+
+
 def schedule(spec: LoadScenarioSpec) -> np.ndarray:
     """Intended send offsets of the whole (all-worker) schedule."""
+    expected = patterns.expected_count(spec.pattern, spec.duration_s, 0.0, spec.duration_s, spec.seed)
+    if expected > MAX_REQUESTS:
+        raise LLMSimError(
+            f"pattern: about {expected:,.0f} requests over durationS {spec.duration_s:g} s; "
+            f"at most {MAX_REQUESTS:,} per run (shorten the run or lower the rate)"
+        )
     rng = np.random.default_rng([spec.seed, 0xA77])
     return patterns.arrival_times(spec.pattern, spec.duration_s, rng, spec.arrival, spec.seed)
 
@@ -47,10 +59,15 @@ async def run_worker(
     stop: asyncio.Event | None = None,
 ) -> Partial:
     """Run worker `worker_index` of `spec.parallelism` and return what it measured."""
+    window_s, n_windows = window_length(spec.duration_s, spec.window_s)
+    if n_windows > MAX_WINDOWS:
+        raise LLMSimError(
+            f"windowS: {window_s:g} s over durationS {spec.duration_s:g} s makes {n_windows:,} windows; "
+            f"at most {MAX_WINDOWS:,}"
+        )
     times = schedule(spec)
     mine = patterns.worker_share(times, spec.parallelism, worker_index)
     mix = PromptSource(spec.requests, len(times), spec.seed, base_dir)
-    window_s, n_windows = window_length(spec.duration_s, spec.window_s)
     partial = Partial(
         window_s=window_s, n_windows=n_windows, workers=[worker_index], parallelism=spec.parallelism
     )
