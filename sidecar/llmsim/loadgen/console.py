@@ -50,11 +50,16 @@ def _fmt(value: Any) -> str:
 def summary_table(report: dict[str, Any]) -> Table:
     """Latency percentiles (from actual and from intended send) and the headline numbers."""
     summary = report["summary"]
-    table = Table(title="llmsim load: latency (ms)", title_justify="left")
-    table.add_column("metric")
+    table = Table(
+        title="llmsim load: latency (ms)",
+        title_justify="left",
+        caption="† from the intended send time (includes schedule lag)",
+        caption_justify="left",
+    )
+    table.add_column("metric", no_wrap=True)
     for col in ("p50", "p90", "p95", "p99", "max", "count"):
         table.add_column(col, justify="right")
-    for section, suffix in (("latency", ""), ("latency_from_intended_send", " (from intended)")):
+    for section, suffix in (("latency", ""), ("latency_from_intended_send", " †")):
         for name, stats in report[section].items():
             if suffix and name in ("itl_ms", "tpot_ms"):
                 continue  # identical: gaps do not depend on the send time
@@ -74,17 +79,20 @@ def print_summary(report: dict[str, Any], console: Console) -> None:
         f"requests {s['requests']}  ok {s['succeeded']}  failed {s['failed']}  "
         f"error rate {s['error_rate']:.2%}  target {s['target_rps']:.2f} rps  "
         f"achieved {s['achieved_rps']:.2f} rps  "
-        f"output {s['output_tokens_per_s']:.1f} tok/s  cost {cost}"
+        f"output {s['output_tokens_per_s']:.1f} tok/s  cost {cost}",
+        soft_wrap=True,
     )
     if s["errors_by_type"]:
-        console.print("errors: " + ", ".join(f"{k} {v}" for k, v in s["errors_by_type"].items()))
+        console.print(
+            "errors: " + ", ".join(f"{k} {v}" for k, v in s["errors_by_type"].items()), soft_wrap=True
+        )
         for kind, messages in report["errors"]["examples"].items():
             for msg in messages[:1]:
-                console.print(f"  {kind}: {msg}", markup=False, highlight=False)
+                console.print(f"  {kind}: {msg}", markup=False, highlight=False, soft_wrap=True)
     for note in report["run"]["notes"]:
-        console.print(f"[yellow]note:[/] {note}")
+        console.print(f"[yellow]note:[/] {note}", soft_wrap=True)
     slo = report["slo"]
     for obj in slo["objectives"]:
         mark = {True: "[green]PASS[/]", False: "[red]FAIL[/]", None: "[yellow]NO DATA[/]"}[obj["passed"]]
         windows = f"  windows failed: {len(obj['windows_failed'])}/{obj['windows_evaluated']}"
-        console.print(f"SLO {mark} {obj['name']}  measured {_fmt(obj['value'])}{windows}")
+        console.print(f"SLO {mark} {obj['name']}  measured {_fmt(obj['value'])}{windows}", soft_wrap=True)
