@@ -7,7 +7,7 @@ import pytest
 from llmsim.api.profile import Mode
 from llmsim.proxy.runner import ProxyServer
 
-from .conftest import ProxyFactory, run_sdk_clients
+from .conftest import QUIET, ProxyFactory, run_sdk_clients
 from .fakes import Upstream
 
 pytestmark = pytest.mark.slow
@@ -112,3 +112,36 @@ async def test_requests_for_other_hosts_are_not_taken_for_base_url_capture(
     ):
         assert resp.status == 502
     assert upstream.requests == []
+
+
+OLLAMA_SCRIPT = r"""
+import json, ollama
+client = ollama.Client(host="http://ollama.ml.svc:11434")
+reply = client.chat(model="llama3.1", messages=[{"role": "user", "content": "hi"}])
+parts = [c.message.content for c in client.chat(model="llama3.1", messages=[{"role": "user", "content": "hi"}], stream=True)]
+print(json.dumps({"text": reply.message.content, "stream": "".join(parts), "chunks": len(parts)}))
+"""
+
+
+async def test_a_plain_http_provider_named_by_host_port_is_simulated(proxy_factory: ProxyFactory) -> None:
+    import asyncio
+    import json
+    import os
+    import sys
+
+    proxy = await proxy_factory({**QUIET, "interceptHosts": ["ollama.ml.svc:11434"]})
+    assert proxy.listen_address is not None
+    env = {k: v for k, v in os.environ.items() if "proxy" not in k.lower() and not k.startswith("OLLAMA")}
+    env["HTTP_PROXY"] = f"http://127.0.0.1:{proxy.listen_address[1]}"
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        OLLAMA_SCRIPT,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode == 0, err.decode()[-2000:]
+    result = json.loads(out)
+    assert result["text"] and result["stream"] and result["chunks"] > 1  # no DNS for ollama.ml.svc needed
