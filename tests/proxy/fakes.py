@@ -7,6 +7,7 @@ import datetime as dt
 import ipaddress
 import json
 import ssl
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -99,11 +100,36 @@ class Upstream:
         app.router.add_post("/v1/chat/completions", self.openai_chat)
         app.router.add_post("/v1/messages", self.anthropic_messages)
         app.router.add_get("/plain", self.plain)
+        app.router.add_post("/v1/gzip/chat/completions", self.gzip_stream)
         return app
 
     async def plain(self, request: web.Request) -> web.Response:
         self.requests.append(dict(request.headers))
         return web.Response(text="origin says hi")
+
+    async def gzip_stream(self, request: web.Request) -> web.StreamResponse:
+        """SSE compressed with gzip, flushed after every event (as some gateways do)."""
+        self.requests.append(dict(request.headers))
+        packer = zlib.compressobj(wbits=31)
+        frames = [b'data: {"n":%d}\n\n' % i for i in range(self.tokens)] + [b"data: [DONE]\n\n"]
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        response = web.StreamResponse(
+            headers={"Content-Type": "text/event-stream", "Content-Encoding": "gzip"}
+        )
+        times: list[float] = []
+        self.sent_at.append(times)
+        for i, frame in enumerate(frames):
+            delay = start + self.ttft_s + i * self.itl_s - loop.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            if i == 0:
+                await response.prepare(request)
+            await response.write(packer.compress(frame) + packer.flush(zlib.Z_SYNC_FLUSH))
+            times.append(loop.time())
+        await response.write(packer.flush())
+        await response.write_eof()
+        return response
 
     async def _stream(self, request: web.Request, frames: list[bytes]) -> web.StreamResponse:
         loop = asyncio.get_running_loop()

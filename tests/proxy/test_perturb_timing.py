@@ -104,3 +104,13 @@ async def test_rate_limits_sit_in_front_of_the_real_provider(
     assert len(upstream.requests) == 2
     other_key = await timed_stream(proxy, headers={"Authorization": "Bearer k2"})
     assert other_key[0] == 200 and len(upstream.requests) == 3
+
+
+async def test_compressed_streams_are_relayed_as_they_come(
+    proxy_factory: ProxyFactory, upstream: Upstream
+) -> None:
+    upstream.itl_s = 0.03
+    proxy = await proxy_factory(perturb_spec(0, 2))
+    status, _, times, body = await timed_stream(proxy, path="/v1/gzip/chat/completions")
+    assert status == 200 and body.endswith(b"data: [DONE]\n\n") and len(times) == upstream.tokens + 1
+    assert times[0] < upstream.sent_at[-1][-1] - 0.2  # not held back until the stream ends

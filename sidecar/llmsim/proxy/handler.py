@@ -364,7 +364,9 @@ class DataPath:
         for key, value in extra_headers.items():
             response.headers[key] = value
         content_type = upstream.headers.get("Content-Type", "").lower()
-        streamed = content_type.startswith(_STREAM_TYPES)
+        encoding = upstream.headers.get("Content-Encoding", "identity").strip().lower()
+        # compressed bytes have no visible event boundaries: relay them as they come, unsplit
+        streamed = content_type.startswith(_STREAM_TYPES) and encoding in ("", "identity")
         if plan is not None and plan.is_noop:
             plan = None
         alters_body = plan is not None and plan.fault in perturb.STREAM_FAULTS
