@@ -74,3 +74,15 @@ def test_splitter_yields_whole_events_only() -> None:
     nd = FrameSplitter(ndjson=True)
     assert nd.feed(b'{"a":1}\n{"b"') == [b'{"a":1}\n']
     assert nd.feed(b":2}\n") == [b'{"b":2}\n']
+
+
+@pytest.mark.parametrize("cut", range(1, 30))
+def test_event_counter_agrees_with_the_splitter_wherever_reads_are_cut(cut: int) -> None:
+    from llmsim.proxy.perturb import EventCounter
+
+    stream = b"data: 1\n\ndata: 2\r\n\r\nevent: x\ndata: 3\n\n\ndata: 4\n\n"
+    counter, splitter = EventCounter(ndjson=False), FrameSplitter(ndjson=False)
+    counted = counter.feed(stream[:cut]) + counter.feed(stream[cut:])
+    assert counted == len(splitter.feed(stream)) == 4
+    nd = EventCounter(ndjson=True)
+    assert nd.feed(b'{"a":1}\n{"b"') + nd.feed(b":2}\n") == 2

@@ -374,12 +374,12 @@ class DataPath:
             response.content_length = upstream.content_length
         times: list[float] = []
         if plan is None:
-            splitter = perturb.FrameSplitter("ndjson" in content_type) if streamed and measure else None
+            counter = perturb.EventCounter("ndjson" in content_type) if streamed and measure else None
             await response.prepare(request)
             async for data in upstream.content.iter_any():
                 if measure:
                     now = loop.time()
-                    n = len(splitter.feed(data)) if splitter is not None else 1
+                    n = counter.feed(data) if counter is not None else 1
                     times.extend([now] * n)
                 await response.write(data)
             await response.write_eof()

@@ -170,3 +170,26 @@ class FrameSplitter:
     def flush(self) -> bytes:
         rest, self._buf = self._buf, b""
         return rest
+
+
+class EventCounter:
+    """Counts events completed by each read without copying the stream (passthrough measurement):
+    a C-level `bytes.count` per read, with the last byte carried over so a separator split across
+    two reads is still seen. `\r\n\r\n`-separated SSE is counted by its `\n\r\n` tail."""
+
+    def __init__(self, ndjson: bool) -> None:
+        self._sep = b"\n" if ndjson else b"\n\n"
+        self._crlf = b"\n\r\n"
+        self._tail = b""
+
+    def feed(self, data: bytes) -> int:
+        if not data:
+            return 0
+        joined = self._tail + data
+        if len(self._sep) == 1:
+            count = data.count(self._sep)
+        else:
+            count = joined.count(self._sep) + joined.count(self._crlf)
+            count -= self._tail.count(self._sep) + self._tail.count(self._crlf)
+        self._tail = joined[-2:]
+        return count
