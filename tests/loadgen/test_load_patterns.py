@@ -7,6 +7,7 @@ import math
 
 import numpy as np
 import pytest
+from scipy import integrate
 
 from llmsim.api.scenario import Chaos, Diurnal, Pattern, RampUp, Spike, Stage, Steady, Step, Wave
 from llmsim.loadgen import patterns
@@ -115,3 +116,24 @@ def test_worker_shares_partition_the_schedule() -> None:
 def test_zero_rate_means_no_arrivals() -> None:
     assert len(patterns.arrival_times(Steady(rps=0), 5.0, np.random.default_rng(0))) == 0
     assert math.isclose(patterns.expected_count(Steady(rps=3), 10.0, 2.0, 4.0), 6.0)
+
+
+@pytest.mark.parametrize("name", sorted(PATTERNS))
+def test_expected_counts_are_the_integral_of_the_rate(name: str) -> None:
+    # An independent integral (adaptive quadrature, told where the curve jumps) of the rate curve.
+    pattern = PATTERNS[name]
+    breaks: list[float] = []
+    if isinstance(pattern, Spike):
+        breaks = [pattern.at_s, pattern.at_s + pattern.width_s]
+    elif isinstance(pattern, Step):
+        breaks = list(itertools.accumulate(s.duration_s for s in pattern.stages))
+    elif isinstance(pattern, Chaos):
+        breaks = list(patterns.chaos_segments(pattern, DURATION, 5).starts)
+
+    def r(t: float) -> float:
+        return float(patterns.rate(pattern, np.array([t]), DURATION, 5)[0])
+
+    for a, b in [(0.0, DURATION), (3.0, 21.0), (20.5, 26.5), (41.0, 59.0)]:
+        points = [a, *sorted(p for p in breaks if a < p < b), b]
+        want = sum(integrate.quad(r, lo, hi, limit=200)[0] for lo, hi in itertools.pairwise(points))
+        assert patterns.expected_count(pattern, DURATION, a, b, 5) == pytest.approx(want, rel=2e-3, abs=0.05)
