@@ -75,12 +75,13 @@ async def run_scenario(
         interrupted.append(name)
         stop.set()
 
-    installed: list[signal.Signals] = []
+    installed: list[tuple[signal.Signals, Any]] = []
     if sys.platform != "win32":
         for sig in (signal.SIGINT, signal.SIGTERM):
+            previous = signal.getsignal(sig)
             try:
                 loop.add_signal_handler(sig, on_signal, sig.name)
-                installed.append(sig)
+                installed.append((sig, previous))
             except (RuntimeError, ValueError):  # not the main thread
                 pass
     done = asyncio.Event()
@@ -95,8 +96,10 @@ async def run_scenario(
         done.set()
         if display is not None:
             await display
-        for sig in installed:
+        for sig, previous in installed:
             loop.remove_signal_handler(sig)
+            if previous is not None:  # give back whatever the caller had
+                signal.signal(sig, previous)
     if interrupted:
         partial.notes.insert(0, f"interrupted by {interrupted[0]}")
     if spec.parallelism > 1:
