@@ -104,6 +104,13 @@ class Route:
             await reader.readuntil(b"\r\n\r\n")
             await writer.start_tls(ssl.create_default_context(cafile=self.cafile), server_hostname=HOST)
             return reader, writer
+        if self.kind == "tunnel":  # CONNECT to a host outside the scope: a raw relay to the TLS upstream
+            reader, writer = await asyncio.open_connection("127.0.0.1", self.port)
+            target = f"127.0.0.1:{self.upstream_port}"
+            writer.write(f"CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n\r\n".encode())
+            await reader.readuntil(b"\r\n\r\n")
+            await writer.start_tls(ssl.create_default_context(cafile=self.cafile), server_hostname=HOST)
+            return reader, writer
         if self.kind == "tls":
             ctx = ssl.create_default_context(cafile=self.cafile)
             return await asyncio.open_connection("127.0.0.1", self.port, ssl=ctx, server_hostname=HOST)
@@ -117,7 +124,7 @@ class Route:
         if self.kind == "absolute":
             target = f"http://127.0.0.1:{self.upstream_port}/v1/chat/completions"
             host = f"127.0.0.1:{self.upstream_port}"
-        elif self.kind in ("connect-tls", "tls"):
+        elif self.kind in ("connect-tls", "tls", "tunnel"):
             host = HOST
         head = (f"POST {target} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
                 f"Authorization: Bearer bench\r\nContent-Length: {len(body)}\r\n"
@@ -316,6 +323,8 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
     quick = bool(getattr(args, "quick", False))
     levels = (50, 200) if quick else STREAM_LEVELS
     repeat = 1 if quick else int(getattr(args, "proxy_repeat", REPEAT))
+    levels = tuple(getattr(args, "proxy_levels", None) or levels)
+    only: list[str] = list(getattr(args, "proxy_only", None) or [])
     rows: list[dict[str, Any]] = []
     small_rows: list[dict[str, Any]] = []
     py = sys.executable
@@ -348,6 +357,12 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
             ("mitmdump (stream_large_bodies=1), proxy", mitmdump, "absolute", False),
             ("llmsim proxy: proxy, plain HTTP", lambda: ours("passthrough"), "absolute", False),
             ("llmsim proxy: proxy, CONNECT+TLS", lambda: ours("passthrough"), "connect-tls", False),
+            (
+                "llmsim proxy: CONNECT tunnel (non-LLM host, raw relay)",
+                lambda: ours("passthrough"),
+                "tunnel",
+                False,
+            ),
             ("llmsim proxy: base-url", lambda: ours("passthrough"), "base", False),
             ("llmsim proxy: host-alias (TLS :443)", lambda: ours("passthrough"), "tls", True),
             ("llmsim proxy: simulate, CONNECT+TLS", lambda: ours("simulate"), "connect-tls", False),
@@ -375,9 +390,14 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
                         rows.append(_median_row(runs))
                     small_rows.append(_small(label, route, None))
                     continue
+                if only and not any(word in label for word in only):
+                    continue
                 cmd, port, tls_port = factory()
                 with _process(cmd, port, core=0) as proc:
-                    route = Route(kind, tls_port if use_tls else port, up_plain, our_ca)
+                    if kind == "tunnel":
+                        route = Route(kind, port, up_tls, up_ca)
+                    else:
+                        route = Route(kind, tls_port if use_tls else port, up_plain, our_ca)
                     for n in levels:
                         runs = []
                         for _ in range(repeat):
@@ -386,7 +406,7 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
                             cpu = (_cpu_seconds(proc.pid) - before) / (time.monotonic() - t0)
                             runs.append(_stream_row(label, n, results, cpu))
                         rows.append(_median_row(runs))
-                    if "simulate" not in label and kind != "connect-tls":
+                    if "simulate" not in label and kind not in ("connect-tls", "tunnel") and not only:
                         small_rows.append(_small(label, route, proc.pid))
     print_table(
         f"Proxy streaming: TTFT {TTFT_MS:g} ms, ITL {ITL_MS:g} ms, {TOKENS} tokens, starts spread over 1 s; "
@@ -429,5 +449,11 @@ if __name__ == "__main__":
     elif len(sys.argv) > 1 and sys.argv[1] == "client":
         client_main(sys.argv[2:])
     else:
-        ns = argparse.Namespace(quick="--quick" in sys.argv)
-        run(ns)
+        cli = argparse.ArgumentParser(prog="python -m bench.proxy")
+        cli.add_argument("--quick", action="store_true")
+        cli.add_argument("--levels", type=int, nargs="+", dest="proxy_levels")
+        cli.add_argument(
+            "--only", nargs="+", dest="proxy_only", help="run only paths whose label contains one of these"
+        )
+        cli.add_argument("--repeat", type=int, default=REPEAT, dest="proxy_repeat")
+        run(cli.parse_args())
