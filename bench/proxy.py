@@ -111,7 +111,7 @@ class Route:
             await reader.readuntil(b"\r\n\r\n")
             await writer.start_tls(ssl.create_default_context(cafile=self.cafile), server_hostname=HOST)
             return reader, writer
-        if self.kind == "tls":
+        if self.kind in ("tls", "direct-tls"):
             ctx = ssl.create_default_context(cafile=self.cafile)
             return await asyncio.open_connection("127.0.0.1", self.port, ssl=ctx, server_hostname=HOST)
         return await asyncio.open_connection("127.0.0.1", self.port)
@@ -124,7 +124,7 @@ class Route:
         if self.kind == "absolute":
             target = f"http://127.0.0.1:{self.upstream_port}/v1/chat/completions"
             host = f"127.0.0.1:{self.upstream_port}"
-        elif self.kind in ("connect-tls", "tls", "tunnel"):
+        elif self.kind in ("connect-tls", "tls", "tunnel", "direct-tls"):
             host = HOST
         head = (f"POST {target} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
                 f"Authorization: Bearer bench\r\nContent-Length: {len(body)}\r\n"
@@ -354,6 +354,7 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
         # (label, server factory or None for direct, route kind, use TLS port)
         paths: list[tuple[str, Any, str, bool]] = [
             ("direct", None, "direct", False),
+            ("direct TLS", None, "direct-tls", False),
             ("mitmdump (stream_large_bodies=1), proxy", mitmdump, "absolute", False),
             ("llmsim proxy: proxy, plain HTTP", lambda: ours("passthrough"), "absolute", False),
             ("llmsim proxy: proxy, CONNECT+TLS", lambda: ours("passthrough"), "connect-tls", False),
@@ -381,6 +382,14 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
         ]
         with _process(upstream_cmd, up_tls, core=1):
             for label, factory, kind, use_tls in paths:
+                if factory is None and kind == "direct-tls":
+                    route = Route("direct-tls", up_tls, up_tls, up_ca)
+                    for n in levels:
+                        runs = [
+                            _stream_row(label, n, _client("streams", route, n), None) for _ in range(repeat)
+                        ]
+                        rows.append(_median_row(runs))
+                    continue
                 if factory is None:
                     route = Route("direct", up_plain, up_plain)
                     for n in levels:
