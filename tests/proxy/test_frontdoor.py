@@ -102,6 +102,40 @@ async def test_host_alias_listener_terminates_tls_by_sni(proxy_factory: ProxyFac
     assert b'"type":"message"' in response.replace(b" ", b"")
 
 
+async def _tls_direct(port: int, sni: str, cafile: str) -> tuple[x509.Certificate, bytes]:
+    ctx = ssl.create_default_context(cafile=cafile)
+    reader, writer = await asyncio.open_connection("127.0.0.1", port, ssl=ctx, server_hostname=sni)
+    der = writer.get_extra_info("ssl_object").getpeercert(binary_form=True)
+    writer.write(f"GET /plain HTTP/1.1\r\nHost: {sni}\r\nConnection: close\r\n\r\n".encode())
+    body = await asyncio.wait_for(reader.read(), 5)
+    writer.close()
+    return x509.load_der_x509_certificate(der), body
+
+
+async def test_the_tls_listener_relays_hosts_outside_the_scope_untouched(
+    proxy_factory: ProxyFactory, pki: Pki, upstream: Upstream
+) -> None:
+    # as with an iptables redirect: every 443 connection arrives, the SNI decides
+    proxy = await proxy_factory(tls_listen=("127.0.0.1", 0))
+    assert proxy.tls_address is not None
+    cert, body = await _tls_direct(proxy.tls_address[1], "origin.test", str(pki.ca_file))
+    assert cert.fingerprint(hashes.SHA256()) == pki.leaf_fingerprint and body.endswith(b"origin says hi")
+    cert, _ = await _tls_direct(proxy.tls_address[1], "api.openai.com", str(proxy.ca.cert_path))
+    assert cert.issuer.get_attributes_for_oid(x509.oid.NameOID.COMMON_NAME)[0].value == "llmsim"
+
+
+async def test_the_tls_listener_drops_what_is_not_tls(proxy_factory: ProxyFactory) -> None:
+    proxy = await proxy_factory(tls_listen=("127.0.0.1", 0))
+    assert proxy.tls_address is not None
+    reader, writer = await asyncio.open_connection("127.0.0.1", proxy.tls_address[1])
+    writer.write(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    try:
+        assert await asyncio.wait_for(reader.read(), 5) == b""
+    except ConnectionResetError:
+        pass  # closed with our request unread: the kernel answers with a reset
+    writer.close()
+
+
 @pytest.mark.parametrize(
     ("target", "expected"),
     [

@@ -25,6 +25,7 @@ from llmsim.proxy.metrics import ProxyMetrics
 from llmsim.proxy.reload import ProfileWatcher
 from llmsim.proxy.scope import Scope
 from llmsim.proxy.state import ProxyState
+from llmsim.proxy.tlslistener import TlsListener
 from llmsim.server import observability
 from llmsim.server.app import create_app
 
@@ -123,6 +124,7 @@ class ProxyServer:
         self.admin_address: Address | None = None
         self.tls_address: Address | None = None
         self._mitm: Any = None
+        self._tls: TlsListener | None = None
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
@@ -137,13 +139,9 @@ class ProxyServer:
         self._servers.append(server)
         self.listen_address = _bound(server)
         if self.options.tls_listen is not None:
-            thost, tport = self.options.tls_listen
             ctx = self.ca.sni_context(self.options.tls_default_host)
-            tls = await loop.create_server(
-                http_server, thost, tport, ssl=ctx, reuse_address=True, backlog=1024
-            )
-            self._servers.append(tls)
-            self.tls_address = _bound(tls)
+            self._tls = TlsListener(self.state, http_server, ctx, self.metrics, self.options.resolve)
+            self.tls_address = await self._tls.start(*self.options.tls_listen)
         own = {f"{h}:{p}" for h, p in [self.listen_address] if h}
         own |= {f"localhost:{self.listen_address[1]}", f"127.0.0.1:{self.listen_address[1]}"}
         self.datapath.own_addresses = frozenset(own)
@@ -191,6 +189,8 @@ class ProxyServer:
             task.cancel()
         for server in self._servers:
             server.close()
+        if self._tls is not None:
+            self._tls.close()
         await self._runner.cleanup()
         if self._admin_runner is not None:
             await self._admin_runner.cleanup()
