@@ -15,7 +15,6 @@ from llmsim.providers.base import (
     HttpRequestFacts,
     StreamAnswer,
     json_body,
-    parse_json_object,
 )
 from llmsim.simulation.plan import Choice, ResponsePlan, ToolCall
 from llmsim.simulation.request import GenerationRequest
@@ -23,20 +22,13 @@ from llmsim.simulation.request import GenerationRequest
 FINGERPRINT = "fp_llmsim"
 
 
-class ChatCompletions:
+class ChatCompletions(openai_common.OpenAIEndpoint):
     """The Chat Completions endpoint (OpenAI and Azure OpenAI)."""
 
     operation = "chat"
 
-    def __init__(self, provider: str = "openai") -> None:
-        self.provider = provider
-
     def parse(self, facts: HttpRequestFacts) -> GenerationRequest:
-        openai_common.require_api_version(facts)
-        doc = parse_json_object(facts.body)
-        model = fields.string(doc, "model") or facts.route.get("deployment")
-        if not model:
-            raise ApiError(ErrorKind.INVALID_REQUEST, "Missing required parameter: 'model'.", param="model")
+        doc, model = self.body_and_model(facts)
         messages = openai_common.chat_messages(doc)
         max_tokens = fields.integer(doc, "max_completion_tokens", minimum=1)
         if max_tokens is None:
@@ -72,8 +64,8 @@ class ChatCompletions:
         )
 
     def render(self, plan: ResponsePlan, request: GenerationRequest, facts: HttpRequestFacts) -> Answer:
-        azure = self.provider == "azure"
-        headers = openai_common.base_headers(_request_id(plan), plan.timing.ttft_s * 1000, azure=azure)
+        azure = self.azure
+        headers = self.headers(plan)
         if request.stream:
             return StreamAnswer(
                 200, {**sse.STREAM_HEADERS, **headers}, tuple(stream_frames(plan, request, azure=azure))
@@ -82,13 +74,6 @@ class ChatCompletions:
         return BodyAnswer(
             200, {"Content-Type": "application/json", **headers}, json_body(body), at_s=plan.timing.e2e_s
         )
-
-    def render_error(self, error: ApiError, facts: HttpRequestFacts) -> BodyAnswer:
-        return openai_common.error_answer(error, "req_" + facts.request_id, azure=self.provider == "azure")
-
-
-def _request_id(plan: ResponsePlan) -> str:
-    return "req_" + plan.response_id
 
 
 def _tool_call_json(call: ToolCall) -> dict[str, Any]:

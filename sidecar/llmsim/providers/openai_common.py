@@ -6,7 +6,14 @@ import json
 from typing import Any
 
 from llmsim.providers import fields
-from llmsim.providers.base import ApiError, BodyAnswer, ErrorKind, HttpRequestFacts, json_body
+from llmsim.providers.base import (
+    ApiError,
+    BodyAnswer,
+    ErrorKind,
+    HttpRequestFacts,
+    json_body,
+    parse_json_object,
+)
 from llmsim.simulation.plan import Choice, FinishReason, ResponsePlan
 from llmsim.simulation.request import GenerationRequest, Message, ToolChoice, ToolSpec
 
@@ -235,6 +242,34 @@ def usage(plan: ResponsePlan) -> dict[str, Any]:
             "rejected_prediction_tokens": 0,
         },
     }
+
+
+class OpenAIEndpoint:
+    """What every OpenAI/Azure endpoint shares: the provider name, the request preamble and errors."""
+
+    operation = ""
+
+    def __init__(self, provider: str = "openai") -> None:
+        self.provider = provider
+
+    @property
+    def azure(self) -> bool:
+        return self.provider == "azure"
+
+    def body_and_model(self, facts: HttpRequestFacts) -> tuple[dict[str, Any], str]:
+        """The JSON body and the model (Azure: the deployment when the body names none)."""
+        require_api_version(facts)
+        doc = parse_json_object(facts.body)
+        model = fields.string(doc, "model") or facts.route.get("deployment")
+        if not model:
+            raise ApiError(ErrorKind.INVALID_REQUEST, "Missing required parameter: 'model'.", param="model")
+        return doc, model
+
+    def headers(self, plan: ResponsePlan) -> dict[str, str]:
+        return base_headers("req_" + plan.response_id, plan.timing.ttft_s * 1000, azure=self.azure)
+
+    def render_error(self, error: ApiError, facts: HttpRequestFacts) -> BodyAnswer:
+        return error_answer(error, "req_" + facts.request_id, azure=self.azure)
 
 
 def is_azure(facts: HttpRequestFacts) -> bool:

@@ -15,7 +15,6 @@ from llmsim.providers.base import (
     HttpRequestFacts,
     StreamAnswer,
     json_body,
-    parse_json_object,
 )
 from llmsim.simulation.plan import ResponsePlan
 from llmsim.simulation.request import GenerationRequest, Message
@@ -24,18 +23,11 @@ LEGACY_DEFAULT_MAX_TOKENS = 16
 """The legacy endpoint's documented default for `max_tokens`."""
 
 
-class Completions:
+class Completions(openai_common.OpenAIEndpoint):
     operation = "completion"
 
-    def __init__(self, provider: str = "openai") -> None:
-        self.provider = provider
-
     def parse(self, facts: HttpRequestFacts) -> GenerationRequest:
-        openai_common.require_api_version(facts)
-        doc = parse_json_object(facts.body)
-        model = fields.string(doc, "model") or facts.route.get("deployment")
-        if not model:
-            raise ApiError(ErrorKind.INVALID_REQUEST, "Missing required parameter: 'model'.", param="model")
+        doc, model = self.body_and_model(facts)
         prompt = fields.required(doc, "prompt")
         if isinstance(prompt, str):
             texts = [prompt]
@@ -66,10 +58,7 @@ class Completions:
         )
 
     def render(self, plan: ResponsePlan, request: GenerationRequest, facts: HttpRequestFacts) -> Answer:
-        azure = self.provider == "azure"
-        headers = openai_common.base_headers(
-            "req_" + plan.response_id, plan.timing.ttft_s * 1000, azure=azure
-        )
+        headers = self.headers(plan)
         if request.stream:
             return StreamAnswer(200, {**sse.STREAM_HEADERS, **headers}, tuple(_frames(plan, request)))
         body = {
@@ -96,9 +85,6 @@ class Completions:
         return BodyAnswer(
             200, {"Content-Type": "application/json", **headers}, json_body(body), at_s=plan.timing.e2e_s
         )
-
-    def render_error(self, error: ApiError, facts: HttpRequestFacts) -> BodyAnswer:
-        return openai_common.error_answer(error, "req_" + facts.request_id, azure=self.provider == "azure")
 
 
 def _frames(plan: ResponsePlan, request: GenerationRequest) -> list[Frame]:

@@ -15,7 +15,6 @@ from llmsim.providers.base import (
     ErrorKind,
     HttpRequestFacts,
     json_body,
-    parse_json_object,
 )
 from llmsim.simulation.plan import ResponsePlan
 from llmsim.simulation.request import GenerationRequest
@@ -23,18 +22,11 @@ from llmsim.simulation.request import GenerationRequest
 MAX_INPUTS = 2048
 
 
-class Embeddings:
+class Embeddings(openai_common.OpenAIEndpoint):
     operation = "embeddings"
 
-    def __init__(self, provider: str = "openai") -> None:
-        self.provider = provider
-
     def parse(self, facts: HttpRequestFacts) -> GenerationRequest:
-        openai_common.require_api_version(facts)
-        doc = parse_json_object(facts.body)
-        model = fields.string(doc, "model") or facts.route.get("deployment")
-        if not model:
-            raise ApiError(ErrorKind.INVALID_REQUEST, "Missing required parameter: 'model'.", param="model")
+        doc, model = self.body_and_model(facts)
         raw = fields.required(doc, "input")
         inputs = _inputs(raw)
         fmt = fields.string(doc, "encoding_format", default="float")
@@ -73,9 +65,6 @@ class Embeddings:
         return BodyAnswer(
             200, {"Content-Type": "application/json", **headers}, json_body(body), at_s=plan.timing.ttft_s
         )
-
-    def render_error(self, error: ApiError, facts: HttpRequestFacts) -> BodyAnswer:
-        return openai_common.error_answer(error, "req_" + facts.request_id, azure=self.provider == "azure")
 
 
 def _inputs(raw: Any) -> tuple[str, ...]:

@@ -21,11 +21,8 @@ from llmsim.simulation.plan import ResponsePlan
 from llmsim.simulation.request import GenerationRequest, Message, ToolSpec
 
 
-class Responses:
+class Responses(openai_common.OpenAIEndpoint):
     operation = "responses"
-
-    def __init__(self, provider: str = "openai") -> None:
-        self.provider = provider
 
     def parse(self, facts: HttpRequestFacts) -> GenerationRequest:
         doc = parse_json_object(facts.body)
@@ -84,16 +81,13 @@ class Responses:
         )
 
     def render(self, plan: ResponsePlan, request: GenerationRequest, facts: HttpRequestFacts) -> Answer:
-        headers = openai_common.base_headers("req_" + plan.response_id, plan.timing.ttft_s * 1000)
+        headers = self.headers(plan)
         if request.stream:
             return StreamAnswer(200, {**sse.STREAM_HEADERS, **headers}, tuple(_frames(plan, request)))
         body = _response(plan, request, "completed", _output_items(plan, done=True))
         return BodyAnswer(
             200, {"Content-Type": "application/json", **headers}, json_body(body), at_s=plan.timing.e2e_s
         )
-
-    def render_error(self, error: ApiError, facts: HttpRequestFacts) -> BodyAnswer:
-        return openai_common.error_answer(error, "req_" + facts.request_id)
 
 
 def _input_messages(raw: Any) -> tuple[Message, ...]:
