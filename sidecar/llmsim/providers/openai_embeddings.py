@@ -59,12 +59,8 @@ class Embeddings(openai_common.OpenAIEndpoint):
             "model": plan.model,
             "usage": {"prompt_tokens": plan.prompt_tokens, "total_tokens": plan.prompt_tokens},
         }
-        headers = openai_common.base_headers(
-            "req_" + plan.response_id, plan.timing.ttft_s * 1000, azure=self.provider == "azure"
-        )
-        return BodyAnswer(
-            200, {"Content-Type": "application/json", **headers}, json_body(body), at_s=plan.timing.ttft_s
-        )
+        headers = {"Content-Type": "application/json", **self.headers(plan)}
+        return BodyAnswer(200, headers, json_body(body), at_s=plan.timing.ttft_s)
 
 
 def _inputs(raw: Any) -> tuple[str, ...]:
