@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from llmsim.providers import fields, openai_common, sse
@@ -137,6 +138,13 @@ def stream_frames(plan: ResponsePlan, request: GenerationRequest, *, azure: bool
         choice = {"index": index, "delta": delta, "logprobs": None, "finish_reason": finish}
         return b"data: " + (head + json_body(choice).decode() + tail).encode() + b"\n\n"
 
+    # The hot path (one text token): only the piece needs JSON escaping.
+    text_open = ["data: " + head + f'{{"index":{c.index},"delta":{{"content":' for c in plan.choices]
+    text_close = '},"logprobs":null,"finish_reason":null}' + tail + "\n\n"
+
+    def text_chunk(index: int, piece: str) -> bytes:
+        return (text_open[index] + json.dumps(piece, ensure_ascii=False) + text_close).encode()
+
     frames: list[Frame] = []
     if azure:
         frames.append(
@@ -168,6 +176,9 @@ def stream_frames(plan: ResponsePlan, request: GenerationRequest, *, azure: bool
     for k in range(plan.stream_length):
         at = offsets[k]
         for choice in plan.choices:
+            if k < len(choice.pieces):
+                frames.append(Frame(at, text_chunk(choice.index, choice.pieces[k]), token=k))
+                continue
             piece = _piece(choice, k)
             if piece is not None:
                 frames.append(Frame(at, chunk(choice.index, piece), token=k))

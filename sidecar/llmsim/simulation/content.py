@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from dataclasses import dataclass
@@ -96,24 +97,35 @@ class Reply:
     """True when the text is fixed (echo, fixed, rule, JSON): its length is not sampled."""
 
 
+@functools.cache
+def _word_tokens(word: str) -> int:
+    return tokens.count(" " + word)
+
+
 def lorem(n_tokens: int, rng: np.random.Generator) -> str:
-    """Deterministic (given rng) lorem-ipsum prose of at least `n_tokens` tokens."""
+    """Deterministic (given rng) lorem-ipsum prose of at least `n_tokens` tokens.
+
+    Word choices and sentence lengths are drawn in batches (one numpy call each, not one per word).
+    """
     words: list[str] = []
     approx = 0
-    sentence_left = int(rng.integers(6, 16))
-    capital = True
+    batch = n_tokens + 8
     while approx < n_tokens + 2:
-        word = _LOREM[int(rng.integers(len(_LOREM)))]
-        if capital:
-            word = word.capitalize()
-            capital = False
-        sentence_left -= 1
-        if sentence_left == 0:
-            word += "."
-            sentence_left = int(rng.integers(6, 16))
-            capital = True
-        words.append(word)
-        approx += tokens.count(" " + word)
+        picks = rng.integers(len(_LOREM), size=batch)
+        sentence_ends = np.cumsum(rng.integers(6, 16, size=batch // 6 + 1))
+        end_set = set(sentence_ends.tolist())
+        capital = not words or words[-1].endswith(".")
+        for i, pick in enumerate(picks.tolist(), start=1):
+            word = _LOREM[pick]
+            if capital:
+                word = word.capitalize()
+            capital = i in end_set
+            if capital:
+                word += "."
+            words.append(word)
+            approx += _word_tokens(word)
+            if approx >= n_tokens + 2:
+                break
     return " ".join(words)
 
 
