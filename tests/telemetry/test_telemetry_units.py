@@ -293,3 +293,33 @@ def test_genai_names_per_provider() -> None:
     assert genai.span_name(record(operation="chat", model="")) == "chat"
     attrs = genai.span_attributes(record(outcome="disconnect", fault="disconnect", fault_reason="rate"))
     assert attrs["error.type"] == "disconnect" and attrs["llmsim.fault.type"] == "disconnect"
+
+
+def test_observe_many_equals_observing_one_value_at_a_time() -> None:
+    import numpy as np
+    from prometheus_client import CollectorRegistry, Histogram
+
+    from llmsim.telemetry.prometheus import ITL_BUCKETS_S, observe_many
+
+    values = [
+        *np.random.default_rng(3).lognormal(np.log(0.02), 1.0, 500).tolist(),
+        0.0,
+        1000000000.0,
+        ITL_BUCKETS_S[3],
+    ]
+    one, many = (
+        Histogram("h", "h", ["k"], buckets=ITL_BUCKETS_S, registry=CollectorRegistry()) for _ in range(2)
+    )
+    for v in values:
+        one.labels("a").observe(v)
+    observe_many(many.labels("a"), values)
+
+    def samples(h: Histogram) -> list[tuple[str, dict[str, str], float]]:
+        return [
+            (s.name, s.labels, round(s.value, 9))
+            for m in h.collect()
+            for s in m.samples
+            if not s.name.endswith("_created")
+        ]
+
+    assert samples(one) == samples(many)

@@ -29,7 +29,7 @@ from llmsim.api.profile import SimulationProfileSpec
 from llmsim.telemetry import genai, labels, otel
 from llmsim.telemetry.anomaly import Anomaly, AnomalyDetector, Expectations
 from llmsim.telemetry.events import CloudEventSink, EventBus
-from llmsim.telemetry.prometheus import PromMetrics
+from llmsim.telemetry.prometheus import PromMetrics, observe_many
 from llmsim.telemetry.records import RequestRecord
 from llmsim.telemetry.sessions import Session, SessionMetrics, SessionStore
 from llmsim.telemetry.settings import TelemetrySettings
@@ -179,9 +179,7 @@ class Telemetry:
             p.ttft.labels(*key).observe(rec.ttft_s)
         itl = rec.itl_s
         if itl:
-            hist = p.itl.labels(*key)
-            for gap in itl:
-                hist.observe(gap)
+            observe_many(p.itl.labels(*key), itl)
         if rec.input_tokens:
             p.tokens.labels(provider, model, mode, "input").inc(rec.input_tokens)
         if rec.output_tokens:

@@ -6,6 +6,10 @@ clash. Label values must come from `llmsim.telemetry.labels` (bounded sets).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, generate_latest
 
@@ -23,6 +27,27 @@ ITL_BUCKETS_S: tuple[float, ...] = (
 
 REQUEST_LABELS = ("provider", "model", "mode", "outcome")
 STREAM_LABELS = ("provider", "model", "mode")
+
+
+def observe_many(child: Any, values: Sequence[float]) -> None:
+    """`child.observe(v)` for every value, in one pass: bucket counts via numpy, one increment per bucket.
+
+    A 200-token stream's ITL gaps cost ~10 us this way instead of ~175 us. It uses prometheus-client's
+    histogram internals (`_upper_bounds`, `_buckets`, `_sum`); if those ever change, it falls back to
+    observing one value at a time (a test pins that both agree).
+    """
+    bounds = getattr(child, "_upper_bounds", None)
+    buckets = getattr(child, "_buckets", None)
+    total = getattr(child, "_sum", None)
+    if bounds is None or buckets is None or total is None or len(bounds) != len(buckets):
+        for value in values:
+            child.observe(value)
+        return
+    arr = np.asarray(values, dtype=float)
+    counts = np.bincount(np.searchsorted(bounds, arr, side="left"), minlength=len(buckets))
+    for i in np.flatnonzero(counts).tolist():
+        buckets[i].inc(int(counts[i]))
+    total.inc(float(arr.sum()))
 
 
 class PromMetrics:
