@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import json
+from json.encoder import encode_basestring as _json_string  # the C string escaper json.dumps uses
 from typing import Any
 
 from llmsim.providers import fields, openai_common, sse
@@ -143,7 +143,7 @@ def stream_frames(plan: ResponsePlan, request: GenerationRequest, *, azure: bool
     text_close = '},"logprobs":null,"finish_reason":null}' + tail + "\n\n"
 
     def text_chunk(index: int, piece: str) -> bytes:
-        return (text_open[index] + json.dumps(piece, ensure_ascii=False) + text_close).encode()
+        return (text_open[index] + _json_string(piece) + text_close).encode()
 
     frames: list[Frame] = []
     if azure:
