@@ -1,47 +1,52 @@
 """The TLS listener for host-alias and iptables capture (`--tls-listen`).
 
-Each accepted connection's ClientHello is *peeked* (left in the kernel buffer), then:
+Each connection's ClientHello is read first and decides the route, before any handshake:
 
-* SNI in scope, or no SNI: TLS is terminated with a certificate from our CA (chosen by SNI) and the
-  connection is served by the data path's aiohttp handler;
-* any other SNI: the connection is relayed untouched to its original destination
-  (`SO_ORIGINAL_DST` when iptables redirected it, else the SNI host on port 443), so the client
-  sees that host's own certificate.
+* SNI in scope, or no SNI: the bytes are relayed to an in-process TLS terminator on loopback
+  (certificates from our CA, chosen by SNI), which serves the data path's aiohttp handler;
+* any other SNI: the bytes are relayed untouched to the original destination (`SO_ORIGINAL_DST`
+  when iptables redirected the connection, else the SNI host on port 443), so the client sees that
+  host's own certificate.
+
+Everything is plain asyncio protocols and transports (no socket objects handed between owners),
+which behaves the same on asyncio and uvloop.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import socket
 import ssl
 import struct
 from collections.abc import Callable, Coroutine, Mapping
-from typing import Any
+from typing import Any, cast
 
 from llmsim.proxy import clienthello
-from llmsim.proxy.frontdoor import CONNECT_TIMEOUT_S, TLS_HANDSHAKE_TIMEOUT_S, _Pipe
+from llmsim.proxy.frontdoor import CONNECT_TIMEOUT_S, _Pipe
 from llmsim.proxy.metrics import ProxyMetrics
 from llmsim.proxy.state import ProxyState
 
 log = logging.getLogger("llmsim.proxy")
 
 SO_ORIGINAL_DST = 80
-PEEK_TIMEOUT_S = 10.0
+HELLO_TIMEOUT_S = 10.0
 
 Address = tuple[str, int]
 
 
-def original_destination(sock: socket.socket) -> Address | None:
+def original_destination(sock: Any) -> Address | None:
     """Where an iptables-REDIRECTed IPv4 connection was going (None when it was not redirected)."""
+    if sock is None:
+        return None
     try:
         raw = sock.getsockopt(socket.SOL_IP, SO_ORIGINAL_DST, 16)
+        own = sock.getsockname()[:2]
     except OSError:
         return None
     port, packed = struct.unpack_from("!2xH4s", raw)
     dst = (socket.inet_ntoa(packed), int(port))
-    return None if dst == sock.getsockname()[:2] else dst
+    return None if dst == tuple(own) else dst
 
 
 class TlsListener:
@@ -58,103 +63,87 @@ class TlsListener:
         self.sni_context = sni_context
         self.metrics = metrics
         self.tunnel_overrides = {k.lower(): v for k, v in (tunnel_overrides or {}).items()}
-        self._sock: socket.socket | None = None
+        self._servers: list[asyncio.Server] = []
+        self._terminator: Address = ("127.0.0.1", 0)
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def start(self, host: str, port: int) -> Address:
-        family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((host, port))
-        sock.listen(1024)
-        sock.setblocking(False)
-        self._sock = sock
-        self._spawn(self._accept_loop(sock))
-        bound = sock.getsockname()
+        loop = asyncio.get_running_loop()
+        internal = await loop.create_server(
+            self.http_protocol, "127.0.0.1", 0, ssl=self.sni_context, backlog=1024
+        )
+        self._servers.append(internal)
+        self._terminator = cast(Address, internal.sockets[0].getsockname()[:2])
+        public = await loop.create_server(
+            lambda: _HelloSniffer(self), host, port, reuse_address=True, backlog=1024
+        )
+        self._servers.append(public)
+        bound = public.sockets[0].getsockname()
         return str(bound[0]), int(bound[1])
 
     def close(self) -> None:
         for task in list(self._tasks):
             task.cancel()
-        if self._sock is not None:
-            self._sock.close()
+        for server in self._servers:
+            server.close()
 
-    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+    def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.ensure_future(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _accept_loop(self, lsock: socket.socket) -> None:
+    async def route(self, client: asyncio.Transport, sni: str | None, hello: bytes) -> None:
         loop = asyncio.get_running_loop()
-        while True:
-            conn, _ = await loop.sock_accept(lsock)
-            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            self._spawn(self._handle(conn))
-
-    async def _peek_sni(self, conn: socket.socket) -> str | None:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + PEEK_TIMEOUT_S
-        while True:
-            readable: asyncio.Future[None] = loop.create_future()
-            loop.add_reader(conn.fileno(), _wake, readable)
-            try:
-                await asyncio.wait_for(readable, max(0.0, deadline - loop.time()))
-            finally:
-                loop.remove_reader(conn.fileno())
-            data = conn.recv(clienthello.MAX_HELLO, socket.MSG_PEEK)
-            if not data:
-                raise ConnectionError("closed before the ClientHello")
-            name = clienthello.server_name(data)
-            if name != clienthello.NEED_MORE:
-                return name
-            if len(data) >= clienthello.MAX_HELLO:
-                return None
-
-    async def _handle(self, conn: socket.socket) -> None:
-        loop = asyncio.get_running_loop()
-        try:
-            sni = await self._peek_sni(conn)
-        except (clienthello.NotTls, ConnectionError, OSError, TimeoutError) as exc:
-            log.debug("TLS listener: dropping a connection: %s", exc)
-            conn.close()
-            return
-        try:
-            if sni is None or self.state.scope.intercepts(sni, 443):
-                await loop.connect_accepted_socket(
-                    self.http_protocol,
-                    conn,
-                    ssl=self.sni_context,
-                    ssl_handshake_timeout=TLS_HANDSHAKE_TIMEOUT_S,
-                )
-            else:
-                await self._relay(conn, sni)
-        except (OSError, ssl.SSLError, TimeoutError) as exc:
-            log.info("TLS listener: connection for %s failed: %s", sni or "<no SNI>", exc)
-            with contextlib.suppress(OSError):
-                conn.close()
-
-    async def _relay(self, conn: socket.socket, sni: str) -> None:
-        loop = asyncio.get_running_loop()
-        dst = original_destination(conn) or self.tunnel_overrides.get(sni) or (sni, 443)
-        # upstream first: the client transport must have its peer the moment it starts reading
-        # (uvloop starts reading on creation; a pause issued before that is not honoured)
-        outbound = _Pipe(None)
+        if sni is None or self.state.scope.intercepts(sni, 443):
+            dst = self._terminator
+        else:
+            sock = client.get_extra_info("socket")
+            dst = original_destination(sock) or self.tunnel_overrides.get(sni) or (sni, 443)
         try:
             upstream, _ = await asyncio.wait_for(
-                loop.create_connection(lambda: outbound, dst[0], dst[1]), CONNECT_TIMEOUT_S
+                loop.create_connection(lambda: _Pipe(client), dst[0], dst[1]), CONNECT_TIMEOUT_S
             )
-        except (OSError, TimeoutError):
-            conn.close()
-            raise
+        except (OSError, TimeoutError) as exc:
+            log.info("TLS listener: cannot reach %s:%d for %s: %s", dst[0], dst[1], sni or "<no SNI>", exc)
+            client.close()
+            return
+        if dst != self._terminator:
+            self.metrics.tunnels.inc()
+        upstream.write(hello)
+        client.set_protocol(_Pipe(upstream))
+        client.resume_reading()
+
+
+class _HelloSniffer(asyncio.Protocol):
+    """Buffers the ClientHello, then hands the connection to `TlsListener.route`."""
+
+    def __init__(self, listener: TlsListener) -> None:
+        self.listener = listener
+        self.buf = b""
+        self.transport: asyncio.Transport | None = None
+        self._timer: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's transports are not subclasses
+        self._timer = asyncio.get_running_loop().call_later(HELLO_TIMEOUT_S, self.transport.close)
+
+    def data_received(self, data: bytes) -> None:
+        assert self.transport is not None
+        self.buf += data
         try:
-            client, _ = await loop.connect_accepted_socket(lambda: _Pipe(upstream), conn)
-        except OSError:
-            upstream.close()
-            raise
-        outbound.peer = client
-        self.metrics.tunnels.inc()
+            name = clienthello.server_name(self.buf)
+        except clienthello.NotTls as exc:
+            log.debug("TLS listener: dropping a connection: %s", exc)
+            self.transport.close()
+            return
+        if name == clienthello.NEED_MORE and len(self.buf) < clienthello.MAX_HELLO:
+            return
+        if self._timer is not None:
+            self._timer.cancel()
+        self.transport.pause_reading()
+        sni = None if name == clienthello.NEED_MORE else name
+        self.listener.spawn(self.listener.route(self.transport, sni, self.buf))
 
-
-def _wake(future: asyncio.Future[None]) -> None:
-    if not future.done():
-        future.set_result(None)
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
