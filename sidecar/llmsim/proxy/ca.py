@@ -3,6 +3,7 @@ certificates (mitmproxy's CertStore does the minting) for the TLS the proxy term
 
 from __future__ import annotations
 
+import logging
 import os
 import ssl
 import stat
@@ -12,6 +13,8 @@ from pathlib import Path
 
 from cryptography import x509
 from mitmproxy import certs
+
+log = logging.getLogger("llmsim.proxy")
 
 BASENAME = "llmsim"
 KEY_SIZE = 2048
@@ -35,8 +38,7 @@ class CertificateAuthority:
         with certs.CertStore.umask_secret():
             self._store = certs.CertStore.from_store(self.directory, BASENAME, KEY_SIZE)
         for name in os.listdir(self.directory):
-            public = name in PUBLIC_FILES
-            os.chmod(self.directory / name, 0o644 if public else 0o600)
+            _chmod(self.directory / name, 0o644 if name in PUBLIC_FILES else 0o600)
         self._leaf_dir = Path(tempfile.mkdtemp(prefix="llmsim-leaf-"))
         self._contexts: dict[str, ssl.SSLContext] = {}
         self._lock = threading.Lock()
@@ -46,7 +48,7 @@ class CertificateAuthority:
         self.directory.mkdir(parents=True, exist_ok=True, mode=0o755)
         mode = stat.S_IMODE(self.directory.stat().st_mode)
         if mode & 0o022:
-            os.chmod(self.directory, mode & ~0o022)
+            _chmod(self.directory, mode & ~0o022)
 
     @property
     def cert_path(self) -> Path:
@@ -113,6 +115,14 @@ class CertificateAuthority:
 
         base.sni_callback = pick
         return base
+
+
+def _chmod(path: Path, mode: int) -> None:
+    """Tighten a mode where we may (a mounted CA directory can belong to someone else)."""
+    try:
+        os.chmod(path, mode)
+    except OSError as exc:
+        log.warning("cannot chmod %s to %o: %s", path, mode, exc.strerror or exc)
 
 
 def _san(host: str) -> x509.GeneralName:
