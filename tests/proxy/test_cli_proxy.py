@@ -72,3 +72,37 @@ async def test_the_command_serves_simulated_answers_under_uvloop(tmp_path: Path)
         proc.terminate()
         _, err = await asyncio.wait_for(proc.communicate(), 10)
     assert b"SECRET" not in err
+
+
+async def test_sigterm_lets_an_in_flight_stream_finish(tmp_path: Path) -> None:
+    profile = tmp_path / "p.yaml"
+    profile.write_text(
+        "latency: {ttftMs: {type: constant, value: 20}, itlMs: {type: constant, value: 40},"
+        " outputTokens: {type: constant, value: 20}}\n"
+    )
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "llmsim.cli.main", "proxy", "--profile", str(profile), "--listen", "127.0.0.1:0",
+        "--admin", "127.0.0.1:0", "--ca-dir", str(tmp_path / "ca"),
+        stderr=asyncio.subprocess.PIPE, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )  # fmt: skip
+    try:
+        assert proc.stderr is not None
+        line = (await asyncio.wait_for(proc.stderr.readline(), 30)).decode()
+        port = int(re.search(r"proxy on 127\.0\.0\.1:(\d+)", line).group(1))  # type: ignore[union-attr]
+        async with (
+            aiohttp.ClientSession() as session,
+            session.post(
+                f"http://127.0.0.1:{port}/v1/chat/completions",
+                json={"model": "m", "stream": True, "messages": [{"role": "user", "content": "hi"}]},
+            ) as resp,
+        ):
+            first = await resp.content.readline()
+            assert first.startswith(b"data: ")
+            proc.terminate()  # mid-stream
+            rest = await asyncio.wait_for(resp.content.read(), 10)
+        assert rest.rstrip().endswith(b"data: [DONE]")
+        assert await asyncio.wait_for(proc.wait(), 15) == 0
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()

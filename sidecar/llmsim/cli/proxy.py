@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import logging
 import os
+import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -165,8 +166,16 @@ def cmd_proxy(args: argparse.Namespace) -> int:
         except ImportError:  # pragma: no cover - uvloop is a dependency on Linux/macOS
             pass
     server = ProxyServer(options)
+
+    async def serve() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await server.serve_forever(stop)
+
     try:
-        asyncio.run(server.serve_forever())
+        asyncio.run(serve())
     except OSError as exc:
         raise LLMSimError(f"cannot listen: {exc.strerror or exc}") from None
     return 0

@@ -70,6 +70,8 @@ class ProxyOptions:
     observations: Path | None = None
     """Append measured timings (JSON lines) here, for `llmsim profile fit`."""
     watch_interval_s: float = 0.5
+    drain_s: float = 10.0
+    """On shutdown (SIGTERM), how long in-flight requests and streams may take to finish."""
     engine: str = "frontdoor"
     """`frontdoor` (asyncio CONNECT/TLS front door, the fast default) or `mitmproxy` (mitmproxy's proxy
     server with our addon in front of the same data path)."""
@@ -116,7 +118,9 @@ class ProxyServer:
         )
         self.app = create_app(self.state.registry)
         self.app.middlewares.insert(0, self.datapath.middleware())
-        self._runner = web.AppRunner(self.app, access_log=None, handle_signals=False)
+        self._runner = web.AppRunner(
+            self.app, access_log=None, handle_signals=False, shutdown_timeout=options.drain_s
+        )
         self._admin_runner: web.AppRunner | None = None
         self._servers: list[asyncio.Server] = []
         self._tasks: list[asyncio.Task[None]] = []
@@ -196,10 +200,13 @@ class ProxyServer:
             await self._admin_runner.cleanup()
         await self.datapath.close()
 
-    async def serve_forever(self) -> None:
+    async def serve_forever(self, stop: asyncio.Event | None = None) -> None:
+        """Serve until `stop` is set; then stop accepting and let in-flight requests finish
+        (up to `drain_s`)."""
         await self.start()
         try:
-            await asyncio.Event().wait()
+            await (stop or asyncio.Event()).wait()
+            log.info("shutting down: draining in-flight requests for up to %g s", self.options.drain_s)
         finally:
             await self.stop()
 
