@@ -70,23 +70,28 @@ async def _send_stream(
     i, n = 0, len(frames)
     try:
         while i < n:
-            await sleep_until(start + frames[i].at_s)
-            now = loop.time()
-            batch = [frames[i].data]
-            tokens = {frames[i].token} if 0 <= frames[i].token < TRAILER else set()
+            at, data, token = frames[i]
+            await sleep_until(start + at)
+            now = loop.time() - start
+            batch = [data]
+            # Token slots in this write: frames of one token index (n choices) are adjacent and due together.
+            slots = 1 if 0 <= token < TRAILER else 0
+            last = token
             i += 1
-            while i < n and start + frames[i].at_s <= now:
-                batch.append(frames[i].data)
-                if 0 <= frames[i].token < TRAILER:
-                    tokens.add(frames[i].token)
+            while i < n and frames[i][0] <= now:
+                at, data, token = frames[i]
+                batch.append(data)
+                if token != last and 0 <= token < TRAILER:
+                    slots += 1
+                last = token
                 i += 1
             if not prepared:
                 await response.prepare(request)
                 prepared = True
-            await response.write(b"".join(batch))
-            if tokens and on_token is not None:
+            await response.write(batch[0] if len(batch) == 1 else b"".join(batch))
+            if slots and on_token is not None:
                 sent_at = loop.time()
-                for _ in tokens:  # one call per token slot, even when a late loop sends several at once
+                for _ in range(slots):  # one call per token slot, even when a late loop sends several at once
                     on_token(sent_at)
         if not prepared:
             await response.prepare(request)

@@ -6,7 +6,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, NamedTuple, Protocol
 
 from llmsim.simulation.plan import FaultDecision, ResponsePlan
 from llmsim.simulation.request import GenerationRequest
@@ -28,13 +28,13 @@ class HttpRequestFacts:
     """The id the simulator assigned to this request (used in ids and request-id headers)."""
 
 
-@dataclass(frozen=True)
-class Frame:
+class Frame(NamedTuple):
     """A piece of a streamed body, due `at_s` seconds after the request was admitted.
 
     `token` is the index of the output token whose arrival this frame carries (-1 for frames
     before the first token, e.g. a role chunk that rides with it, and a large number for trailers).
-    Frames are in send order; `at_s` never decreases.
+    Frames are in send order; `at_s` never decreases. (A NamedTuple: a 200-token stream creates a
+    few hundred of them per request, and a tuple is twice as cheap to build as a frozen dataclass.)
     """
 
     at_s: float
