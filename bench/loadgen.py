@@ -63,7 +63,7 @@ def _load(url: str, rps: float, duration_s: float, out: Path, loop: str) -> dict
 def run(args: argparse.Namespace) -> list[dict[str, Any]]:
     quick = bool(getattr(args, "quick", False))
     loops: list[str] = list(getattr(args, "loops", ["uvloop"]))
-    rates = [50, 100, 200, 400] if quick else [50, 100, 200, 300, 400, 600, 800, 1200, 1600]
+    rates = [50, 100, 200, 400] if quick else [50, 100, 200, 400, 800, 1200, 1600, 2400, 3200, 4800]
     duration = 3.0 if quick else 8.0
     rows: list[dict[str, Any]] = []
     best: dict[str, float] = {}
