@@ -41,6 +41,7 @@ from llmsim.proxy.state import ProxyState
 from llmsim.server import fault_hooks, pipeline
 from llmsim.server.pipeline import STATE
 from llmsim.server.records import RequestRecord
+from llmsim.telemetry.prometheus import observe_many
 
 log = logging.getLogger("llmsim.proxy")
 
@@ -481,10 +482,8 @@ class DataPath:
         if not times:
             return
         self.metrics.ttft.labels(m, p).observe(times[0] - t0)
-        itl = self.metrics.itl.labels(m, p)
         gaps = [b - a for a, b in itertools.pairwise(times)]
-        for gap in gaps:
-            itl.observe(gap)
+        observe_many(self.metrics.itl.labels(m, p), gaps)
         if self.observations is not None and status < 400:
             record = {
                 "mode": m, "provider": p, "model": info.model, "stream": info.stream,
