@@ -3,16 +3,24 @@
 Every frame is due at `start + frame.at_s` on the event loop's monotonic clock. We sleep until
 the deadline of the next frame, then write every frame that is due by then in one write, so
 timing errors never accumulate (no `sleep(itl)` in a loop) and a late loop catches up at once.
+After the first write (which sends the headers) a stream's remaining frames are written by the
+loop's shared `DeadlineScheduler` (llmsim.deadlines): one timer for all streams instead of one
+sleeping task each.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from typing import cast
 
 from aiohttp import web
 
+from llmsim import deadlines
 from llmsim.providers.base import TRAILER, Answer, BodyAnswer, StreamAnswer
+
+FAST_PATH = True
+"""Hand streams to the shared deadline scheduler after their first write (see llmsim.deadlines)."""
 
 TokenCallback = Callable[[float], None]
 """Called with the loop time at which a token was written (once per token slot of the write)."""
@@ -67,6 +75,7 @@ async def _send_stream(
     response = web.StreamResponse(status=answer.status, headers=answer.headers)
     response.enable_chunked_encoding()
     prepared = False
+    fast = FAST_PATH
     i, n = 0, len(frames)
     try:
         while i < n:
@@ -93,6 +102,16 @@ async def _send_stream(
                 sent_at = loop.time()
                 for _ in range(slots):  # one call per token slot, even when a late loop sends several at once
                     on_token(sent_at)
+            transport = request.transport
+            if i < n and fast and transport is not None and not transport.is_closing():
+                # Headers are out: the rest goes through the shared deadline scheduler until it is
+                # done, the client leaves, or the client reads too slowly (then: awaited writes).
+                handback = await deadlines.for_loop(loop).play(
+                    cast(deadlines.WritableTransport, transport), frames, i, start, on_token
+                )
+                if handback.gone:
+                    raise ClientGone()
+                i = handback.index
         if not prepared:
             await response.prepare(request)
         if answer.end == "eof":

@@ -1,0 +1,126 @@
+"""The shared deadline scheduler: framing, timing, hand-back on slow readers, closed clients, cancellation."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+import httpx
+import pytest
+
+from llmsim import deadlines, streaming
+from llmsim.providers.base import TRAILER, Frame
+from simserver import SimServer
+
+
+class FakeTransport:
+    def __init__(self, loop: asyncio.AbstractEventLoop, buffered: int = 0) -> None:
+        self.loop = loop
+        self.writes: list[tuple[float, bytes]] = []
+        self.closing = False
+        self.buffered = buffered
+
+    def write(self, data: bytes) -> None:
+        self.writes.append((self.loop.time(), data))
+
+    def is_closing(self) -> bool:
+        return self.closing
+
+    def get_write_buffer_size(self) -> int:
+        return self.buffered
+
+
+def frames(n: int, gap: float) -> list[Frame]:
+    out = [Frame(gap * k, f"tok{k}".encode(), k) for k in range(n)]
+    out.append(Frame(gap * (n - 1), b"[DONE]", TRAILER))
+    return out
+
+
+async def test_frames_go_out_as_http_chunks_at_their_deadlines() -> None:
+    loop = asyncio.get_running_loop()
+    transport = FakeTransport(loop)
+    tokens: list[float] = []
+    start = loop.time()
+    handback = await deadlines.DeadlineScheduler(loop).play(
+        transport, frames(10, 0.01), 0, start, tokens.append
+    )
+    assert handback.index == 11 and not handback.gone
+    bodies = [data for _, data in transport.writes]
+    assert bodies[0] == b"4\r\ntok0\r\n"
+    assert bodies[-1] == b"a\r\ntok9[DONE]\r\n", "frames due together are written together"
+    lateness = [t - (start + 0.01 * k) for k, (t, _) in enumerate(transport.writes)]
+    assert all(0 <= late < 0.02 for late in lateness)
+    assert len(tokens) == 10, "one token callback per token, none for the trailer"
+
+
+async def test_many_streams_share_one_timer_and_each_keeps_its_own_clock() -> None:
+    loop = asyncio.get_running_loop()
+    scheduler = deadlines.DeadlineScheduler(loop)
+    transports = [FakeTransport(loop) for _ in range(50)]
+    start = loop.time()
+    results = await asyncio.gather(
+        *(
+            scheduler.play(t, frames(5, 0.005 * (1 + i % 3)), 0, start + 0.001 * i, None)
+            for i, t in enumerate(transports)
+        )
+    )
+    assert all(r.index == 6 for r in results) and len(scheduler) == 0
+    for i, t in enumerate(transports):
+        gap = 0.005 * (1 + i % 3)
+        for k, (when, _) in enumerate(t.writes[:4]):
+            assert when >= start + 0.001 * i + gap * k
+
+
+async def test_a_slow_reader_is_handed_back_for_awaited_writes() -> None:
+    loop = asyncio.get_running_loop()
+    transport = FakeTransport(loop, buffered=deadlines.HIGH_WATER + 1)
+    handback = await deadlines.DeadlineScheduler(loop).play(
+        transport, frames(10, 0.001), 0, loop.time(), None
+    )
+    assert handback.index == 1 and not handback.gone and len(transport.writes) == 1
+
+
+async def test_a_closed_client_ends_the_job() -> None:
+    loop = asyncio.get_running_loop()
+    transport = FakeTransport(loop)
+    transport.closing = True
+    handback = await deadlines.DeadlineScheduler(loop).play(
+        transport, frames(10, 0.001), 3, loop.time(), None
+    )
+    assert handback.gone and handback.index == 3 and transport.writes == []
+
+
+async def test_a_cancelled_request_is_never_written_again() -> None:
+    loop = asyncio.get_running_loop()
+    transport = FakeTransport(loop)
+    scheduler = deadlines.DeadlineScheduler(loop)
+    task = asyncio.create_task(scheduler.play(transport, frames(20, 0.01), 0, loop.time(), None))
+    await asyncio.sleep(0.035)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    written = len(transport.writes)
+    await asyncio.sleep(0.05)
+    assert len(transport.writes) == written and 2 <= written <= 5
+
+
+def test_the_fast_path_sends_the_same_bytes_as_awaited_writes(
+    sim_server_factory: Callable[..., SimServer], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server = sim_server_factory()
+    body = {"model": "m", "messages": [{"role": "user", "content": "hi"}], "stream": True}
+    headers = {"x-llmsim-seed": "5"}
+
+    def fetch() -> bytes:
+        return httpx.post(server.url + "/v1/chat/completions", json=body, headers=headers).content
+
+    fast = fetch()
+    monkeypatch.setattr(streaming, "FAST_PATH", False)
+    slow = fetch()
+
+    def normalise(raw: bytes) -> bytes:  # ids and timestamps differ per request
+        import re
+
+        return re.sub(rb'"(id|created)":"?[\w-]+"?', b"", raw)
+
+    assert normalise(fast) == normalise(slow) and fast.endswith(b"data: [DONE]\n\n")
