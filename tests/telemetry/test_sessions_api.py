@@ -175,3 +175,16 @@ def test_session_lifecycle_events(sim_server: SimServer, caplog: pytest.LogCaptu
     assert kinds == ["session.started", "session.completed"]
     completed = next(line for line in lines if line["event"] == "session.completed")
     assert completed["requests"] == 1 and completed["labels"] == {"run": "1"}
+
+
+def test_a_session_header_alone_starts_a_session(sim_server: SimServer, caplog: pytest.LogCaptureFixture) -> None:
+    c = client(sim_server, "ci-run-42")
+    for _ in range(3):
+        c.chat.completions.create(model="m", messages=[{"role": "user", "content": "hi"}], max_tokens=3)
+    body = metrics(sim_server, "ci-run-42").json()
+    assert body["requests"] == 3, body
+    with caplog.at_level(logging.WARNING, logger="llmsim.sessions"):
+        client(sim_server, "not a valid id!").chat.completions.create(
+            model="m", messages=[{"role": "user", "content": "hi"}], max_tokens=3
+        )
+    assert "ignoring x-llmsim-session" in caplog.text

@@ -7,6 +7,7 @@ The store is bounded: beyond `max_sessions` the oldest completed (else oldest) s
 
 from __future__ import annotations
 
+import logging
 import re
 import secrets
 import threading
@@ -25,6 +26,8 @@ from llmsim.telemetry.records import RequestRecord
 
 SESSION_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 _SESSION_ID_RE = re.compile(SESSION_ID_PATTERN)
+log = logging.getLogger("llmsim.sessions")
+
 DEFAULT_MAX_SESSIONS = 200
 DEFAULT_MAX_SAMPLES = 20_000
 
@@ -254,13 +257,29 @@ class SessionStore:
             return list(self._sessions)
 
     def started(self, session_id: str) -> bool:
-        """Count a request as active in the session; False for unknown ids."""
+        """Count a request as active in the session.
+
+        An id nobody created yet starts a session implicitly (default profile, label
+        `implicit=true`), so `x-llmsim-session: my-run` alone is enough to get
+        `GET /v1/metrics/my-run`. False (and a warning) for ids that are not valid session ids.
+        """
         with self._lock:
             session = self._sessions.get(session_id)
-            if session is None:
+        if session is None:
+            if not _SESSION_ID_RE.match(session_id):
+                log.warning(
+                    "ignoring x-llmsim-session %r: ids must match %s", session_id[:80], SESSION_ID_PATTERN
+                )
                 return False
+            try:
+                session = self.create(labels={"implicit": "true"}, session_id=session_id)
+            except SessionError:  # created concurrently
+                session = self.get(session_id)
+                if session is None:
+                    return False
+        with self._lock:
             session.stats.active += 1
-            return True
+        return True
 
     def ended(self, session_id: str) -> None:
         """A request counted by `started` is over (its record may follow separately)."""
