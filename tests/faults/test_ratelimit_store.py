@@ -122,6 +122,16 @@ async def test_unreachable_redis_falls_back_to_pod_buckets_quickly_and_says_so(
         assert limiter.degraded and limiter.fallbacks == 3
         warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
         assert len(warnings) == 1 and "falling back to per-pod buckets" in warnings[0]
+        # ... and /metrics says so too.
+        from prometheus_client import CollectorRegistry, generate_latest
+
+        from llmsim.server.observability import RateLimiterCollector
+
+        registry = CollectorRegistry()
+        registry.register(RateLimiterCollector(lambda: limiter))
+        text = generate_latest(registry).decode()
+        assert "llmsim_ratelimit_shared_degraded 1.0" in text
+        assert "llmsim_ratelimit_fallbacks_total 3.0" in text
     finally:
         await limiter.close()
 

@@ -83,7 +83,9 @@ def create_app(registry: ProfileRegistry | None = None, settings: ServerSettings
     app.router.add_post("/api/show", models_route.ollama_show)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
-    observability.install(app, state.finished, telemetry or observability.telemetry_for(state.registry))
+    observability.install(
+        app, state.finished, telemetry or observability.telemetry_for(state.registry), state.rate_limiter
+    )
     control.add_routes(app)
     return app
 

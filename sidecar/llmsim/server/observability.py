@@ -8,9 +8,11 @@ turns it into telemetry's record. Nothing here can fail a request: the observer 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from typing import Any
 
 from aiohttp import web
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from llmsim.api.profile import SimulationProfileSpec
 from llmsim.profiles import NamedProfile, ProfileRegistry
@@ -140,14 +142,40 @@ async def active_streams(request: web.Request, handler: _Handler) -> web.StreamR
                 telemetry.sessions.ended(session_id)
 
 
+class RateLimiterCollector:
+    """Exposes the shared rate-limit store's health at scrape time: whether it is falling back to
+    per-pod buckets because Redis is unreachable, and how many checks it served that way."""
+
+    def __init__(self, limiter: Callable[[], Any]) -> None:
+        self._limiter = limiter
+
+    def collect(self) -> Iterator[Metric]:
+        limiter = self._limiter()
+        degraded = GaugeMetricFamily(
+            "llmsim_ratelimit_shared_degraded",
+            "1 while a scope: shared rate limit falls back to per-pod buckets (Redis unreachable).",
+        )
+        degraded.add_metric([], 1.0 if limiter is not None and limiter.degraded else 0.0)
+        fallbacks = CounterMetricFamily(
+            "llmsim_ratelimit_fallbacks",
+            "Rate-limit checks served from per-pod buckets because Redis was unreachable.",
+        )
+        fallbacks.add_metric([], float(limiter.fallbacks if limiter is not None else 0))
+        yield degraded
+        yield fallbacks
+
+
 def install(
     app: web.Application,
     state_finished: list[Callable[[server_records.RequestRecord], None]],
     telemetry: Telemetry,
+    rate_limiter: Any = None,
 ) -> None:
     """Attach telemetry to an app: `/metrics`, the observer, the middleware and the lifetime."""
     app[TELEMETRY] = telemetry
     app.middlewares.append(active_streams)
+    if rate_limiter is not None:
+        telemetry.prometheus.registry.register(RateLimiterCollector(lambda: rate_limiter))
     state_finished.append(lambda rec: telemetry.observe(to_record(rec)))
     app.router.add_get("/metrics", metrics)
 
