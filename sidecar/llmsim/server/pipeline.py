@@ -248,7 +248,6 @@ class Pipeline:
         self, request: web.Request, answer: Answer, start: float, record: RequestRecord
     ) -> web.StreamResponse:
         record.status = answer.status
-        asyncio.get_running_loop()
 
         def on_token(t: float) -> None:
             if record.ttft_s is None:
