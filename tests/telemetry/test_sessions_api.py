@@ -177,7 +177,9 @@ def test_session_lifecycle_events(sim_server: SimServer, caplog: pytest.LogCaptu
     assert completed["requests"] == 1 and completed["labels"] == {"run": "1"}
 
 
-def test_a_session_header_alone_starts_a_session(sim_server: SimServer, caplog: pytest.LogCaptureFixture) -> None:
+def test_a_session_header_alone_starts_a_session(
+    sim_server: SimServer, caplog: pytest.LogCaptureFixture
+) -> None:
     c = client(sim_server, "ci-run-42")
     for _ in range(3):
         c.chat.completions.create(model="m", messages=[{"role": "user", "content": "hi"}], max_tokens=3)
