@@ -11,7 +11,9 @@ from typing import Any
 from aiohttp import web
 
 from llmsim import profiles
+from llmsim.server import gc_policy
 from llmsim.server.app import create_app
+from llmsim.server.pipeline import STATE
 from llmsim.server.state import DEFAULT_MAX_BODY_BYTES, ServerSettings
 
 log = logging.getLogger("llmsim.serve")
@@ -36,6 +38,13 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     parser.add_argument("--no-uvloop", action="store_true", help="use the default asyncio event loop")
+    parser.add_argument(
+        "--gc",
+        choices=["latency", "default"],
+        default="latency",
+        help="garbage-collector policy: 'latency' (default) runs full collections only when idle or every "
+        "5 minutes, so they never stall streams; 'default' leaves CPython's collector alone",
+    )
     parser.set_defaults(func=cmd_serve)
 
 
@@ -67,6 +76,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     raise_fd_limit()
     registry = build_registry(args.profile)
     app = create_app(registry, ServerSettings(max_body_bytes=args.max_body_bytes))
+    if args.gc == "latency":
+        state = app[STATE]
+        gc_policy.install(app, gc_policy.GcPolicy(in_flight=lambda: state.in_flight))
     log.info("profiles: %s (default %s)", ", ".join(registry.names()), registry.default_name)
     if not args.no_uvloop:
         try:

@@ -166,10 +166,19 @@ class Pipeline:
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         state = request.app[STATE]
-        loop = asyncio.get_running_loop()
         request_id = new_request_id()
         record = RequestRecord(request_id=request_id, provider=self.endpoint.provider, operation=self.endpoint.operation,
                                path=request.path, started_at=time.time())  # fmt: skip
+        state.in_flight += 1
+        try:
+            return await self._handle(request, state, request_id, record)
+        finally:
+            state.in_flight -= 1
+
+    async def _handle(
+        self, request: web.Request, state: ServerState, request_id: str, record: RequestRecord
+    ) -> web.StreamResponse:
+        loop = asyncio.get_running_loop()
         facts, early_error = await read_facts(request, state, request_id)
         start = loop.time()
         record.session_id = facts.headers.get(SESSION_HEADER)

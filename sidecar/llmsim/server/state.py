@@ -42,6 +42,8 @@ class ServerState:
         self.finished: list[Callable[[RequestRecord], None]] = []
         """Called with every finished request's record (telemetry, sessions, events)."""
         self.ready = True
+        self.in_flight = 0
+        """Provider requests being served right now (the GC policy collects only when this is 0)."""
         self.attempts = AttemptCounter()
         """Attempts per request key (fail-first, per-attempt fault decisions)."""
         self.rate_limiter = RateLimiter()
