@@ -3,6 +3,7 @@ slowdown, incremental forwarding, stream faults and substituted errors."""
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import statistics
 
@@ -114,3 +115,22 @@ async def test_compressed_streams_are_relayed_as_they_come(
     status, _, times, body = await timed_stream(proxy, path="/v1/gzip/chat/completions")
     assert status == 200 and body.endswith(b"data: [DONE]\n\n") and len(times) == upstream.tokens + 1
     assert times[0] < upstream.sent_at[-1][-1] - 0.2  # not held back until the stream ends
+
+
+async def test_the_data_path_counts_requests_in_flight_for_the_gc_policy(
+    proxy_factory: ProxyFactory, upstream: Upstream
+) -> None:
+    proxy = await proxy_factory(perturb_spec(0, 0))
+    seen: list[int] = []
+
+    async def watch() -> None:
+        while True:
+            seen.append(proxy.datapath.in_flight)
+            await asyncio.sleep(0.005)
+
+    watcher = asyncio.create_task(watch())
+    try:
+        status, *_ = await timed_stream(proxy)
+    finally:
+        watcher.cancel()
+    assert status == 200 and max(seen) == 1 and proxy.datapath.in_flight == 0

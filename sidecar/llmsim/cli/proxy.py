@@ -16,6 +16,7 @@ from llmsim.errors import LLMSimError
 from llmsim.proxy.ca import DEFAULT_CA_DIR
 from llmsim.proxy.redact import RedactingFilter
 from llmsim.proxy.runner import ProxyOptions, ProxyServer, parse_address
+from llmsim.server import gc_policy
 
 log = logging.getLogger("llmsim.proxy")
 
@@ -106,6 +107,12 @@ def register(subparsers: Any) -> None:
     )
     add("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     add("--no-uvloop", action="store_true", help="use the default asyncio event loop")
+    add(
+        "--gc",
+        choices=["latency", "default"],
+        default="latency",
+        help="garbage-collector policy: 'latency' (default) keeps full collections out of busy periods",
+    )
     parser.set_defaults(func=cmd_proxy)  # fmt: skip
 
 
@@ -166,6 +173,8 @@ def cmd_proxy(args: argparse.Namespace) -> int:
         except ImportError:  # pragma: no cover - uvloop is a dependency on Linux/macOS
             pass
     server = ProxyServer(options)
+    if args.gc == "latency":
+        gc_policy.install(server.app, gc_policy.GcPolicy(in_flight=lambda: server.datapath.in_flight))
 
     async def serve() -> None:
         stop = asyncio.Event()

@@ -89,6 +89,8 @@ class DataPath:
     """Set by the mitmproxy engine: requests carrying `x-llmsim-destination: <token> URL` go to URL."""
     _session: aiohttp.ClientSession | None = None
     _counter: int = 0
+    in_flight: int = 0
+    """Requests inside the data path right now (the GC policy collects only when this is 0)."""
 
     @property
     def session(self) -> aiohttp.ClientSession:
@@ -158,7 +160,11 @@ class DataPath:
     def middleware(self) -> Any:
         @web.middleware
         async def intercept(request: web.Request, handler: Handler) -> web.StreamResponse:
-            return await self.handle(request, handler)
+            self.in_flight += 1
+            try:
+                return await self.handle(request, handler)
+            finally:
+                self.in_flight -= 1
 
         return intercept
 
