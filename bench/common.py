@@ -8,7 +8,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import httpx
@@ -32,24 +32,47 @@ def pinned(core: int) -> Any:
     return pin
 
 
+def http_ready(url: str) -> Callable[[], bool]:
+    """Ready once `url` answers at all (any status)."""
+
+    def check() -> bool:
+        try:
+            httpx.get(url, timeout=0.5)
+        except httpx.TransportError:
+            return False
+        return True
+
+    return check
+
+
+def port_ready(port: int) -> Callable[[], bool]:
+    """Ready once 127.0.0.1:`port` accepts a TCP connection."""
+
+    def check() -> bool:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return True
+        except OSError:
+            return False
+
+    return check
+
+
 @contextlib.contextmanager
-def server_process(
-    args: Sequence[str], ready_url: str, core: int = 0, timeout: float = 30
+def pinned_process(
+    argv: Sequence[str], ready: Callable[[], bool], core: int = 0, timeout: float = 30, settle_s: float = 0.0
 ) -> Iterator[subprocess.Popen[bytes]]:
-    """Start a server pinned to `core`, wait until `ready_url` answers (any status), stop it afterwards."""
+    """Start `argv` pinned to `core`, wait until `ready()` (then `settle_s` more), stop it afterwards."""
     proc = subprocess.Popen(
-        [sys.executable, *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=pinned(core)
+        list(argv), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=pinned(core)
     )
     try:
         deadline = time.monotonic() + timeout
-        while True:
-            try:
-                httpx.get(ready_url, timeout=0.5)
-                break
-            except httpx.TransportError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"server {args} did not start") from None
-                time.sleep(0.1)
+        while not ready():
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"{' '.join(map(str, argv))} did not start")
+            time.sleep(0.1)
+        time.sleep(settle_s)
         yield proc
     finally:
         proc.terminate()
@@ -58,6 +81,13 @@ def server_process(
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+def server_process(
+    args: Sequence[str], ready_url: str, core: int = 0, timeout: float = 30
+) -> contextlib.AbstractContextManager[subprocess.Popen[bytes]]:
+    """A Python server (`python ARGS`) pinned to `core`, ready once `ready_url` answers."""
+    return pinned_process([sys.executable, *args], http_ready(ready_url), core, timeout)
 
 
 def pct(values: Sequence[float] | np.ndarray, q: float) -> float:

@@ -16,19 +16,18 @@ import asyncio
 import contextlib
 import json
 import os
-import socket
 import ssl
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from bench.common import free_port, pct, pinned, print_table
+from bench.common import free_port, pct, pinned, pinned_process, port_ready, print_table
 
 TTFT_MS, ITL_MS, TOKENS = 100.0, 20.0, 50
 STREAM_LEVELS = (50, 200, 400)
@@ -222,33 +221,10 @@ def client_main(argv: Sequence[str]) -> None:
 # --- orchestration -------------------------------------------------------------------------------
 
 
-def _wait_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"process exited early: {proc.args}")
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.5):
-            return
-        time.sleep(0.1)
-    raise RuntimeError(f"port {port} never opened: {proc.args}")
-
-
-@contextlib.contextmanager
-def _process(args: Sequence[str], port: int, core: int) -> Iterator[subprocess.Popen[bytes]]:
-    proc = subprocess.Popen(
-        list(args), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=pinned(core)
-    )
-    try:
-        _wait_port(port, proc)
-        time.sleep(0.3)
-        yield proc
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+def _process(
+    args: Sequence[str], port: int, core: int
+) -> contextlib.AbstractContextManager[subprocess.Popen[bytes]]:
+    return pinned_process(args, port_ready(port), core, settle_s=0.3)
 
 
 def _cpu_seconds(pid: int) -> float:

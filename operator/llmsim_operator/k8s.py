@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -66,91 +66,108 @@ def _status_of(exc: ApiException) -> int:
     return int(exc.status or 0)
 
 
+def _call(what: str, call: Callable[[], Any], *tolerated: int) -> tuple[Any, int | None]:
+    """Run one API call with `classified` errors; an ApiException whose status is in `tolerated`
+    (404 for reads and deletes, 409 for creates) is part of the flow: it returns (None, status)."""
+    with classified(what):
+        try:
+            return call(), None
+        except ApiException as exc:
+            if _status_of(exc) in tolerated:
+                return None, _status_of(exc)
+            raise
+
+
+def _plain(obj: Any) -> Body:
+    """A client model object as the plain dict the API server sent."""
+    out: Body = kubernetes.client.ApiClient().sanitize_for_serialization(obj)  # type: ignore[no-untyped-call]
+    return out
+
+
 def apply_config_map(body: Body) -> None:
     """Create the ConfigMap, or replace its data when it exists."""
     ns, name = body["metadata"]["namespace"], body["metadata"]["name"]
-    with classified(f"ConfigMap {ns}/{name}"):
-        try:
-            _core().create_namespaced_config_map(namespace=ns, body=body, _request_timeout=TIMEOUT)
-        except ApiException as exc:
-            if _status_of(exc) != 409:
-                raise
-            patch = {k: v for k, v in body.items() if k in ("data", "binaryData")}
-            patch["metadata"] = {"labels": body["metadata"].get("labels", {})}
-            _core().patch_namespaced_config_map(name=name, namespace=ns, body=patch, _request_timeout=TIMEOUT)
+    what = f"ConfigMap {ns}/{name}"
+    _, conflict = _call(
+        what,
+        lambda: _core().create_namespaced_config_map(namespace=ns, body=body, _request_timeout=TIMEOUT),
+        409,
+    )
+    if conflict:
+        patch = {k: v for k, v in body.items() if k in ("data", "binaryData")}
+        patch["metadata"] = {"labels": body["metadata"].get("labels", {})}
+        _call(
+            what,
+            lambda: _core().patch_namespaced_config_map(
+                name=name, namespace=ns, body=patch, _request_timeout=TIMEOUT
+            ),
+        )
 
 
 def delete_config_map(namespace: str, name: str) -> None:
-    with classified(f"ConfigMap {namespace}/{name}"):
-        try:
-            _core().delete_namespaced_config_map(name=name, namespace=namespace, _request_timeout=TIMEOUT)
-        except ApiException as exc:
-            if _status_of(exc) != 404:
-                raise
+    _call(
+        f"ConfigMap {namespace}/{name}",
+        lambda: _core().delete_namespaced_config_map(
+            name=name, namespace=namespace, _request_timeout=TIMEOUT
+        ),
+        404,
+    )
 
 
 def read_secret(namespace: str, name: str) -> Body | None:
-    with classified(f"Secret {namespace}/{name}"):
-        try:
-            secret = _core().read_namespaced_secret(name=name, namespace=namespace, _request_timeout=TIMEOUT)
-        except ApiException as exc:
-            if _status_of(exc) == 404:
-                return None
-            raise
-    out: Body = kubernetes.client.ApiClient().sanitize_for_serialization(secret)  # type: ignore[no-untyped-call]
-    return out
+    secret, missing = _call(
+        f"Secret {namespace}/{name}",
+        lambda: _core().read_namespaced_secret(name=name, namespace=namespace, _request_timeout=TIMEOUT),
+        404,
+    )
+    return None if missing else _plain(secret)
 
 
 def apply_secret(body: Body) -> None:
     ns, name = body["metadata"]["namespace"], body["metadata"]["name"]
-    with classified(f"Secret {ns}/{name}"):
-        try:
-            _core().create_namespaced_secret(namespace=ns, body=body, _request_timeout=TIMEOUT)
-        except ApiException as exc:
-            if _status_of(exc) != 409:
-                raise
-            patch = {
-                "data": body["data"],
-                "metadata": {"annotations": body["metadata"].get("annotations", {})},
-            }
-            _core().patch_namespaced_secret(name=name, namespace=ns, body=patch, _request_timeout=TIMEOUT)
+    what = f"Secret {ns}/{name}"
+    _, conflict = _call(
+        what, lambda: _core().create_namespaced_secret(namespace=ns, body=body, _request_timeout=TIMEOUT), 409
+    )
+    if conflict:
+        patch = {"data": body["data"], "metadata": {"annotations": body["metadata"].get("annotations", {})}}
+        _call(
+            what,
+            lambda: _core().patch_namespaced_secret(
+                name=name, namespace=ns, body=patch, _request_timeout=TIMEOUT
+            ),
+        )
 
 
 def create_job(body: Body) -> bool:
     """Create a Job; False when it already exists."""
     ns, name = body["metadata"]["namespace"], body["metadata"]["name"]
-    with classified(f"Job {ns}/{name}"):
-        try:
-            _batch().create_namespaced_job(namespace=ns, body=body, _request_timeout=TIMEOUT)
-        except ApiException as exc:
-            if _status_of(exc) == 409:
-                return False
-            raise
-    return True
+    _, conflict = _call(
+        f"Job {ns}/{name}",
+        lambda: _batch().create_namespaced_job(namespace=ns, body=body, _request_timeout=TIMEOUT),
+        409,
+    )
+    return conflict is None
 
 
 def delete_job(namespace: str, name: str) -> None:
     """Delete a Job and (in a real cluster) its pods."""
-    with classified(f"Job {namespace}/{name}"):
-        try:
-            _batch().delete_namespaced_job(
-                name=name, namespace=namespace, propagation_policy="Background", _request_timeout=TIMEOUT
-            )
-        except ApiException as exc:
-            if _status_of(exc) != 404:
-                raise
+    _call(
+        f"Job {namespace}/{name}",
+        lambda: _batch().delete_namespaced_job(
+            name=name, namespace=namespace, propagation_policy="Background", _request_timeout=TIMEOUT
+        ),
+        404,
+    )
 
 
 def read_job(namespace: str, name: str) -> Body | None:
-    with classified(f"Job {namespace}/{name}"):
-        try:
-            job = _batch().read_namespaced_job(name=name, namespace=namespace, _request_timeout=TIMEOUT)
-        except ApiException as exc:
-            if _status_of(exc) == 404:
-                return None
-            raise
-    out: Body = kubernetes.client.ApiClient().sanitize_for_serialization(job)  # type: ignore[no-untyped-call]
-    return out
+    job, missing = _call(
+        f"Job {namespace}/{name}",
+        lambda: _batch().read_namespaced_job(name=name, namespace=namespace, _request_timeout=TIMEOUT),
+        404,
+    )
+    return None if missing else _plain(job)
 
 
 def worker_logs(namespace: str, job_name: str) -> list[str]:
@@ -183,28 +200,25 @@ def worker_logs(namespace: str, job_name: str) -> list[str]:
 
 
 def patch_status(plural: str, namespace: str, name: str, status: Body) -> None:
-    """Merge-patch the status subresource of one of our custom resources."""
-    with classified(f"{plural} {namespace}/{name} status"):
-        try:
-            _custom().patch_namespaced_custom_object_status(
-                c.GROUP, c.VERSION, namespace, plural, name, {"status": status}, _request_timeout=TIMEOUT
-            )
-        except ApiException as exc:
-            if _status_of(exc) != 404:
-                raise
+    """Merge-patch the status subresource of one of our custom resources (gone: nothing to do)."""
+    _call(
+        f"{plural} {namespace}/{name} status",
+        lambda: _custom().patch_namespaced_custom_object_status(
+            c.GROUP, c.VERSION, namespace, plural, name, {"status": status}, _request_timeout=TIMEOUT
+        ),
+        404,
+    )
 
 
 def read_custom(plural: str, namespace: str, name: str) -> Body | None:
-    with classified(f"{plural} {namespace}/{name}"):
-        try:
-            out: Body = _custom().get_namespaced_custom_object(
-                c.GROUP, c.VERSION, namespace, plural, name, _request_timeout=TIMEOUT
-            )
-        except ApiException as exc:
-            if _status_of(exc) == 404:
-                return None
-            raise
-    return out
+    obj, missing = _call(
+        f"{plural} {namespace}/{name}",
+        lambda: _custom().get_namespaced_custom_object(
+            c.GROUP, c.VERSION, namespace, plural, name, _request_timeout=TIMEOUT
+        ),
+        404,
+    )
+    return None if missing else dict(obj)
 
 
 def patch_webhook_ca_bundle(configuration: str, ca_pem: bytes) -> bool:

@@ -40,6 +40,28 @@ class WritableTransport(Protocol):
     def get_write_buffer_size(self) -> int: ...
 
 
+def take_due(frames: Sequence[Frame], i: int, rel: float) -> tuple[bytes, int, int]:
+    """Frame i and every later frame due by `rel` (seconds since admission), as one payload.
+
+    Returns (payload, index of the next frame, token slots in the payload). Frames of one token
+    index (n choices) are adjacent and due together, so they count as one slot.
+    """
+    n = len(frames)
+    _, data, token = frames[i]
+    batch = [data]
+    slots = 1 if 0 <= token < TRAILER else 0
+    last = token
+    i += 1
+    while i < n and frames[i][0] <= rel:
+        _, data, token = frames[i]
+        batch.append(data)
+        if token != last and 0 <= token < TRAILER:
+            slots += 1
+        last = token
+        i += 1
+    return (data if len(batch) == 1 else b"".join(batch)), i, slots
+
+
 class Handback:
     """Why a stream left the fast path: `index` is the next frame to send; `gone` if the client left."""
 
@@ -78,27 +100,14 @@ class _Job:
         if transport.is_closing():
             self.done.set_result(Handback(self.i, gone=True))
             return None
-        frames, i, n = self.frames, self.i, len(self.frames)
-        rel = now - self.start
-        _, data, token = frames[i]
-        batch = [data]
-        slots = 1 if 0 <= token < TRAILER else 0
-        last = token
-        i += 1
-        while i < n and frames[i][0] <= rel:
-            _, data, token = frames[i]
-            batch.append(data)
-            if token != last and 0 <= token < TRAILER:
-                slots += 1
-            last = token
-            i += 1
-        payload = data if len(batch) == 1 else b"".join(batch)
+        frames = self.frames
+        payload, i, slots = take_due(frames, self.i, now - self.start)
         transport.write(b"%x\r\n%b\r\n" % (len(payload), payload))
         self.i = i
         if slots and self.on_token is not None:
             for _ in range(slots):
                 self.on_token(now)
-        if i >= n or transport.get_write_buffer_size() > HIGH_WATER:
+        if i >= len(frames) or transport.get_write_buffer_size() > HIGH_WATER:
             self.done.set_result(Handback(i, gone=False))
             return None
         return self.start + frames[i][0]

@@ -17,7 +17,7 @@ from typing import cast
 from aiohttp import web
 
 from llmsim import deadlines
-from llmsim.providers.base import TRAILER, Answer, BodyAnswer, StreamAnswer
+from llmsim.providers.base import Answer, BodyAnswer, StreamAnswer
 
 FAST_PATH = True
 """Hand streams to the shared deadline scheduler after their first write (see llmsim.deadlines)."""
@@ -79,25 +79,12 @@ async def _send_stream(
     i, n = 0, len(frames)
     try:
         while i < n:
-            at, data, token = frames[i]
-            await sleep_until(start + at)
-            now = loop.time() - start
-            batch = [data]
-            # Token slots in this write: frames of one token index (n choices) are adjacent and due together.
-            slots = 1 if 0 <= token < TRAILER else 0
-            last = token
-            i += 1
-            while i < n and frames[i][0] <= now:
-                at, data, token = frames[i]
-                batch.append(data)
-                if token != last and 0 <= token < TRAILER:
-                    slots += 1
-                last = token
-                i += 1
+            await sleep_until(start + frames[i][0])
+            payload, i, slots = deadlines.take_due(frames, i, loop.time() - start)
             if not prepared:
                 await response.prepare(request)
                 prepared = True
-            await response.write(batch[0] if len(batch) == 1 else b"".join(batch))
+            await response.write(payload)
             if slots and on_token is not None:
                 sent_at = loop.time()
                 for _ in range(slots):  # one call per token slot, even when a late loop sends several at once

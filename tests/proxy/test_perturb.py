@@ -5,7 +5,8 @@ import pytest
 
 from llmsim import profiles
 from llmsim.api.faults import FaultType
-from llmsim.proxy.perturb import FrameSplitter, PerturbPlan, parse_forced_fault, plan_perturbation
+from llmsim.proxy.perturb import FrameSplitter, PerturbPlan, plan_perturbation
+from llmsim.simulation.faults import parse_forced
 
 
 def test_deadlines_add_ttft_and_gaps_from_absolute_times() -> None:
@@ -57,7 +58,7 @@ def test_forced_fault_and_none() -> None:
     assert plan_perturbation(spec, rng, forced=FaultType.DISCONNECT).fault is FaultType.DISCONNECT
     assert plan_perturbation(spec, rng, forced=FaultType.NONE).fault is None
     with pytest.raises(ValueError, match="x-llmsim-fault"):
-        parse_forced_fault("explode")
+        parse_forced("explode")
 
 
 def test_noop_plans_are_relayed_byte_for_byte() -> None:

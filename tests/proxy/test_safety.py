@@ -7,8 +7,9 @@ import pytest
 
 from llmsim import profiles
 from llmsim.api.profile import Mode, SimulationProfileSpec
+from llmsim.headers import parse_mode
 from llmsim.proxy.facts import RequestInfo
-from llmsim.proxy.safety import decide, parse_mode
+from llmsim.proxy.safety import decide
 
 T0 = dt.datetime(2026, 11, 26, 12, 0, tzinfo=dt.UTC)
 

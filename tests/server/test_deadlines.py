@@ -124,3 +124,12 @@ def test_the_fast_path_sends_the_same_bytes_as_awaited_writes(
         return re.sub(rb'"(id|created)":"?[\w-]+"?', b"", raw)
 
     assert normalise(fast) == normalise(slow) and fast.endswith(b"data: [DONE]\n\n")
+
+
+def test_take_due_counts_one_slot_per_token_index_across_choices() -> None:
+    # Two choices: token k of both is due at the same time; the trailer is not a token.
+    two_choices = [Frame(0.0, b"a0", 0), Frame(0.0, b"b0", 0), Frame(0.01, b"a1", 1), Frame(0.01, b"b1", 1),
+                   Frame(0.01, b"end", TRAILER)]  # fmt: skip
+    assert deadlines.take_due(two_choices, 0, 0.0) == (b"a0b0", 2, 1)
+    assert deadlines.take_due(two_choices, 2, 0.05) == (b"a1b1end", 5, 1)
+    assert deadlines.take_due(two_choices, 0, 1.0) == (b"a0b0a1b1end", 5, 2)

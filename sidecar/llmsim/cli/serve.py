@@ -93,16 +93,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
         host=args.host,
         port=args.port,
         access_log=None,
-        print=_printer(args.host),
+        print=_announce,
         handle_signals=True,
         backlog=LISTEN_BACKLOG,
     )
     return 0
 
 
-def _printer(host: str) -> Any:
-    def out(message: str) -> None:
-        # aiohttp prints "======== Running on http://h:p ========"; keep it, it's what users look for.
-        print(message.strip("= ").strip(), file=sys.stderr, flush=True)
-
-    return out
+def _announce(message: str) -> None:
+    """aiohttp's "======== Running on http://h:p ========", trimmed: it is what users look for."""
+    print(message.strip("= ").strip(), file=sys.stderr, flush=True)

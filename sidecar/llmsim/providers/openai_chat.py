@@ -179,7 +179,7 @@ def stream_frames(plan: ResponsePlan, request: GenerationRequest, *, azure: bool
             if k < len(choice.pieces):
                 frames.append(Frame(at, text_chunk(choice.index, choice.pieces[k]), token=k))
                 continue
-            piece = _piece(choice, k)
+            piece = _tool_piece(choice, k)
             if piece is not None:
                 frames.append(Frame(at, chunk(choice.index, piece), token=k))
     end = plan.timing.e2e_s
@@ -197,10 +197,8 @@ def stream_frames(plan: ResponsePlan, request: GenerationRequest, *, azure: bool
     return frames
 
 
-def _piece(choice: Choice, k: int) -> dict[str, Any] | None:
-    """The delta carrying token k of a choice (text, or a fragment of a tool call's arguments)."""
-    if k < len(choice.pieces):
-        return {"content": choice.pieces[k]}
+def _tool_piece(choice: Choice, k: int) -> dict[str, Any] | None:
+    """The delta carrying token k of a choice when it is past the text: a tool call's argument fragment."""
     k -= len(choice.pieces)
     for i, call in enumerate(choice.tool_calls):
         n = len(call.argument_pieces)

@@ -8,9 +8,12 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from llmsim import headers as llmsim_headers
+
 _GEMINI = re.compile(r"^/v1(?:beta|alpha)?/models/(?P<model>[^/:]+):(?P<method>[A-Za-z]+)")
 _AZURE = re.compile(r"^/openai/deployments/(?P<deployment>[^/]+)/")
-REQUEST_ID_HEADERS = ("x-llmsim-request-id", "x-request-id", "idempotency-key", "x-client-request-id")
+REQUEST_ID_HEADERS = (*llmsim_headers.REQUEST_IDS, "x-client-request-id")
+"""The simulator's request-id headers, plus the OpenAI SDK's per-request id (seeds `percentage`)."""
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,9 @@ from yarl import URL
 
 from llmsim.api.faults import FaultType
 from llmsim.api.profile import Mode
+from llmsim.headers import FAULT as FAULT_HEADER
+from llmsim.headers import MODE as MODE_HEADER
+from llmsim.headers import parse_mode
 from llmsim.providers.base import ApiError, Endpoint, HttpRequestFacts
 from llmsim.proxy import perturb, provider_errors, safety
 from llmsim.proxy.facts import RequestInfo, request_info
@@ -41,6 +44,7 @@ from llmsim.proxy.state import ProxyState
 from llmsim.server import fault_hooks, pipeline
 from llmsim.server.pipeline import STATE
 from llmsim.server.records import RequestRecord
+from llmsim.simulation.faults import parse_forced
 from llmsim.telemetry.prometheus import observe_many
 
 log = logging.getLogger("llmsim.proxy")
@@ -185,8 +189,8 @@ class DataPath:
         if not in_scope:
             return await self.forward(request, dest, info, body, None, Mode.PASSTHROUGH, measure=False)
         try:
-            requested = safety.parse_mode(headers.get(safety.MODE_HEADER))
-            forced = perturb.parse_forced_fault(headers.get(perturb.FAULT_HEADER))
+            requested = parse_mode(headers.get(MODE_HEADER))
+            forced = parse_forced(headers.get(FAULT_HEADER))
         except ValueError as exc:
             bad = provider_errors.invalid_request(info.provider, str(exc))
             return web.Response(status=bad.status, body=bad.body, headers=bad.headers)
@@ -254,7 +258,7 @@ class DataPath:
             client_request_id=info.request_id,
         )
         try:
-            _, outcome = await fault_hooks.decide(
+            outcome = await fault_hooks.decide(
                 sim_state, self.state.profile, facts, gen, asyncio.get_running_loop().time()
             )
         except ApiError as exc:
@@ -577,7 +581,7 @@ def upstream_headers(headers: Mapping[str, str]) -> CIMultiDict[str]:
     out: CIMultiDict[str] = CIMultiDict()
     for key, value in headers.items():
         low = key.lower()
-        if low in HOP_BY_HOP or low.startswith("x-llmsim-") or low == safety.MODE_HEADER:
+        if low in HOP_BY_HOP or low.startswith("x-llmsim-") or low == MODE_HEADER:
             continue
         out.add(key, value)
     return out

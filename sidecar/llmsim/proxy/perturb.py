@@ -30,7 +30,6 @@ STATUS_FAULTS = frozenset(
 """Faults that replace the response with the provider's error; nothing goes upstream."""
 STREAM_FAULTS = frozenset({FaultType.DISCONNECT, FaultType.MALFORMED_CHUNK, FaultType.MIDSTREAM_ERROR})
 """Faults that strike after `afterTokens` forwarded chunks."""
-FAULT_HEADER = "x-llmsim-fault"
 _GAP_SAMPLES = 256
 
 
@@ -107,18 +106,6 @@ def choose_fault(
             return fault
         u -= p
     return None
-
-
-def parse_forced_fault(value: str | None) -> FaultType | None:
-    """The `x-llmsim-fault` header; ValueError naming the header on unknown values."""
-    if value is None or not value.strip():
-        return None
-    try:
-        return FaultType(value.strip().lower())
-    except ValueError:
-        raise ValueError(
-            f"{FAULT_HEADER}: {value!r} is not one of {', '.join(f.value for f in FaultType)}"
-        ) from None
 
 
 def plan_perturbation(

@@ -14,8 +14,6 @@ from dataclasses import dataclass
 from llmsim.api.profile import MatchRule, Mode, SimulationProfileSpec
 from llmsim.proxy.facts import RequestInfo, stable_fraction
 
-MODE_HEADER = "x-simulation-mode"
-
 
 @dataclass(frozen=True)
 class Decision:
@@ -24,18 +22,6 @@ class Decision:
 
     mode: Mode
     reason: str
-
-
-def parse_mode(value: str | None) -> Mode | None:
-    """The `x-simulation-mode` header as a Mode; None when absent; ValueError naming the header."""
-    if value is None or not value.strip():
-        return None
-    try:
-        return Mode(value.strip().lower())
-    except ValueError:
-        raise ValueError(
-            f"{MODE_HEADER}: {value!r} is not one of {', '.join(m.value for m in Mode)}"
-        ) from None
 
 
 def expired(spec: SimulationProfileSpec, activated_at: dt.datetime, now: dt.datetime) -> bool:

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from aiohttp import web
 
 from llmsim.profiles import ProfileRegistry, default_profile
 from llmsim.providers import anthropic, gemini, ollama, openai_common
-from llmsim.providers.base import ApiError, BodyAnswer, ErrorKind, json_body
+from llmsim.providers.base import ApiError, BodyAnswer, ErrorKind
 from llmsim.server import control, models_route, observability, routes
 from llmsim.server.pipeline import STATE, Pipeline
 from llmsim.server.state import ServerSettings, ServerState
@@ -88,11 +87,3 @@ def create_app(registry: ProfileRegistry | None = None, settings: ServerSettings
     )
     control.add_routes(app)
     return app
-
-
-def dumps(obj: Any) -> str:
-    """JSON for logs."""
-    return json.dumps(obj, default=str)
-
-
-__all__ = ["create_app", "json_body"]

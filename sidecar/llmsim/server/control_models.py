@@ -13,6 +13,7 @@ from llmsim.api.base import StrictModel
 from llmsim.api.faults import FaultType
 from llmsim.api.profile import SimulationProfileSpec
 from llmsim.errors import ProfileError
+from llmsim.headers import SESSION as SESSION_HEADER
 from llmsim.profiles import resolve_extends
 from llmsim.telemetry.sessions import SESSION_ID_PATTERN, LatencySummary
 
@@ -68,7 +69,7 @@ class SessionCreated(StrictModel):
     labels: dict[str, str]
     created_at: float
     """Unix time."""
-    header: str = "x-llmsim-session"
+    header: str = SESSION_HEADER
     """The request header that attributes a request to this session."""
 
 

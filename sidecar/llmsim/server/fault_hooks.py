@@ -12,10 +12,11 @@ reached the "model"); `x-llmsim-fault: none` switches off injected faults but no
 
 from __future__ import annotations
 
-import dataclasses
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from llmsim import headers
 from llmsim.api.faults import FaultType
 from llmsim.profiles import NamedProfile
 from llmsim.providers import fault_render
@@ -24,10 +25,6 @@ from llmsim.server.state import ServerState
 from llmsim.simulation import faults, ratelimit
 from llmsim.simulation.plan import FaultDecision
 from llmsim.simulation.request import GenerationRequest
-
-FAULT_HEADER = "x-llmsim-fault"
-REQUEST_ID_HEADER = "x-llmsim-request-id"
-"""A client request id for per-request fault decisions (besides `x-request-id`, `idempotency-key`)."""
 
 
 @dataclass(frozen=True)
@@ -43,29 +40,25 @@ class FaultOutcome:
     """Rate-limit headers for the successful answer."""
 
 
-def forced_fault(headers: dict[str, str]) -> FaultType | None:
+def forced_fault(request_headers: Mapping[str, str]) -> FaultType | None:
     """The fault forced by `x-llmsim-fault`, or None; ApiError for unknown values."""
     try:
-        return faults.parse_forced(headers.get(FAULT_HEADER))
+        return faults.parse_forced(request_headers.get(headers.FAULT))
     except ValueError as exc:
-        raise ApiError(ErrorKind.INVALID_REQUEST, str(exc), param=FAULT_HEADER) from None
+        raise ApiError(ErrorKind.INVALID_REQUEST, str(exc), param=headers.FAULT) from None
 
 
 def _seed(state: ServerState, profile: NamedProfile, facts: HttpRequestFacts) -> int:
     try:
-        return int(facts.headers["x-llmsim-seed"])
+        return int(facts.headers[headers.SEED])
     except (KeyError, ValueError):  # absent (a malformed value was already rejected with a 400)
         return state.seed_for(profile.spec)
 
 
 async def decide(
     state: ServerState, profile: NamedProfile, facts: HttpRequestFacts, gen: GenerationRequest, now: float
-) -> tuple[GenerationRequest, FaultOutcome]:
-    """Decide this request's fault (`now`: loop time, for windows). Returns the request (with
-    the `x-llmsim-request-id` applied) and the outcome."""
-    client_id = facts.headers.get(REQUEST_ID_HEADER)
-    if client_id:
-        gen = dataclasses.replace(gen, client_request_id=client_id)
+) -> FaultOutcome:
+    """Decide this request's fault (`now`: loop time, for windows)."""
     spec = profile.spec
     key = faults.request_key(spec.faults, gen)
     decision = faults.decide(
@@ -73,7 +66,7 @@ async def decide(
         gen,
         elapsed_s=state.elapsed_s(profile, now),
         attempt=state.attempts.next(f"{profile.name}|{key}"),
-        forced=forced_fault(dict(facts.headers)),
+        forced=forced_fault(facts.headers),
         seed=_seed(state, profile, facts),
         key=key,
     )
@@ -81,10 +74,10 @@ async def decide(
         error = fault_render.fault_error(decision, gen)
         stall = fault_render.stall_answer(decision)
         if error is not None or stall is not None:
-            return gen, FaultOutcome(decision, error=error, stall=stall)
+            return FaultOutcome(decision, error=error, stall=stall)
     limits = spec.faults.rate_limits
     if limits is None:
-        return gen, FaultOutcome(decision)
+        return FaultOutcome(decision)
     verdict = await state.rate_limiter.check(
         limits, ratelimit.bucket_key(limits, gen), ratelimit.request_cost(gen), namespace=profile.name
     )
@@ -92,10 +85,8 @@ async def decide(
     if not verdict.allowed:
         limited = FaultDecision(FaultType.RATE_LIMIT, "rate_limit", retry_after_s=verdict.retry_after_s)
         error = fault_render.fault_error(limited, gen, verdict=verdict, now_unix=now_unix)
-        return gen, FaultOutcome(limited, error=error)
-    return gen, FaultOutcome(
-        decision, headers=fault_render.ratelimit_headers(gen.provider, verdict, now_unix)
-    )
+        return FaultOutcome(limited, error=error)
+    return FaultOutcome(decision, headers=fault_render.ratelimit_headers(gen.provider, verdict, now_unix))
 
 
 def finish(answer: Answer, outcome: FaultOutcome, gen: GenerationRequest) -> Answer:

@@ -15,6 +15,8 @@ from aiohttp import web
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from llmsim.api.profile import SimulationProfileSpec
+from llmsim.headers import PROFILE as PROFILE_HEADER
+from llmsim.headers import SESSION as SESSION_HEADER
 from llmsim.profiles import NamedProfile, ProfileRegistry
 from llmsim.server import records as server_records
 from llmsim.telemetry import labels
@@ -23,8 +25,6 @@ from llmsim.telemetry.records import RequestRecord
 
 TELEMETRY: web.AppKey[Telemetry] = web.AppKey("llmsim_telemetry", Telemetry)
 
-PROFILE_HEADER = "x-llmsim-profile"
-SESSION_HEADER = "x-llmsim-session"
 _STREAM_FAULTS = frozenset({"disconnect", "malformed_chunk", "midstream_error", "timeout"})
 _Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 

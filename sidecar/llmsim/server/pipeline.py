@@ -20,7 +20,7 @@ from fnmatch import fnmatchcase
 
 from aiohttp import web
 
-from llmsim import streaming
+from llmsim import headers, streaming
 from llmsim.api.faults import FaultType
 from llmsim.api.profile import Mode, Provider
 from llmsim.profiles import NamedProfile
@@ -36,11 +36,6 @@ log = logging.getLogger("llmsim.server")
 
 STATE: web.AppKey[ServerState] = web.AppKey("llmsim_state", ServerState)
 
-PROFILE_HEADER = "x-llmsim-profile"
-SEED_HEADER = "x-llmsim-seed"
-SESSION_HEADER = "x-llmsim-session"
-MODE_HEADER = "x-simulation-mode"
-CREDENTIAL_HEADERS = ("authorization", "api-key", "x-api-key", "x-goog-api-key")
 KEPT_HEADERS = ("traceparent", "tracestate", "user-agent", "x-stainless-retry-count", "anthropic-version")
 
 
@@ -48,10 +43,10 @@ def new_request_id() -> str:
     return uuid.uuid4().hex[:24]
 
 
-def api_key_id(headers: Mapping[str, str], query: Mapping[str, str]) -> str | None:
+def api_key_id(request_headers: Mapping[str, str], query: Mapping[str, str]) -> str | None:
     """A short non-reversible fingerprint of the caller's credential (never the credential)."""
-    for name in CREDENTIAL_HEADERS:
-        value = headers.get(name)
+    for name in headers.CREDENTIALS:
+        value = request_headers.get(name)
         if value:
             return hashlib.sha256(value.removeprefix("Bearer ").encode()).hexdigest()[:12]
     key = query.get("key")
@@ -62,7 +57,7 @@ async def read_facts(
     request: web.Request, state: ServerState, request_id: str
 ) -> tuple[HttpRequestFacts, ApiError | None]:
     """Read the body within the size limit; an oversize body becomes a TOO_LARGE error."""
-    headers = {k.lower(): v for k, v in request.headers.items()}
+    lowered = {k.lower(): v for k, v in request.headers.items()}
     query = dict(request.query)
     limit = state.settings.max_body_bytes
     error: ApiError | None = None
@@ -83,40 +78,33 @@ async def read_facts(
             chunks.append(chunk)
         body = b"".join(chunks)
     facts = HttpRequestFacts(
-        request.method, request.path, dict(request.match_info), query, headers, body, request_id
+        request.method, request.path, dict(request.match_info), query, lowered, body, request_id
     )
     return facts, error
 
 
 def _resolve_profile(state: ServerState, facts: HttpRequestFacts) -> NamedProfile:
-    name = facts.headers.get(PROFILE_HEADER)
+    name = facts.headers.get(headers.PROFILE)
     try:
         return state.registry.get(name)
     except KeyError:
         raise ApiError(
             ErrorKind.INVALID_REQUEST,
-            f"Unknown profile {name!r} in header '{PROFILE_HEADER}'; known: {', '.join(state.registry.names())} (and the built-in presets).",
-            param=PROFILE_HEADER,
+            f"Unknown profile {name!r} in header '{headers.PROFILE}'; known: {', '.join(state.registry.names())} (and the built-in presets).",
+            param=headers.PROFILE,
         ) from None
 
 
 def _check_mode(facts: HttpRequestFacts) -> None:
-    raw = facts.headers.get(MODE_HEADER)
-    if raw is None:
-        return
     try:
-        mode = Mode(raw.strip().lower())
-    except ValueError:
+        mode = headers.parse_mode(facts.headers.get(headers.MODE))
+    except ValueError as exc:
+        raise ApiError(ErrorKind.INVALID_REQUEST, str(exc), param=headers.MODE) from None
+    if mode is not None and mode is not Mode.SIMULATE:
         raise ApiError(
             ErrorKind.INVALID_REQUEST,
-            f"Invalid value for header '{MODE_HEADER}': {raw!r}; use simulate, perturb or passthrough.",
-            param=MODE_HEADER,
-        ) from None
-    if mode is not Mode.SIMULATE:
-        raise ApiError(
-            ErrorKind.INVALID_REQUEST,
-            f"'{MODE_HEADER}: {mode.value}' needs an upstream; `llmsim serve` only simulates (use `llmsim proxy` to perturb or pass through).",
-            param=MODE_HEADER,
+            f"'{headers.MODE}: {mode.value}' needs an upstream; `llmsim serve` only simulates (use `llmsim proxy` to perturb or pass through).",
+            param=headers.MODE,
         )
 
 
@@ -142,15 +130,15 @@ def _check_model(profile: NamedProfile, gen: GenerationRequest) -> None:
 def _rng_seed(
     state: ServerState, profile: NamedProfile, facts: HttpRequestFacts, gen: GenerationRequest, number: int
 ) -> list[int]:
-    header = facts.headers.get(SEED_HEADER)
+    header = facts.headers.get(headers.SEED)
     if header is not None:
         try:
             return [int(header)]
         except ValueError:
             raise ApiError(
                 ErrorKind.INVALID_REQUEST,
-                f"Invalid value for header '{SEED_HEADER}': {header!r}; expected an integer.",
-                param=SEED_HEADER,
+                f"Invalid value for header '{headers.SEED}': {header!r}; expected an integer.",
+                param=headers.SEED,
             ) from None
     base = state.seed_for(profile.spec)
     if gen.seed is not None:
@@ -181,7 +169,7 @@ class Pipeline:
         loop = asyncio.get_running_loop()
         facts, early_error = await read_facts(request, state, request_id)
         start = loop.time()
-        record.session_id = facts.headers.get(SESSION_HEADER)
+        record.session_id = facts.headers.get(headers.SESSION)
         record.headers = {k: facts.headers[k] for k in KEPT_HEADERS if k in facts.headers}
         try:
             if early_error is not None:
@@ -219,7 +207,7 @@ class Pipeline:
     ) -> web.StreamResponse:
         gen = self.endpoint.parse(facts)
         gen = dataclasses.replace(gen, api_key_id=api_key_id(facts.headers, facts.query),
-                                  client_request_id=facts.headers.get("x-request-id") or facts.headers.get("idempotency-key"))  # fmt: skip
+                                  client_request_id=headers.client_request_id(facts.headers))  # fmt: skip
         record.model, record.stream = gen.model, gen.stream
         profile = observability.session_profile(request.app, facts.headers) or _resolve_profile(state, facts)
         record.profile = profile.name
@@ -228,7 +216,7 @@ class Pipeline:
         _check_model(profile, gen)
         seed = _rng_seed(state, profile, facts, gen, state.next_request_number())
         rng = planner.new_rng(*seed)
-        gen, outcome = await fault_hooks.decide(state, profile, facts, gen, start)
+        outcome = await fault_hooks.decide(state, profile, facts, gen, start)
         fault = outcome.fault
         if fault is not None:
             record.fault, record.fault_reason = fault.fault.value, fault.reason
