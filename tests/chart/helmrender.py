@@ -48,6 +48,7 @@ EXTRA_RESOURCES: dict[str, tuple[str, bool]] = {
     "llmsim.io/v1alpha1/loadscenarios": ("LoadScenario", True),
     "monitoring.coreos.com/v1/servicemonitors": ("ServiceMonitor", True),
     "monitoring.coreos.com/v1/podmonitors": ("PodMonitor", True),
+    "monitoring.coreos.com/v1/prometheusrules": ("PrometheusRule", True),
     "cert-manager.io/v1/issuers": ("Issuer", True),
     "cert-manager.io/v1/certificates": ("Certificate", True),
 }

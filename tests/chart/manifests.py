@@ -29,6 +29,7 @@ NO_SCHEMA_KINDS = frozenset(
     {
         "monitoring.coreos.com/v1/ServiceMonitor",
         "monitoring.coreos.com/v1/PodMonitor",
+        "monitoring.coreos.com/v1/PrometheusRule",
         "cert-manager.io/v1/Certificate",
         "cert-manager.io/v1/Issuer",
     }

@@ -15,7 +15,6 @@ from llmsim.profiles import ProfileRegistry
 from llmsim.server.app import create_app
 from llmsim.telemetry.facade import Telemetry
 from llmsim.telemetry.labels import ModelLabeler
-from llmsim.telemetry.prometheus import LATENCY_BUCKETS_S
 from simserver import FAST, SimServer, profile_from
 
 USER = [{"role": "user", "content": "Say something."}]
@@ -58,15 +57,9 @@ def test_histogram_counts_equal_the_requests_made(sim_server: SimServer) -> None
     assert total(s, "llmsim_tokens_total", direction="input") == in_tokens * n / n_plain
     inf = total(s, "llmsim_e2e_seconds_bucket", le="+Inf", **labels)
     assert inf == n
-    # TTFT is 5 ms on the profile: every observation is below 100 ms and none below 1 ms.
+    # TTFT is 5 ms on the profile: every observation is below 100 ms.
     assert total(s, "llmsim_ttft_seconds_bucket", le="0.1", **labels) == n
-    assert total(s, "llmsim_ttft_seconds_bucket", le="0.001", **labels) == 0
     assert total(s, "llmsim_active_streams") == 0
-
-
-def test_buckets_span_one_millisecond_to_two_minutes() -> None:
-    assert LATENCY_BUCKETS_S[0] == 0.001 and LATENCY_BUCKETS_S[-1] == 120.0
-    assert list(LATENCY_BUCKETS_S) == sorted(set(LATENCY_BUCKETS_S))
 
 
 def test_faults_and_error_outcomes_are_counted(sim_server: SimServer) -> None:

@@ -299,7 +299,8 @@ def test_observe_many_equals_observing_one_value_at_a_time() -> None:
     import numpy as np
     from prometheus_client import CollectorRegistry, Histogram
 
-    from llmsim.telemetry.prometheus import ITL_BUCKETS_S, observe_many
+    from llmsim.telemetry.buckets import ITL_BUCKETS_S
+    from llmsim.telemetry.prometheus import observe_many
 
     values = [
         *np.random.default_rng(3).lognormal(np.log(0.02), 1.0, 500).tolist(),

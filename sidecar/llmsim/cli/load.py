@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -55,6 +56,18 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--no-html", action="store_true", help="write report.json only")
     parser.add_argument("--quiet", action="store_true", help="no progress bar and no summary table")
     parser.add_argument("--no-uvloop", action="store_true", help="use the default asyncio event loop")
+    parser.add_argument(
+        "--metrics",
+        metavar="HOST:PORT",
+        help="serve Prometheus metrics of the run (llmsim_load_*) on HOST:PORT/metrics while it runs",
+    )
+    parser.add_argument(
+        "--metrics-linger",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="keep serving the metrics this long after the run (at least one scrape interval)",
+    )
     parser.set_defaults(func=cmd_load)
 
 
@@ -103,6 +116,14 @@ def build_spec(args: argparse.Namespace) -> LoadScenarioSpec:
     return parse(doc, f"{source} with command-line overrides")
 
 
+def metrics_address(text: str) -> tuple[str, int]:
+    """`--metrics HOST:PORT` -> (host, port); LLMSimError naming the flag."""
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit() or int(port) > 65535:
+        raise LLMSimError(f"--metrics: {text!r} is not HOST:PORT")
+    return host.strip("[]") or "127.0.0.1", int(port)
+
+
 def cmd_load(args: argparse.Namespace) -> int:
     err = Console(stderr=True)
     try:
@@ -116,6 +137,9 @@ def cmd_load(args: argparse.Namespace) -> int:
         if args.worker_index is not None and not 0 <= args.worker_index < spec.parallelism:
             raise LLMSimError(f"--worker-index {args.worker_index} is outside 0..{spec.parallelism - 1}")
         prices = pricing.load_price_file(args.prices) if args.prices else []
+        address = metrics_address(args.metrics) if args.metrics else None
+        if args.metrics_linger < 0:
+            raise LLMSimError(f"--metrics-linger: {args.metrics_linger:g} must be >= 0")
     except ScenarioError as exc:
         for problem in exc.problems:
             print(f"llmsim load: {exc.source}: {problem}", file=sys.stderr)
@@ -130,6 +154,19 @@ def cmd_load(args: argparse.Namespace) -> int:
     base_dir = args.scenario.parent if args.scenario is not None else None
     out = Console()
     show = not args.quiet
+    exporter = None
+    metrics = None
+    if address is not None:
+        from llmsim.loadgen import metrics as load_metrics
+
+        metrics = load_metrics.LoadMetrics(spec.target.provider.value, spec.target.model)
+        try:
+            exporter = load_metrics.MetricsEndpoint(metrics.registry, *address)
+        except OSError as exc:
+            print(f"llmsim load: --metrics {args.metrics}: {exc.strerror or exc}", file=sys.stderr)
+            return EXIT_BAD_INPUT
+        host, port = exporter.address
+        print(f"llmsim load: metrics on http://{host}:{port}/metrics", file=sys.stderr, flush=True)
     try:
         with asyncio.Runner(loop_factory=loop_factory(args.no_uvloop)) as loop_runner:
             result = loop_runner.run(
@@ -142,6 +179,7 @@ def cmd_load(args: argparse.Namespace) -> int:
                     with_html=not args.no_html,
                     console=err,
                     progress=show and err.is_terminal,
+                    metrics=metrics,
                 )
             )
     except LLMSimError as exc:
@@ -150,6 +188,10 @@ def cmd_load(args: argparse.Namespace) -> int:
     except OSError as exc:
         print(f"llmsim load: cannot write results to {args.out}: {exc.strerror or exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    finally:
+        if exporter is not None:
+            time.sleep(args.metrics_linger)  # the last scrape sees the final counts
+            exporter.close()
     for note in result.partial.notes:
         print(f"llmsim load: {note}", file=sys.stderr)
     if result.report is None:

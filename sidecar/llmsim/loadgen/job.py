@@ -9,7 +9,7 @@ import signal
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 
@@ -19,6 +19,9 @@ from llmsim.loadgen import report, runner
 from llmsim.loadgen.results import Partial
 from llmsim.loadgen.scenario_file import read_api_key
 from llmsim.loadgen.scheduler import LiveStats
+
+if TYPE_CHECKING:
+    from llmsim.loadgen.metrics import LoadMetrics
 
 
 @dataclass(frozen=True)
@@ -60,14 +63,18 @@ async def run_scenario(
     with_html: bool = True,
     console: Console | None = None,
     progress: bool = False,
+    metrics: LoadMetrics | None = None,
 ) -> JobResult:
     """Run `spec` (or one worker's share of it) and write the results into `out_dir`.
 
     SIGINT/SIGTERM stop the run early; what was measured is still written, with a note.
+    `metrics` (the `--metrics` exporter) sees every finished request and the run's progress.
     """
     api_key = read_api_key(spec.target.api_key, base_dir)
     stop = asyncio.Event()
     live = LiveStats()
+    if metrics is not None:
+        metrics.attach(live)
     loop = asyncio.get_running_loop()
     interrupted: list[str] = []
 
@@ -90,7 +97,13 @@ async def run_scenario(
         display = asyncio.create_task(live_console.show_progress(live, console, done))
     try:
         partial = await runner.run_worker(
-            spec, api_key=api_key, worker_index=worker_index or 0, base_dir=base_dir, live=live, stop=stop
+            spec,
+            api_key=api_key,
+            worker_index=worker_index or 0,
+            base_dir=base_dir,
+            live=live,
+            stop=stop,
+            on_record=metrics.observe if metrics is not None else None,
         )
     finally:
         done.set()

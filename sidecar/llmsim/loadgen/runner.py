@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+from collections.abc import Callable
 from pathlib import Path
 
 import aiohttp
@@ -57,8 +58,10 @@ async def run_worker(
     base_dir: Path | None = None,
     live: LiveStats | None = None,
     stop: asyncio.Event | None = None,
+    on_record: Callable[[RequestRecord], None] | None = None,
 ) -> Partial:
-    """Run worker `worker_index` of `spec.parallelism` and return what it measured."""
+    """Run worker `worker_index` of `spec.parallelism` and return what it measured. `on_record`
+    sees every finished request (the `--metrics` exporter)."""
     window_s, n_windows = window_length(spec.duration_s, spec.window_s)
     if n_windows > MAX_WINDOWS:
         raise LLMSimError(
@@ -105,6 +108,8 @@ async def run_worker(
             finally:
                 live.in_flight -= 1
             partial.add(record, sample_rng)
+            if on_record is not None:
+                on_record(record)
             live.finished += 1
             live.output_tokens += record.output_tokens
             if record.ok:

@@ -2,18 +2,30 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+import datetime as dt
+from collections.abc import Iterator
 
-_LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1, 1.5, 2, 3, 5, 8, 13, 20, 30, 60)
-_ITL_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.015, 0.02, 0.03, 0.05, 0.075, 0.1, 0.2, 0.5, 1, 2)
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import GaugeMetricFamily, Metric
+
+from llmsim.api.profile import Mode
+from llmsim.proxy import safety
+from llmsim.proxy.state import ProxyState
+from llmsim.telemetry.buckets import LatencyBuckets
+
+FAIL_OPEN_MODES = (Mode.SIMULATE.value, Mode.PERTURB.value)
+"""The modes whose internal errors are answered by the fail-open path."""
 
 
 class ProxyMetrics:
     """Counters and histograms labelled by mode (`simulate`, `perturb`, `passthrough`) and provider."""
 
-    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+    def __init__(
+        self, registry: CollectorRegistry | None = None, buckets: LatencyBuckets | None = None
+    ) -> None:
         self.registry = registry or CollectorRegistry()
         r = self.registry
+        b = buckets if buckets is not None else LatencyBuckets.from_env()
         self.requests = Counter(
             "llmsim_proxy_requests", "Intercepted requests by mode, provider and outcome",
             ["mode", "provider", "outcome"], registry=r,
@@ -24,15 +36,15 @@ class ProxyMetrics:
         )  # fmt: skip
         self.ttft = Histogram(
             "llmsim_proxy_ttft_seconds", "Time to first body byte/event as the client sees it",
-            ["mode", "provider"], buckets=_LATENCY_BUCKETS, registry=r,
+            ["mode", "provider"], buckets=b.ttft, registry=r,
         )  # fmt: skip
         self.itl = Histogram(
             "llmsim_proxy_itl_seconds", "Gap between consecutive stream events forwarded to the client",
-            ["mode", "provider"], buckets=_ITL_BUCKETS, registry=r,
+            ["mode", "provider"], buckets=b.itl, registry=r,
         )  # fmt: skip
         self.e2e = Histogram(
             "llmsim_proxy_e2e_seconds", "Request start to last byte", ["mode", "provider"],
-            buckets=_LATENCY_BUCKETS, registry=r,
+            buckets=b.e2e, registry=r,
         )  # fmt: skip
         self.tunnels = Counter(
             "llmsim_proxy_tunnels", "Connections tunnelled untouched (not LLM hosts)", registry=r
@@ -45,4 +57,62 @@ class ProxyMetrics:
             "llmsim_proxy_fail_open", "Requests answered by the fail-open path after an internal error",
             ["mode"], registry=r,
         )  # fmt: skip
+        for mode in FAIL_OPEN_MODES:  # exported as 0 from the start, so that rate() and alerts see them
+            self.failopen.labels(mode)
         self.paused = Gauge("llmsim_proxy_paused", "1 while the kill switch is engaged", registry=r)
+
+    def bind(self, state: ProxyState) -> None:
+        """Export the state of the active profile at scrape time: `llmsim_proxy_paused` then also
+        counts the profile's own `paused: true` (the operator's kill switch), and
+        `ProfileStateCollector`'s gauges appear."""
+        self.paused.set_function(lambda: 1.0 if state.paused or state.profile.spec.paused else 0.0)
+        self.registry.register(ProfileStateCollector(state))
+
+
+def expiry_of(state: ProxyState) -> dt.datetime | None:
+    """When the active profile stops applying: `until`, or `durationS` after activation (the earlier)."""
+    spec = state.profile.spec
+    candidates = [t for t in (spec.until,) if t is not None]
+    if spec.duration_s is not None:
+        candidates.append(state.activated_at + dt.timedelta(seconds=spec.duration_s))
+    return min(candidates) if candidates else None
+
+
+def perturbing(state: ProxyState, now: dt.datetime) -> bool:
+    """Whether requests without a mode header are simulated or perturbed right now (the profile is
+    not passthrough, not paused, not expired); match rules and `percentage` still narrow it."""
+    spec = state.profile.spec
+    mode = state.mode_override or spec.mode
+    if mode is Mode.PASSTHROUGH or state.paused or spec.paused:
+        return False
+    return not safety.expired(spec, state.activated_at, now)
+
+
+class ProfileStateCollector:
+    """Gauges read from `ProxyState` at scrape time (one sidecar has one active profile)."""
+
+    def __init__(self, state: ProxyState) -> None:
+        self._state = state
+
+    def collect(self) -> Iterator[Metric]:
+        state = self._state
+        now = state.clock()
+        yield GaugeMetricFamily(
+            "llmsim_proxy_perturbing",
+            "1 while the active profile simulates or perturbs traffic (not passthrough, paused or expired).",
+            value=1.0 if perturbing(state, now) else 0.0,
+        )
+        yield GaugeMetricFamily(
+            "llmsim_proxy_profile_activated_timestamp_seconds",
+            "Unix time the active profile became active (load, reload or resume).",
+            value=state.activated_at.timestamp(),
+        )
+        expiry = expiry_of(state)
+        family = GaugeMetricFamily(
+            "llmsim_proxy_profile_expiry_timestamp_seconds",
+            "Unix time the active profile stops applying (`until`, or `durationS` after activation); "
+            "absent when it has no expiry.",
+        )
+        if expiry is not None:
+            family.add_metric([], expiry.timestamp())
+        yield family

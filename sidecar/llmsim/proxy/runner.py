@@ -104,6 +104,7 @@ class ProxyServer:
             mode_override=options.mode,
         )
         self.metrics = ProxyMetrics()
+        self.metrics.bind(self.state)
         self.ca = CertificateAuthority(options.ca_dir)
         resolver_overrides = dict(options.resolve)
         ssl_ctx = upstream.client_ssl_context(options.upstream_ca)

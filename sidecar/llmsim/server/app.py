@@ -83,7 +83,11 @@ def create_app(registry: ProfileRegistry | None = None, settings: ServerSettings
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     observability.install(
-        app, state.finished, telemetry or observability.telemetry_for(state.registry), state.rate_limiter
+        app,
+        state.finished,
+        telemetry or observability.telemetry_for(state.registry),
+        state.rate_limiter,
+        profile=lambda: observability.active_profile(state),
     )
     control.add_routes(app)
     return app

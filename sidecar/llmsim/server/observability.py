@@ -8,8 +8,9 @@ turns it into telemetry's record. Nothing here can fail a request: the observer 
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -21,7 +22,11 @@ from llmsim.profiles import NamedProfile, ProfileRegistry
 from llmsim.server import records as server_records
 from llmsim.telemetry import labels
 from llmsim.telemetry.facade import Telemetry, trace_carrier
+from llmsim.telemetry.profile_gauges import ActiveProfile, ProfileCollector
 from llmsim.telemetry.records import RequestRecord
+
+if TYPE_CHECKING:
+    from llmsim.server.state import ServerState
 
 TELEMETRY: web.AppKey[Telemetry] = web.AppKey("llmsim_telemetry", Telemetry)
 
@@ -165,17 +170,28 @@ class RateLimiterCollector:
         yield fallbacks
 
 
+def active_profile(state: ServerState) -> ActiveProfile:
+    """The profile requests without `x-llmsim-profile` get, and how long it has been active."""
+    profile = state.registry.default
+    start = state.activated_at.get(profile.name)  # loop time, which is time.monotonic()
+    return ActiveProfile(profile.name, profile.spec, None if start is None else time.monotonic() - start)
+
+
 def install(
     app: web.Application,
     state_finished: list[Callable[[server_records.RequestRecord], None]],
     telemetry: Telemetry,
     rate_limiter: Any = None,
+    profile: Callable[[], ActiveProfile | None] | None = None,
 ) -> None:
-    """Attach telemetry to an app: `/metrics`, the observer, the middleware and the lifetime."""
+    """Attach telemetry to an app: `/metrics`, the observer, the middleware and the lifetime.
+    `profile` feeds the `llmsim_profile_*` gauges (configured latency, fault rates, windows)."""
     app[TELEMETRY] = telemetry
     app.middlewares.append(active_streams)
     if rate_limiter is not None:
         telemetry.prometheus.registry.register(RateLimiterCollector(lambda: rate_limiter))
+    if profile is not None:
+        telemetry.prometheus.registry.register(ProfileCollector(profile))
     state_finished.append(lambda rec: telemetry.observe(to_record(rec)))
     app.router.add_get("/metrics", metrics)
 

@@ -1,13 +1,16 @@
 """Bounded metric labels: every label value comes from a small, known set.
 
-Model names are the one open-ended label. `ModelLabeler` lets the names a profile knows through
-(listed models, aliases and allow patterns without wildcards), admits the first `limit` other
-names it sees, and maps every name after that to `other`. Provider, mode and outcome values
-outside their closed sets become `other` too.
+Model names are the one open-ended label. `ModelLabeler` normalises a name (surrounding white
+space dropped; a name that is empty, longer than 128 characters or has characters outside
+`A-Z a-z 0-9 . _ : / @ + -` is `other`), lets the names a profile knows through (listed models,
+aliases and allow patterns without wildcards), admits the first `limit` other names it sees, and
+maps every name after that to `other`. Provider, mode and outcome values outside their closed sets
+become `other` too. No label carries a request, session or trace id.
 """
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Iterable
 
@@ -57,6 +60,20 @@ DIRECTIONS = frozenset({"input", "output"})
 DEFAULT_MODEL_LIMIT = 50
 """Distinct model names (beyond the profile's own) that get their own series."""
 _MAX_NAME_LENGTH = 128
+_MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/@+-]*")
+"""What a model (or Azure deployment) name looks like: e.g. `gpt-4o-2024-08-06`, `llama3.1:8b`,
+`models/gemini-2.0-flash`, `claude-3-5-sonnet@20240620`. Anything else (prompts pasted into the
+field, JSON, control characters) gets no series of its own."""
+
+
+def normalise_model(name: str | None) -> str | None:
+    """The label form of a model name, or None when it does not look like one."""
+    if name is None:
+        return None
+    name = name.strip()
+    if len(name) > _MAX_NAME_LENGTH or not _MODEL_NAME.fullmatch(name):
+        return None
+    return name
 
 
 def bounded(value: str | None, allowed: frozenset[str]) -> str:
@@ -102,7 +119,7 @@ class ModelLabeler:
     def __init__(self, known: Iterable[str] = (), limit: int = DEFAULT_MODEL_LIMIT) -> None:
         if limit < 0:
             raise ValueError(f"model label limit must be >= 0, got {limit}")
-        self._known = {n for n in known if n and len(n) <= _MAX_NAME_LENGTH}
+        self._known = {n for n in map(normalise_model, known) if n is not None}
         self._extra: set[str] = set()
         self._limit = limit
         self._declared = 0
@@ -115,15 +132,17 @@ class ModelLabeler:
         sessions cannot grow the series count without bound either.
         """
         with self._lock:
-            for name in names:
+            for raw in names:
                 if self._declared >= self._limit:
                     return
-                if name and len(name) <= _MAX_NAME_LENGTH and name not in self._known:
+                name = normalise_model(raw)
+                if name is not None and name not in self._known:
                     self._known.add(name)
                     self._declared += 1
 
-    def __call__(self, model: str | None) -> str:
-        if not model or len(model) > _MAX_NAME_LENGTH:
+    def __call__(self, raw: str | None) -> str:
+        model = normalise_model(raw)
+        if model is None:
             return OTHER
         if model in self._known or model in self._extra:
             return model

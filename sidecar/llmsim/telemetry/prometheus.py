@@ -1,7 +1,8 @@
 """Prometheus metrics on a registry of their own (never the process-global one).
 
 Every app (and every test) gets its own `PromMetrics`, so several servers in one process do not
-clash. Label values must come from `llmsim.telemetry.labels` (bounded sets).
+clash. Label values must come from `llmsim.telemetry.labels` (bounded sets); bucket boundaries from
+`llmsim.telemetry.buckets`.
 """
 
 from __future__ import annotations
@@ -13,17 +14,7 @@ import numpy as np
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, generate_latest
 
-LATENCY_BUCKETS_S: tuple[float, ...] = (
-    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75,
-    1.0, 1.5, 2.0, 3.0, 5.0, 7.5, 10.0, 15.0, 20.0, 30.0, 45.0, 60.0, 90.0, 120.0,
-)  # fmt: skip
-"""TTFT and end-to-end buckets: 1 ms (cache hits, tiny models) to 120 s (long generations)."""
-
-ITL_BUCKETS_S: tuple[float, ...] = (
-    0.001, 0.002, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.025, 0.03, 0.04, 0.05, 0.075, 0.1,
-    0.15, 0.2, 0.3, 0.5, 0.75, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 120.0,
-)  # fmt: skip
-"""Inter-token buckets: dense between 5 and 100 ms where decode speeds live, still up to 120 s."""
+from llmsim.telemetry.buckets import LatencyBuckets
 
 REQUEST_LABELS = ("provider", "model", "mode", "outcome")
 STREAM_LABELS = ("provider", "model", "mode")
@@ -53,28 +44,32 @@ def observe_many(child: Any, values: Sequence[float]) -> None:
 class PromMetrics:
     """The llmsim metric families, registered on `self.registry`."""
 
-    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+    def __init__(
+        self, registry: CollectorRegistry | None = None, buckets: LatencyBuckets | None = None
+    ) -> None:
+        """`buckets` default to `LatencyBuckets.from_env()` (the same in serve, proxy and load)."""
         self.registry = registry if registry is not None else CollectorRegistry(auto_describe=True)
+        self.buckets = buckets if buckets is not None else LatencyBuckets.from_env()
         r = self.registry
         self.ttft = Histogram(
             "llmsim_ttft_seconds",
             "Time from request admission to the first output token, as sent.",
             REQUEST_LABELS,
-            buckets=LATENCY_BUCKETS_S,
+            buckets=self.buckets.ttft,
             registry=r,
         )
         self.itl = Histogram(
             "llmsim_itl_seconds",
             "Gaps between consecutive output tokens, as sent.",
             REQUEST_LABELS,
-            buckets=ITL_BUCKETS_S,
+            buckets=self.buckets.itl,
             registry=r,
         )
         self.e2e = Histogram(
             "llmsim_e2e_seconds",
             "Time from request admission to the end of the response.",
             REQUEST_LABELS,
-            buckets=LATENCY_BUCKETS_S,
+            buckets=self.buckets.e2e,
             registry=r,
         )
         self.requests = Counter(
