@@ -10,7 +10,14 @@ import json
 from typing import Any
 
 from llmsim.providers.base import ApiError, ErrorKind, HttpRequestFacts, parse_json_object
-from llmsim.simulation.request import GenerationRequest, Message, ToolChoice, ToolSpec
+from llmsim.simulation.request import (
+    GenerationRequest,
+    Message,
+    PastToolCall,
+    ToolChoice,
+    ToolResult,
+    ToolSpec,
+)
 
 PROVIDER = "anthropic"
 
@@ -87,8 +94,29 @@ def _messages(doc: dict[str, Any]) -> list[Message]:
             raise _bad(f"messages.{i}.role", "Field required")
         if role not in ("user", "assistant"):
             raise _bad(f"messages.{i}.role", "Input should be 'user' or 'assistant'")
-        out.append(Message(role=role, text=_content_text(item.get("content"), f"messages.{i}.content")))
+        content = item.get("content")
+        text = _content_text(content, f"messages.{i}.content")
+        calls, results = _tool_blocks(content) if isinstance(content, list) else ((), ())
+        out.append(Message(role=role, text=text, tool_calls=calls, tool_results=results))
     return out
+
+
+def _tool_blocks(blocks: list[Any]) -> tuple[tuple[PastToolCall, ...], tuple[ToolResult, ...]]:
+    """The `tool_use` and `tool_result` blocks of a (validated) content list."""
+    calls: list[PastToolCall] = []
+    results: list[ToolResult] = []
+    for block in blocks:
+        kind = block.get("type")
+        if kind == "tool_use":
+            call_id = block.get("id")
+            calls.append(PastToolCall(block["name"], json.dumps(block.get("input") or {}),
+                                      call_id if isinstance(call_id, str) else None))  # fmt: skip
+        elif kind == "tool_result":
+            call_id = block.get("tool_use_id")
+            inner = block.get("content")
+            text = inner if isinstance(inner, str) else _content_text(inner, "tool_result") if inner else ""
+            results.append(ToolResult(text, call_id=call_id if isinstance(call_id, str) else None))
+    return tuple(calls), tuple(results)
 
 
 def _system(doc: dict[str, Any]) -> list[Message]:
@@ -141,6 +169,9 @@ def _tool_choice(doc: dict[str, Any], tools: tuple[ToolSpec, ...]) -> ToolChoice
         return ToolChoice("auto")
     if not isinstance(raw, dict):
         raise _bad("tool_choice", f"Input should be a valid dictionary, got {_kind(raw)}")
+    disable = raw.get("disable_parallel_tool_use")
+    if disable is not None and not isinstance(disable, bool):
+        raise _bad("tool_choice.disable_parallel_tool_use", "Input should be a valid boolean")
     kind = raw.get("type")
     if kind == "auto":
         return ToolChoice("auto")
@@ -158,6 +189,12 @@ def _tool_choice(doc: dict[str, Any], tools: tuple[ToolSpec, ...]) -> ToolChoice
             raise _bad("tool_choice", f"Tool '{name}' not found in tools")
         return ToolChoice("named", name)
     raise _bad("tool_choice.type", "Input should be 'auto', 'any', 'tool' or 'none'")
+
+
+def _parallel_disabled(doc: dict[str, Any]) -> bool:
+    """`tool_choice.disable_parallel_tool_use: true`: at most one tool call (validated by `_tool_choice`)."""
+    raw = doc.get("tool_choice")
+    return isinstance(raw, dict) and raw.get("disable_parallel_tool_use") is True
 
 
 def _stop_sequences(doc: dict[str, Any]) -> tuple[str, ...]:
@@ -233,6 +270,7 @@ def parse_messages(facts: HttpRequestFacts, *, count_only: bool = False) -> Gene
         stream=stream,
         tools=tools,
         tool_choice=choice,
+        parallel_tool_calls=not _parallel_disabled(doc),
         json_schema=_json_schema(doc),
         extra={"user_id": user} if isinstance(user, str) else {},
     )

@@ -13,7 +13,15 @@ import re
 from typing import Any
 
 from llmsim.providers.base import ApiError, ErrorKind, HttpRequestFacts, parse_json_object
-from llmsim.simulation.request import GenerationRequest, Message, Operation, ToolChoice, ToolSpec
+from llmsim.simulation.request import (
+    GenerationRequest,
+    Message,
+    Operation,
+    PastToolCall,
+    ToolChoice,
+    ToolResult,
+    ToolSpec,
+)
 
 PROVIDER = "gemini"
 
@@ -114,6 +122,25 @@ def content_text(content: Any, where: str) -> tuple[str, str]:
     return role, parts_text(content.get("parts") or [], f"{where}.parts")
 
 
+def _function_parts(content: dict[str, Any]) -> tuple[tuple[PastToolCall, ...], tuple[ToolResult, ...]]:
+    """The `functionCall` and `functionResponse` parts of a (validated) Content."""
+    calls: list[PastToolCall] = []
+    results: list[ToolResult] = []
+    for part in content.get("parts") or []:
+        call = get(part, "functionCall")
+        if isinstance(call, dict) and isinstance(call.get("name"), str):
+            call_id = call.get("id")
+            calls.append(PastToolCall(call["name"], json.dumps(call.get("args") or {}),
+                                      call_id if isinstance(call_id, str) else None))  # fmt: skip
+        reply = get(part, "functionResponse")
+        if isinstance(reply, dict):
+            name, call_id = reply.get("name"), reply.get("id")
+            results.append(ToolResult(json.dumps(reply.get("response") or {}),
+                                      name=name if isinstance(name, str) else "",
+                                      call_id=call_id if isinstance(call_id, str) else None))  # fmt: skip
+    return tuple(calls), tuple(results)
+
+
 def _contents(doc: dict[str, Any], request_name: str) -> list[Message]:
     raw = doc.get("contents")
     if raw is None or raw == []:
@@ -125,7 +152,9 @@ def _contents(doc: dict[str, Any], request_name: str) -> list[Message]:
     out: list[Message] = []
     for i, content in enumerate(raw):
         role, text = content_text(content, f"contents[{i}]")
-        out.append(Message(role="assistant" if role == "model" else "user", text=text))
+        calls, results = _function_parts(content)
+        out.append(Message(role="assistant" if role == "model" else "user", text=text,
+                           tool_calls=calls, tool_results=results))  # fmt: skip
     return out
 
 

@@ -11,7 +11,14 @@ import json
 from typing import Any
 
 from llmsim.providers.base import ApiError, ErrorKind, HttpRequestFacts
-from llmsim.simulation.request import GenerationRequest, Message, Operation, ToolSpec
+from llmsim.simulation.request import (
+    GenerationRequest,
+    Message,
+    Operation,
+    PastToolCall,
+    ToolResult,
+    ToolSpec,
+)
 
 PROVIDER = "ollama"
 
@@ -143,11 +150,26 @@ def _chat_messages(doc: dict[str, Any]) -> tuple[Message, ...]:
             raise _go_type_error(item, "ChatRequest", "messages", "api.Message")
         role = _string(item, "role", "Message") or ""
         text = _string(item, "content", "Message") or ""
-        calls = item.get("tool_calls")
-        if isinstance(calls, list) and calls:
-            text += json.dumps(calls)
-        out.append(Message(role=role, text=text))
+        raw_calls = item.get("tool_calls")
+        calls: tuple[PastToolCall, ...] = ()
+        if isinstance(raw_calls, list) and raw_calls:
+            text += json.dumps(raw_calls)
+            calls = _past_calls(raw_calls)
+        results: tuple[ToolResult, ...] = ()
+        if role == "tool":
+            results = (ToolResult(text, name=_string(item, "tool_name", "Message") or ""),)
+        out.append(Message(role=role, text=text, tool_calls=calls, tool_results=results))
     return tuple(out)
+
+
+def _past_calls(raw: list[Any]) -> tuple[PastToolCall, ...]:
+    """An assistant message's `tool_calls` (`{"function": {"name", "arguments"}}`, no ids)."""
+    calls: list[PastToolCall] = []
+    for call in raw:
+        function = call.get("function") if isinstance(call, dict) else None
+        if isinstance(function, dict) and isinstance(function.get("name"), str):
+            calls.append(PastToolCall(function["name"], json.dumps(function.get("arguments") or {})))
+    return tuple(calls)
 
 
 def _generation(

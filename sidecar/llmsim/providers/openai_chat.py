@@ -58,6 +58,7 @@ class ChatCompletions(openai_common.OpenAIEndpoint):
             n=fields.integer(doc, "n", minimum=1, maximum=128) or 1,
             tools=tools,
             tool_choice=choice,
+            parallel_tool_calls=fields.boolean(doc, "parallel_tool_calls", default=True),
             json_schema=schema,
             json_mode=json_mode,
             seed=fields.integer(doc, "seed"),
@@ -90,7 +91,7 @@ def completion_body(plan: ResponsePlan, request: GenerationRequest, *, azure: bo
     for choice in plan.choices:
         message: dict[str, Any] = {
             "role": "assistant",
-            "content": choice.text if not choice.tool_calls else None,
+            "content": choice.text if choice.pieces or not choice.tool_calls else None,
             "refusal": None,
         }
         if choice.tool_calls:
@@ -165,23 +166,19 @@ def stream_frames(plan: ResponsePlan, request: GenerationRequest, *, azure: bool
             )
         )
     for choice in plan.choices:
-        if choice.tool_calls:
-            frames.append(
-                Frame(first, chunk(choice.index, {"role": "assistant", "content": None, "refusal": None}))
-            )
-        else:
-            frames.append(
-                Frame(first, chunk(choice.index, {"role": "assistant", "content": "", "refusal": None}))
-            )
+        # As api.openai.com opens them: a tool-calling reply with `content: null` (and no refusal).
+        role = {"role": "assistant", "content": "", "refusal": None}
+        if choice.tool_calls and not choice.pieces:
+            role = {"role": "assistant", "content": None}
+        frames.append(Frame(first, chunk(choice.index, role)))
     for k in range(plan.stream_length):
         at = offsets[k]
         for choice in plan.choices:
             if k < len(choice.pieces):
                 frames.append(Frame(at, text_chunk(choice.index, choice.pieces[k]), token=k))
                 continue
-            piece = _tool_piece(choice, k)
-            if piece is not None:
-                frames.append(Frame(at, chunk(choice.index, piece), token=k))
+            for delta in _tool_deltas(choice, k):
+                frames.append(Frame(at, chunk(choice.index, delta), token=k))
     end = plan.timing.e2e_s
     for choice in plan.choices:
         frames.append(
@@ -197,16 +194,19 @@ def stream_frames(plan: ResponsePlan, request: GenerationRequest, *, azure: bool
     return frames
 
 
-def _tool_piece(choice: Choice, k: int) -> dict[str, Any] | None:
-    """The delta carrying token k of a choice when it is past the text: a tool call's argument fragment."""
+def _tool_deltas(choice: Choice, k: int) -> list[dict[str, Any]]:
+    """The deltas carrying token slot k of a choice past its text. Calls stream one after the other,
+    as the real API sends parallel calls: a call's first delta carries its index, id, type and name
+    with empty arguments, the next ones its argument fragments."""
     k -= len(choice.pieces)
     for i, call in enumerate(choice.tool_calls):
         n = len(call.argument_pieces)
         if k < n:
-            fragment = {"index": i, "function": {"arguments": call.argument_pieces[k]}}
-            if k == 0:
-                fragment = {"index": i, "id": "call_" + call.id, "type": "function",
-                            "function": {"name": call.name, "arguments": call.argument_pieces[k]}}  # fmt: skip
-            return {"tool_calls": [fragment]}
+            fragment = {"tool_calls": [{"index": i, "function": {"arguments": call.argument_pieces[k]}}]}
+            if k:
+                return [fragment]
+            opening = {"index": i, "id": "call_" + call.id, "type": "function",
+                       "function": {"name": call.name, "arguments": ""}}  # fmt: skip
+            return [{"tool_calls": [opening]}, fragment]
         k -= n
-    return None
+    return []

@@ -15,7 +15,14 @@ from llmsim.providers.base import (
     parse_json_object,
 )
 from llmsim.simulation.plan import Choice, FinishReason, ResponsePlan
-from llmsim.simulation.request import GenerationRequest, Message, ToolChoice, ToolSpec
+from llmsim.simulation.request import (
+    GenerationRequest,
+    Message,
+    PastToolCall,
+    ToolChoice,
+    ToolResult,
+    ToolSpec,
+)
 
 # (status, type, code) of each error kind, as api.openai.com answers it.
 _ERRORS: dict[ErrorKind, tuple[int, str, str | None]] = {
@@ -133,10 +140,39 @@ def chat_messages(doc: dict[str, Any]) -> tuple[Message, ...]:
                 param=f"messages[{i}].role",
             )
         text = message_text(item.get("content"), f"messages[{i}].content")
+        calls: tuple[PastToolCall, ...] = ()
+        results: tuple[ToolResult, ...] = ()
         if role == "assistant" and isinstance(item.get("tool_calls"), list):
             text += json.dumps(item["tool_calls"])
-        out.append(Message(role=role, text=text))
+            calls = past_tool_calls(item["tool_calls"])
+        elif role == "tool":
+            call_id = item.get("tool_call_id")
+            results = (ToolResult(text, call_id=call_id if isinstance(call_id, str) else None),)
+        elif role == "function":
+            name = item.get("name")
+            results = (ToolResult(text, name=name if isinstance(name, str) else ""),)
+        out.append(Message(role=role, text=text, tool_calls=calls, tool_results=results))
     return tuple(out)
+
+
+def past_tool_calls(raw: list[Any]) -> tuple[PastToolCall, ...]:
+    """The `tool_calls` of an assistant message the client sends back (malformed entries skipped:
+    they only inform the conversation state)."""
+    calls: list[PastToolCall] = []
+    for call in raw:
+        fn = call.get("function") if isinstance(call, dict) else None
+        if not isinstance(fn, dict) or not isinstance(fn.get("name"), str):
+            continue
+        arguments = fn.get("arguments")
+        call_id = call.get("id")
+        calls.append(
+            PastToolCall(
+                name=fn["name"],
+                arguments=arguments if isinstance(arguments, str) else json.dumps(arguments),
+                call_id=call_id if isinstance(call_id, str) else None,
+            )
+        )
+    return tuple(calls)
 
 
 def chat_tools(doc: dict[str, Any]) -> tuple[tuple[ToolSpec, ...], ToolChoice]:

@@ -100,6 +100,9 @@ class ResponsePlan:
     fault: FaultDecision | None = None
     embeddings: tuple[tuple[float, ...], ...] = ()
     """For embeddings requests: one vector per input."""
+    stream_groups: tuple[int, ...] = ()
+    """Token slots per stream chunk, in order, where the format groups tokens (Gemini); empty:
+    one chunk per slot. The sizes add up to `stream_length`."""
 
     @property
     def completion_tokens(self) -> int:
