@@ -168,12 +168,31 @@ def _envelope(plan: ResponsePlan, candidates: list[dict[str, Any]], usage: dict[
     }
 
 
+def logprobs_fields(choice: Choice, start: int = 0, stop: int | None = None) -> dict[str, Any]:
+    """`avgLogprobs` and `logprobsResult` of a candidate's tokens [start, stop) (none unless asked)."""
+    if choice.logprobs is None:
+        return {}
+    entries = choice.logprobs[start:stop]
+    total = sum(e.logprob for e in entries)
+    result: dict[str, Any] = {
+        "topCandidates": [
+            {"candidates": [{"token": t, "logProbability": v} for t, v in e.top]} for e in entries
+        ],
+        "chosenCandidates": [{"token": e.token, "logProbability": e.logprob} for e in entries],
+        "logProbabilitySum": round(total, 6),
+    }
+    if not any(e.top for e in entries):
+        del result["topCandidates"]
+    return {"avgLogprobs": round(total / len(entries), 6) if entries else 0.0, "logprobsResult": result}
+
+
 def response_body(plan: ResponsePlan) -> dict[str, Any]:
     """A non-streamed GenerateContentResponse."""
     candidates = [
-        {"content": {"parts": _parts(c), "role": "model"}, "finishReason": finish_reason(c), "index": c.index}
+        {"content": {"parts": _parts(c), "role": "model"}, "finishReason": finish_reason(c), "index": c.index,
+         **logprobs_fields(c)}
         for c in plan.choices
-    ]
+    ]  # fmt: skip
     return _envelope(plan, candidates, usage_metadata(plan))
 
 
@@ -218,12 +237,15 @@ def stream_frames(plan: ResponsePlan, *, sse: bool) -> list[Frame]:
         candidates = []
         for choice in plan.choices:
             parts = _chunk_parts(choice, start, stop)
+            probs = logprobs_fields(choice, start, stop) if start < len(choice.pieces) else {}
             if final:
                 entry = {"content": {"parts": parts or [{"text": ""}], "role": "model"},
-                         "finishReason": finish_reason(choice), "index": choice.index}  # fmt: skip
+                         "finishReason": finish_reason(choice), "index": choice.index, **probs}  # fmt: skip
                 candidates.append(entry)
             elif parts:
-                candidates.append({"content": {"parts": parts, "role": "model"}, "index": choice.index})
+                candidates.append(
+                    {"content": {"parts": parts, "role": "model"}, "index": choice.index, **probs}
+                )
         if candidates:
             emitted = sum(min(stop, c.output_tokens) for c in plan.choices)
             chunk = _envelope(plan, candidates, usage_metadata(plan, emitted))

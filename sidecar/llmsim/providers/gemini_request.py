@@ -288,7 +288,22 @@ def generation_request(
         json_schema=dict(schema) if json_out and schema else None,
         json_mode=json_out and not schema,
         seed=_int(config, "seed", "generation_config.seed", -(1 << 31)),
+        logprobs=_logprobs(config),
     )
+
+
+def _logprobs(config: dict[str, Any]) -> int | None:
+    """`responseLogprobs: true` (+ `logprobs`: top candidates per step, 0..20)."""
+    want = get(config, "responseLogprobs")
+    if want is not None and not isinstance(want, bool):
+        raise _type_error("generation_config.response_logprobs", "TYPE_BOOL", want)
+    top = _int(config, "logprobs", "generation_config.logprobs", 0)
+    if top is not None and top > 20:
+        raise invalid("* GenerateContentRequest.generation_config.logprobs: must be <= 20\n",
+                      "generation_config.logprobs")  # fmt: skip
+    if top is not None and not want:
+        raise invalid("logprobs is only valid if response_logprobs is true.", "generation_config.logprobs")
+    return (top or 0) if want else None
 
 
 def parse_generate(facts: HttpRequestFacts, *, stream: bool) -> GenerationRequest:

@@ -143,7 +143,16 @@ def final_object(plan: ResponsePlan, chat: bool, *, whole: bool) -> dict[str, An
         obj["message"] = message
     else:
         obj["response"] = text
+    if whole and choice.logprobs is not None:
+        obj["logprobs"] = logprobs_list(choice)
     return {**obj, "done": True, "done_reason": done_reason(choice), **timing_fields(plan)}
+
+
+def logprobs_list(choice: Choice, start: int = 0, stop: int | None = None) -> list[dict[str, Any]]:
+    """`[{"token", "logprob", "top_logprobs": [{"token", "logprob"}]}]` for pieces [start, stop)."""
+    entries = (choice.logprobs or ())[start:stop]
+    return [{"token": e.token, "logprob": e.logprob,
+             "top_logprobs": [{"token": t, "logprob": v} for t, v in e.top]} for e in entries]  # fmt: skip
 
 
 def _slot_object(plan: ResponsePlan, choice: Choice, k: int, chat: bool) -> dict[str, Any] | None:
@@ -156,6 +165,8 @@ def _slot_object(plan: ResponsePlan, choice: Choice, k: int, chat: bool) -> dict
             obj["message"] = {"role": "assistant", "content": piece}
         else:
             obj["response"] = piece
+        if choice.logprobs is not None:
+            obj["logprobs"] = logprobs_list(choice, k, k + 1)
         return {**obj, "done": False}
     k -= len(choice.pieces)
     for call in choice.tool_calls:

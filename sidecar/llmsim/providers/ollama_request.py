@@ -189,7 +189,23 @@ def _generation(
         json_schema=schema,
         json_mode=json_mode,
         seed=seed,
+        logprobs=_logprobs(doc, struct),
     )
+
+
+def _logprobs(doc: dict[str, Any], struct: str) -> int | None:
+    """`logprobs: true` (+ `top_logprobs`, 0..20): None when not asked for."""
+    want = doc.get("logprobs")
+    if want is not None and not isinstance(want, bool):
+        raise _go_type_error(want, struct, "logprobs", "bool")
+    top = doc.get("top_logprobs")
+    if top is not None and (isinstance(top, bool) or not isinstance(top, int)):
+        raise _go_type_error(top, struct, "top_logprobs", "int")
+    if top is not None and not 0 <= top <= 20:
+        raise ApiError(
+            ErrorKind.INVALID_REQUEST, "top_logprobs must be between 0 and 20", param="top_logprobs"
+        )
+    return (top or 0) if want else None
 
 
 def parse_chat(facts: HttpRequestFacts) -> GenerationRequest:

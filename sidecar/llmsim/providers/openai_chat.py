@@ -63,6 +63,7 @@ class ChatCompletions(openai_common.OpenAIEndpoint):
             json_mode=json_mode,
             seed=fields.integer(doc, "seed"),
             include_usage=fields.boolean(options, "include_usage", prefix="stream_options."),
+            logprobs=openai_common.requested_logprobs(doc),
         )
 
     def render(self, plan: ResponsePlan, request: GenerationRequest, facts: HttpRequestFacts) -> Answer:
@@ -99,7 +100,7 @@ def completion_body(plan: ResponsePlan, request: GenerationRequest, *, azure: bo
         entry: dict[str, Any] = {
             "index": choice.index,
             "message": message,
-            "logprobs": None,
+            "logprobs": openai_common.chat_logprobs(choice),
             "finish_reason": openai_common.finish_reason(choice, request),
         }
         if azure:
@@ -135,8 +136,8 @@ def stream_frames(plan: ResponsePlan, request: GenerationRequest, *, azure: bool
     )
     tail = "]" + usage_null + "}"
 
-    def chunk(index: int, delta: dict[str, Any], finish: str | None = None) -> bytes:
-        choice = {"index": index, "delta": delta, "logprobs": None, "finish_reason": finish}
+    def chunk(index: int, delta: dict[str, Any], finish: str | None = None, logprobs: Any = None) -> bytes:
+        choice = {"index": index, "delta": delta, "logprobs": logprobs, "finish_reason": finish}
         return b"data: " + (head + json_body(choice).decode() + tail).encode() + b"\n\n"
 
     # The hot path (one text token): only the piece needs JSON escaping.
@@ -175,7 +176,12 @@ def stream_frames(plan: ResponsePlan, request: GenerationRequest, *, azure: bool
         at = offsets[k]
         for choice in plan.choices:
             if k < len(choice.pieces):
-                frames.append(Frame(at, text_chunk(choice.index, choice.pieces[k]), token=k))
+                if choice.logprobs is None:
+                    data = text_chunk(choice.index, choice.pieces[k])
+                else:
+                    lp = openai_common.chat_logprobs(choice, k, k + 1)
+                    data = chunk(choice.index, {"content": choice.pieces[k]}, logprobs=lp)
+                frames.append(Frame(at, data, token=k))
                 continue
             for delta in _tool_deltas(choice, k):
                 frames.append(Frame(at, chunk(choice.index, delta), token=k))

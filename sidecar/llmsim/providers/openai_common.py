@@ -14,6 +14,7 @@ from llmsim.providers.base import (
     json_body,
     parse_json_object,
 )
+from llmsim.simulation.logprobs import TokenLogprob
 from llmsim.simulation.plan import Choice, FinishReason, ResponsePlan
 from llmsim.simulation.request import (
     GenerationRequest,
@@ -263,6 +264,38 @@ def finish_reason(choice: Choice, request: GenerationRequest) -> str:
     if reason == "stop_sequence":
         return "stop"
     return reason
+
+
+def requested_logprobs(doc: dict[str, Any], flag: str = "logprobs") -> int | None:
+    """Chat Completions' `logprobs: true` + `top_logprobs` (0..20): None when not asked for."""
+    want = fields.boolean(doc, flag)
+    top = fields.integer(doc, "top_logprobs", minimum=0, maximum=20)
+    if top is not None and not want:
+        raise ApiError(
+            ErrorKind.INVALID_REQUEST,
+            f"Invalid value for '{flag}': must be true when 'top_logprobs' is specified.",
+            param=flag,
+        )
+    return (top or 0) if want else None
+
+
+def logprob_entry(entry: TokenLogprob, *, with_bytes: bool = True) -> dict[str, Any]:
+    """`{"token", "logprob", "bytes", "top_logprobs": [...]}` (Chat Completions, Responses)."""
+
+    def one(token: str, value: float) -> dict[str, Any]:
+        item: dict[str, Any] = {"token": token, "logprob": value}
+        if with_bytes:
+            item["bytes"] = list(token.encode())
+        return item
+
+    return {**one(entry.token, entry.logprob), "top_logprobs": [one(t, v) for t, v in entry.top]}
+
+
+def chat_logprobs(choice: Choice, start: int = 0, stop: int | None = None) -> dict[str, Any] | None:
+    """A choice's `logprobs` object (`{"content": [...], "refusal": null}`), for pieces [start, stop)."""
+    if choice.logprobs is None:
+        return None
+    return {"content": [logprob_entry(e) for e in choice.logprobs[start:stop]], "refusal": None}
 
 
 def usage(plan: ResponsePlan) -> dict[str, Any]:

@@ -78,6 +78,7 @@ class Responses(openai_common.OpenAIEndpoint):
             tools=tuple(tools),
             tool_choice=choice,
             parallel_tool_calls=fields.boolean(doc, "parallel_tool_calls", default=True),
+            logprobs=_requested_logprobs(doc),
             json_schema=schema,
             json_mode=json_mode,
             extra={
@@ -106,6 +107,16 @@ class Responses(openai_common.OpenAIEndpoint):
         if error.kind is ErrorKind.CONTEXT_LENGTH:
             error = dataclasses.replace(error, message=CONTEXT_LENGTH_MESSAGE, param="input")
         return super().render_error(error, facts)
+
+
+LOGPROBS_INCLUDE = "message.output_text.logprobs"
+
+
+def _requested_logprobs(doc: dict[str, Any]) -> int | None:
+    """Logprobs come with `include: ["message.output_text.logprobs"]`, `top_logprobs` (0..20) of them."""
+    include = fields.array(doc, "include") or []
+    top = fields.integer(doc, "top_logprobs", minimum=0, maximum=20)
+    return (top or 0) if LOGPROBS_INCLUDE in include else None
 
 
 def _input_messages(raw: Any) -> tuple[Message, ...]:

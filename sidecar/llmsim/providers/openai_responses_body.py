@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from llmsim.providers import openai_common
 from llmsim.simulation.plan import ResponsePlan
 from llmsim.simulation.request import GenerationRequest
 
@@ -28,9 +29,23 @@ def message_id(plan: ResponsePlan) -> str:
     return "msg_" + plan.response_id
 
 
+def logprobs(
+    plan: ResponsePlan, start: int = 0, stop: int | None = None, *, delta: bool = False
+) -> list[Any]:
+    """The `logprobs` of pieces [start, stop) (empty unless requested); a delta event's entries
+    carry no `bytes`, as its event type has none."""
+    entries = plan.choices[0].logprobs or ()
+    return [openai_common.logprob_entry(e, with_bytes=not delta) for e in entries[start:stop]]
+
+
 def output_text(plan: ResponsePlan) -> dict[str, Any]:
     """The finished `output_text` content part."""
-    return {"type": "output_text", "text": plan.choices[0].text, "annotations": [], "logprobs": []}
+    return {
+        "type": "output_text",
+        "text": plan.choices[0].text,
+        "annotations": [],
+        "logprobs": logprobs(plan),
+    }
 
 
 def output_items(plan: ResponsePlan, *, done: bool) -> list[dict[str, Any]]:

@@ -46,13 +46,15 @@ def frames(plan: ResponsePlan, request: GenerationRequest) -> list[Frame]:
         emit(first, "response.output_item.added", {"output_index": 0, "item": added[0]})
         emit(first, "response.content_part.added", {**where, "part": part})
         for piece in choice.pieces:
+            lp = body.logprobs(plan, token, token + 1, delta=True)
             emit(
-                offsets[token], "response.output_text.delta", {**where, "delta": piece, "logprobs": []}, token
+                offsets[token], "response.output_text.delta", {**where, "delta": piece, "logprobs": lp}, token
             )
             token += 1
         at = offsets[token - 1] if choice.tool_calls and token else end
         mark = _mark(plan, token)
-        emit(at, "response.output_text.done", {**where, "text": choice.text, "logprobs": []}, mark)
+        done_text = {**where, "text": choice.text, "logprobs": body.logprobs(plan)}
+        emit(at, "response.output_text.done", done_text, mark)
         emit(at, "response.content_part.done", {**where, "part": body.output_text(plan)}, mark)
         emit(at, "response.output_item.done", {"output_index": 0, "item": finished[0]}, mark)
         index = 1

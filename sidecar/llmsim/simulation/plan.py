@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from llmsim.api.faults import FaultType
+from llmsim.simulation.logprobs import TokenLogprob
 
 FinishReason = Literal["stop", "length", "tool_calls", "stop_sequence"]
 
@@ -37,6 +38,8 @@ class Choice:
     finish_reason: FinishReason = "stop"
     stop_sequence: str | None = None
     """The stop sequence that ended the reply, if one did."""
+    logprobs: tuple[TokenLogprob, ...] | None = None
+    """Per text piece, when the request asked for log probabilities."""
 
     @property
     def text(self) -> str:

@@ -8,7 +8,7 @@ import numpy as np
 
 from llmsim.api.faults import FaultType
 from llmsim.api.profile import SimulationProfileSpec
-from llmsim.simulation import content, embeddings, sampling, tokens, tool_plan
+from llmsim.simulation import content, embeddings, logprobs, sampling, tokens, tool_plan
 from llmsim.simulation.capacity import slowdown
 from llmsim.simulation.plan import Choice, FaultDecision, FinishReason, ResponsePlan, Timing, ToolCall
 from llmsim.simulation.request import GenerationRequest
@@ -143,6 +143,6 @@ def _choice(
     if len(pieces) > limit:
         pieces = pieces[:limit]
         finish, stop_hit, calls = "length", None, ()
-    return Choice(
-        index=index, pieces=tuple(pieces), tool_calls=calls, finish_reason=finish, stop_sequence=stop_hit
-    )
+    probs = logprobs.for_pieces(pieces, request.logprobs, rng) if request.logprobs is not None else None
+    return Choice(index=index, pieces=tuple(pieces), tool_calls=calls, finish_reason=finish,
+                  stop_sequence=stop_hit, logprobs=probs)  # fmt: skip
