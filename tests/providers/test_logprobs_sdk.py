@@ -89,7 +89,9 @@ def test_gemini_logprobs_result_plain_and_streamed(sim_server_factory: Callable[
     assert all(len(t.candidates or []) == 2 for t in result.top_candidates)
     assert candidate.avg_logprobs is not None and candidate.avg_logprobs < 0
     chunks = list(c.models.generate_content_stream(model="g", contents="hi", config=config))
-    chosen = [x.token for ch in chunks for x in ((ch.candidates or [])[0].logprobs_result.chosen_candidates or [])]  # type: ignore[union-attr]
+    chosen = [
+        x.token for ch in chunks for x in ((ch.candidates or [])[0].logprobs_result.chosen_candidates or [])
+    ]  # type: ignore[union-attr]
     assert "".join(t or "" for t in chosen) == "".join(ch.text or "" for ch in chunks)
     assert (c.models.generate_content(model="g", contents="hi").candidates or [])[0].logprobs_result is None
 
@@ -99,6 +101,8 @@ def test_ollama_logprobs_chat_and_generate(sim_server: SimServer) -> None:
     response = c.chat(model="llama3.1", messages=USER, logprobs=True, top_logprobs=2)
     assert response.logprobs and "".join(e.token for e in response.logprobs) == response.message.content
     assert all(len(e.top_logprobs or []) == 2 for e in response.logprobs)
-    streamed = [p for p in c.generate(model="llama3.1", prompt="hi", logprobs=True, stream=True) if not p.done]
+    streamed = [
+        p for p in c.generate(model="llama3.1", prompt="hi", logprobs=True, stream=True) if not p.done
+    ]
     assert all(p.logprobs and p.logprobs[0].token == p.response for p in streamed)
     assert c.chat(model="llama3.1", messages=USER).logprobs is None
