@@ -7,6 +7,7 @@ empty `tools` list is not a tools request, and `options.num_predict` < 0 means n
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Any
 
@@ -220,7 +221,17 @@ def parse_generate(facts: HttpRequestFacts) -> GenerationRequest:
     if system:
         messages.append(Message("system", system))
     messages.append(Message("user", _string(doc, "prompt", "GenerateRequest") or ""))
-    return _generation(doc, "GenerateRequest", "completion", tuple(messages))
+    request = _generation(doc, "GenerateRequest", "completion", tuple(messages))
+    context = doc.get("context")
+    if context is not None and (
+        not isinstance(context, list)
+        or not all(isinstance(t, int) and not isinstance(t, bool) for t in context)
+    ):
+        raise _go_type_error(context, "GenerateRequest", "context", "[]int")
+    raw = doc.get("raw")
+    if raw is not None and not isinstance(raw, bool):
+        raise _go_type_error(raw, "GenerateRequest", "raw", "bool")
+    return dataclasses.replace(request, context_tokens=tuple(context or ()), extra={"raw": bool(raw)})
 
 
 def parse_embed(facts: HttpRequestFacts) -> GenerationRequest:

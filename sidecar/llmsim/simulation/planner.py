@@ -22,7 +22,7 @@ def prompt_tokens(request: GenerationRequest) -> int:
     if request.operation == "embeddings":
         return sum(tokens.count(t) for t in request.inputs)
     if request.operation == "completion":
-        return sum(tokens.count(m.text) for m in request.messages)
+        return sum(tokens.count(m.text) for m in request.messages) + len(request.context_tokens)
     texts = [m.text for m in request.messages]
     for tool in request.tools:
         texts.append(

@@ -84,6 +84,9 @@ class GenerationRequest:
     logprobs: int | None = None
     """Requested log probabilities: None when not asked for, else how many top alternatives per
     token (0 for the chosen token's alone)."""
+    context_tokens: tuple[int, ...] = ()
+    """Token ids of an earlier exchange the prompt continues (Ollama `/api/generate` `context`);
+    they count as prompt tokens."""
     inputs: tuple[str, ...] = ()
     """Texts to embed (embeddings operation)."""
     dimensions: int | None = None
