@@ -204,13 +204,8 @@ def stream_frames(plan: ResponsePlan, *, chat: bool, request: GenerationRequest 
         obj = _slot_object(plan, choice, k, chat)
         if obj is not None:
             frames.append(Frame(plan.timing.token_offsets_s[k], json_body(obj) + b"\n", token=k))
-    frames.append(
-        Frame(
-            plan.timing.e2e_s,
-            json_body(final_object(plan, chat, whole=False, request=request)) + b"\n",
-            token=TRAILER,
-        )  # fmt: skip
-    )
+    final = json_body(final_object(plan, chat, whole=False, request=request)) + b"\n"
+    frames.append(Frame(plan.timing.e2e_s, final, token=TRAILER))
     return frames
 
 
