@@ -233,6 +233,34 @@ class Streaming(StrictModel):
         return self.gemini_chunk_tokens if provider == "gemini" else None
 
 
+class PromptCaching(StrictModel):
+    """Prompt caching: repeated prompt prefixes are read from a cache, reported in usage
+    (`cached_tokens`, `cache_read_input_tokens` / `cache_creation_input_tokens`,
+    `cachedContentTokenCount`) and answered sooner.
+
+    OpenAI, Azure and Gemini cache automatically (every `blockTokens` from `minPrefixTokens`
+    on); Anthropic caches up to the blocks marked `cache_control`. With cached share c of the
+    prompt, TTFT = ttftMs sample x (1 - ttftReduction x c) + ttftPerInputTokenMs x uncached
+    tokens. The cache is bounded, expires idle entries and is seeded: see
+    `llmsim/simulation/prompt_cache.py`.
+    """
+
+    enabled: bool = False
+    """Simulate prompt caching (off: every prompt is computed anew, as without a cache)."""
+    min_prefix_tokens: int = Field(default=1024, ge=1, le=1_000_000)
+    """Shortest cacheable prefix (OpenAI and Anthropic's Sonnet/Opus models: 1,024 tokens)."""
+    block_tokens: int = Field(default=128, ge=1, le=1_000_000)
+    """Automatic caching extends a cached prefix in steps of this many tokens (OpenAI: 128)."""
+    hit_rate: float = Field(default=1.0, ge=0, le=1)
+    """Probability that a stored prefix is found (real caches are best-effort across servers)."""
+    ttft_reduction: float = Field(default=0.8, ge=0, le=1)
+    """TTFT saved for a fully cached prompt (OpenAI documents "up to 80%" lower latency)."""
+    ttl_s: float = Field(default=300.0, gt=0, le=86_400)
+    """Entries expire this long after their last use (OpenAI: 5-10 minutes; Anthropic: 5)."""
+    max_entries: int = Field(default=100_000, ge=1, le=10_000_000)
+    """Most prefixes kept per profile; the least recently used go first."""
+
+
 class Models(StrictModel):
     """Which model names the profile answers for."""
 
@@ -287,6 +315,8 @@ class SimulationProfileSpec(StrictModel):
     """What replies say."""
     streaming: Streaming = Field(default_factory=Streaming)
     """How streamed replies are cut into chunks."""
+    prompt_caching: PromptCaching = Field(default_factory=PromptCaching)
+    """Cached prompt prefixes: usage fields and lower TTFT."""
     models: Models = Field(default_factory=Models)
     """Model names and aliases."""
     faults: FaultSpec = Field(default_factory=FaultSpec)

@@ -191,6 +191,30 @@ def _tool_choice(doc: dict[str, Any], tools: tuple[ToolSpec, ...]) -> ToolChoice
     raise _bad("tool_choice.type", "Input should be 'auto', 'any', 'tool' or 'none'")
 
 
+def _marked(value: Any) -> bool:
+    """Whether a block (or any block of a content list) carries `cache_control`."""
+    if isinstance(value, dict):
+        return isinstance(value.get("cache_control"), dict)
+    return isinstance(value, list) and any(_marked(b) for b in value)
+
+
+def _cache_marks(doc: dict[str, Any], count: int, has_system: bool) -> tuple[int, ...]:
+    """Indexes of the messages (system first, as `messages` holds them) up to which the client
+    asked for caching; -1 for the tools. A top-level `cache_control` marks the last message."""
+    marks: list[int] = []
+    if _marked(doc.get("tools")):
+        marks.append(-1)
+    if has_system and _marked(doc.get("system")):
+        marks.append(0)
+    offset = 1 if has_system else 0
+    for i, item in enumerate(doc.get("messages") or []):
+        if isinstance(item, dict) and _marked(item.get("content")):
+            marks.append(i + offset)
+    if isinstance(doc.get("cache_control"), dict) and count:
+        marks.append(count - 1)
+    return tuple(sorted(set(marks)))
+
+
 def _parallel_disabled(doc: dict[str, Any]) -> bool:
     """`tool_choice.disable_parallel_tool_use: true`: at most one tool call (validated by `_tool_choice`)."""
     raw = doc.get("tool_choice")
@@ -260,6 +284,7 @@ def parse_messages(facts: HttpRequestFacts, *, count_only: bool = False) -> Gene
                 raise _bad(key, "Input should be a valid number")
     metadata = doc.get("metadata")
     user = metadata.get("user_id") if isinstance(metadata, dict) else None
+    marks = _cache_marks(doc, len(messages), bool(_system(doc)))
     return GenerationRequest(
         provider=PROVIDER,
         operation="count_tokens" if count_only else "chat",
@@ -272,6 +297,7 @@ def parse_messages(facts: HttpRequestFacts, *, count_only: bool = False) -> Gene
         tool_choice=choice,
         parallel_tool_calls=not _parallel_disabled(doc),
         json_schema=_json_schema(doc),
+        cache_marks=marks,
         extra={"user_id": user} if isinstance(user, str) else {},
     )
 

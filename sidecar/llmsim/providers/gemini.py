@@ -152,6 +152,9 @@ def _parts(choice: Choice) -> list[dict[str, Any]]:
 def usage_metadata(plan: ResponsePlan, candidates_tokens: int | None = None) -> dict[str, Any]:
     out = plan.completion_tokens if candidates_tokens is None else candidates_tokens
     meta: dict[str, Any] = {"promptTokenCount": plan.prompt_tokens}
+    if plan.cached_tokens:
+        meta["cachedContentTokenCount"] = plan.cached_tokens
+        meta["cacheTokensDetails"] = [{"modality": "TEXT", "tokenCount": plan.cached_tokens}]
     if out:
         meta["candidatesTokenCount"] = out
     meta["totalTokenCount"] = plan.prompt_tokens + out

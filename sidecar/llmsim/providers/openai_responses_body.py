@@ -13,7 +13,7 @@ from llmsim.simulation.request import GenerationRequest
 def usage(plan: ResponsePlan) -> dict[str, Any]:
     return {
         "input_tokens": plan.prompt_tokens,
-        "input_tokens_details": {"cached_tokens": 0},
+        "input_tokens_details": {"cached_tokens": plan.cached_tokens},
         "output_tokens": plan.completion_tokens,
         "output_tokens_details": {"reasoning_tokens": 0},
         "total_tokens": plan.total_tokens,

@@ -103,6 +103,10 @@ class ResponsePlan:
     fault: FaultDecision | None = None
     embeddings: tuple[tuple[float, ...], ...] = ()
     """For embeddings requests: one vector per input."""
+    cached_tokens: int = 0
+    """Prompt tokens read from the prompt cache."""
+    cache_write_tokens: int = 0
+    """Prompt tokens written to the prompt cache (explicit caching: Anthropic)."""
     stream_groups: tuple[int, ...] = ()
     """Token slots per stream chunk, in order, where the format groups tokens (Gemini); empty:
     one chunk per slot. The sizes add up to `stream_length`."""

@@ -11,6 +11,7 @@ from llmsim.api.profile import SimulationProfileSpec
 from llmsim.simulation import content, embeddings, logprobs, sampling, tokens, tool_plan
 from llmsim.simulation.capacity import slowdown
 from llmsim.simulation.plan import Choice, FaultDecision, FinishReason, ResponsePlan, Timing, ToolCall
+from llmsim.simulation.prompt_cache import CacheUse
 from llmsim.simulation.request import GenerationRequest
 
 DEFAULT_MAX_OUTPUT_TOKENS = 4096
@@ -46,10 +47,14 @@ def plan_response(
     active_streams: int = 1,
     queue_s: float = 0.0,
     fault: FaultDecision | None = None,
+    cache: CacheUse | None = None,
 ) -> ResponsePlan:
-    """Decide content, lengths and timing of the response. Pure."""
+    """Decide content, lengths and timing of the response. Pure. `cache`: what the prompt cache
+    did for this request (lower TTFT, usage fields)."""
     model = spec.models.aliases.get(request.model, request.model)
     n_prompt = prompt_tokens(request)
+    cache = cache or CacheUse()
+    cached = min(cache.read_tokens, n_prompt)
     if request.operation == "embeddings":
         vectors = tuple(embeddings.embed(t, model, request.dimensions) for t in request.inputs)
         ttft = _ttft(spec, n_prompt, rng, active_streams)
@@ -58,7 +63,7 @@ def plan_response(
 
     choices = tuple(_choice(spec, request, rng, i) for i in range(max(1, request.n)))
     slots = max((c.output_tokens for c in choices), default=0)
-    ttft = _ttft(spec, n_prompt, rng, active_streams)
+    ttft = _ttft(spec, n_prompt, rng, active_streams, cached)
     gaps = _gaps(spec, rng, max(slots - 1, 0), active_streams)
     if fault is not None and fault.fault is FaultType.SLOW_STREAM:
         gaps = gaps * float(fault.detail.get("factor", spec.faults.params.slow_stream_factor))
@@ -66,7 +71,8 @@ def plan_response(
     offsets = start + np.concatenate(([0.0], np.cumsum(gaps))) if slots else np.array([start])
     timing = Timing(queue_s=queue_s, ttft_s=start, token_offsets_s=tuple(float(x) for x in offsets))
     groups = _stream_groups(spec, request, rng, slots)
-    return ResponsePlan(response_id, model, created, choices, n_prompt, timing, fault, stream_groups=groups)
+    return ResponsePlan(response_id, model, created, choices, n_prompt, timing, fault, stream_groups=groups,
+                        cached_tokens=cached, cache_write_tokens=min(cache.written_tokens, n_prompt - cached))  # fmt: skip
 
 
 def _stream_groups(
@@ -84,9 +90,14 @@ def _stream_groups(
     return tuple(int(x) for x in out)
 
 
-def _ttft(spec: SimulationProfileSpec, n_prompt: int, rng: np.random.Generator, active: int) -> float:
+def _ttft(
+    spec: SimulationProfileSpec, n_prompt: int, rng: np.random.Generator, active: int, cached: int = 0
+) -> float:
     lat = spec.latency
-    base_ms = sampling.sample_one(lat.ttft_ms, rng) + lat.ttft_per_input_token_ms * n_prompt
+    share = cached / n_prompt if n_prompt else 0.0
+    saved = 1.0 - spec.prompt_caching.ttft_reduction * share
+    prefill_ms = lat.ttft_per_input_token_ms * (n_prompt - cached)
+    base_ms = sampling.sample_one(lat.ttft_ms, rng) * saved + prefill_ms
     return base_ms / 1000.0 * slowdown(lat.capacity, active).ttft
 
 

@@ -84,6 +84,9 @@ class GenerationRequest:
     logprobs: int | None = None
     """Requested log probabilities: None when not asked for, else how many top alternatives per
     token (0 for the chosen token's alone)."""
+    cache_marks: tuple[int, ...] = ()
+    """Indexes into `messages` whose content the client marked for caching (Anthropic
+    `cache_control`); -1 marks the tools."""
     context_tokens: tuple[int, ...] = ()
     """Token ids of an earlier exchange the prompt continues (Ollama `/api/generate` `context`);
     they count as prompt tokens."""
