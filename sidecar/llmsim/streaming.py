@@ -102,7 +102,10 @@ async def _send_stream(
         if not prepared:
             await response.prepare(request)
         if answer.end == "eof":
-            await response.write_eof()
+            try:
+                await response.write_eof()
+            except ConnectionError:
+                pass  # every frame was written (e.g. `[DONE]`) and the client left: a whole answer
         elif answer.end == "stall":
             await asyncio.sleep(answer.stall_s)
             _abort(request)

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Any
 
+import openai
 import pytest
 from examplefiles import EXAMPLES
 from manifests import load_documents
+from served import ServedApp
 
 from llmsim import profiles
 from llmsim.api.faults import FaultType
 from llmsim.api.profile import Mode
+from llmsim.server.app import create_app
 
 PROFILES = EXAMPLES / "profiles"
 
@@ -79,3 +84,27 @@ def test_perturb_live_traffic_is_limited_in_every_way() -> None:
 def test_copies_for_kustomize_equal_their_originals(copy: str, original: str) -> None:
     a, b = profiles.load_file(EXAMPLES / copy), profiles.load_file(EXAMPLES / original)
     assert a.spec == b.spec
+
+
+def test_scripted_tool_flow_runs_its_three_turns_through_the_openai_sdk() -> None:
+    tools: list[Any] = [
+        {"type": "function", "function": {"name": name, "parameters": {"type": "object", "properties": {}}}}
+        for name in ("get_weather", "to_fahrenheit")
+    ]
+    results = {"get_weather": "-3 C and windy", "to_fahrenheit": "27"}
+    registry = profiles.ProfileRegistry(load("scripted-tool-flow"))
+    with ServedApp(create_app(registry)) as served:
+        c = openai.OpenAI(base_url=served.url + "/v1", api_key="k", max_retries=0)
+        messages: list[Any] = [{"role": "user", "content": "What is the weather in Oslo?"}]
+        seen = []
+        for _ in range(5):
+            message = c.chat.completions.create(model="m", messages=messages, tools=tools).choices[0].message
+            if not message.tool_calls:
+                break
+            messages.append(message.model_dump(exclude_none=True))
+            for call in message.tool_calls:
+                fn = call.function  # type: ignore[union-attr]
+                seen.append((fn.name, json.loads(fn.arguments)))
+                messages.append({"role": "tool", "tool_call_id": call.id, "content": results[fn.name]})
+    assert seen == [("get_weather", {"city": "Oslo"}), ("to_fahrenheit", {"celsius": -3})]
+    assert message.content == "It is 27 °F in Oslo."

@@ -18,15 +18,17 @@ from google.genai import errors, types
 
 from llmsim.api.profile import SimulationProfileSpec
 from llmsim.providers import gemini, gemini_request
-from llmsim.providers.base import TRAILER, ApiError, BodyAnswer, ErrorKind, HttpRequestFacts, StreamAnswer
+from llmsim.providers.base import ApiError, BodyAnswer, ErrorKind, HttpRequestFacts, StreamAnswer
 from llmsim.simulation.plan import ResponsePlan
 from llmsim.simulation.planner import plan_response
 from llmsim.simulation.request import GenerationRequest, ToolChoice
 
 SPEC = SimulationProfileSpec.model_validate(
     {"latency": {"ttftMs": {"type": "constant", "value": 50}, "itlMs": {"type": "constant", "value": 10},
-                 "outputTokens": {"type": "constant", "value": 9}}}
+                 "outputTokens": {"type": "constant", "value": 9}},
+     "streaming": {"geminiChunkTokens": {"type": "constant", "value": 1}}}
 )  # fmt: skip
+"""Nine tokens, streamed one per chunk (the grouping is tested on its own)."""
 CONTENTS: Any = [{"role": "user", "parts": [{"text": "hello there"}]}]
 WEATHER: Any = {"functionDeclarations": [{"name": "get_weather", "parameters": {
     "type": "OBJECT", "properties": {"city": {"type": "STRING"}}, "required": ["city"]}}]}  # fmt: skip
@@ -231,8 +233,8 @@ def test_sse_stream_uses_exact_data_prefix_and_no_done() -> None:
 def test_sse_frames_carry_token_indexes_and_deadlines() -> None:
     request, plan = plan_for({"contents": CONTENTS}, "streamGenerateContent")
     frames = render(request, plan).frames
-    assert [f.token for f in frames] == [*range(9), TRAILER]
-    assert [f.at_s for f in frames[:-1]] == list(plan.timing.token_offsets_s)
+    assert [f.token for f in frames] == list(range(9))
+    assert [f.at_s for f in frames] == list(plan.timing.token_offsets_s)
     assert all(a.at_s <= b.at_s for a, b in itertools.pairwise(frames))
 
 

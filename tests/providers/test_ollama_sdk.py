@@ -196,3 +196,35 @@ def test_unknown_model_of_a_strict_profile_reads_like_ollama(
 def test_unknown_api_path_is_an_ollama_error(sim_server: SimServer) -> None:
     r = httpx.post(sim_server.url + "/api/pull", json={"model": "m"})
     assert r.status_code == 404 and isinstance(r.json()["error"], str)
+
+
+def test_generate_returns_a_context_that_continues_the_conversation(sim_server: SimServer) -> None:
+    c = ollama.Client(host=sim_server.url)
+    first = c.generate(model="llama3.1", prompt="Why is the sky blue?")
+    assert first.context and all(isinstance(t, int) and 0 <= t < 128_256 for t in first.context)
+    assert first.prompt_eval_count is not None and first.eval_count is not None
+    assert len(first.context) >= first.eval_count
+    second = c.generate(model="llama3.1", prompt="And at night?", context=first.context)
+    again = c.generate(model="llama3.1", prompt="And at night?")
+    # the earlier exchange counts as prompt, and the new context extends the old one
+    assert second.prompt_eval_count == (again.prompt_eval_count or 0) + len(first.context)
+    assert second.context is not None and list(second.context[: len(first.context)]) == list(first.context)
+    streamed = list(c.generate(model="llama3.1", prompt="hi", stream=True))
+    assert streamed[-1].done and streamed[-1].context and all(p.context is None for p in streamed[:-1])
+    assert c.generate(model="llama3.1", prompt="hi", raw=True).context is None
+    # (the client checks the type itself; a raw caller gets the server's Go-style 400)
+    bad = httpx.post(sim_server.url + "/api/generate", json={"model": "m", "prompt": "x", "context": "no"})
+    assert bad.status_code == 400 and "[]int" in bad.json()["error"]
+
+
+def test_ps_lists_the_models_used_within_the_keep_alive(sim_server: SimServer) -> None:
+    c = ollama.Client(host=sim_server.url)
+    assert list(c.ps().models) == []
+    c.chat(model="llama3.1", messages=MESSAGES)
+    c.generate(model="qwen2.5:7b", prompt="hi")
+    models = c.ps().models
+    assert [m.model for m in models] == ["qwen2.5:7b", "llama3.1:latest"]
+    now = time.time()
+    for m in models:
+        assert m.expires_at is not None and 290 < m.expires_at.timestamp() - now <= 300
+        assert m.size_vram and m.details and m.details.family == "llama" and m.context_length == 128_000

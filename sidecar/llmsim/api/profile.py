@@ -95,33 +95,86 @@ class ToolCallReply(StrictModel):
     name: str = Field(min_length=1)
     """The function/tool name (must be one the request offers; otherwise the rule is skipped)."""
     arguments: dict[str, Any] = Field(default_factory=dict)
-    """Arguments to send (an object)."""
+    """Arguments to send (an object). String values may quote the rule's capture groups (`$1`,
+    `${name}`); a string that is exactly one `${name}` becomes the number, boolean or null the
+    capture spells in JSON (so `{celsius: "${temp}"}` sends `{"celsius": 21}`)."""
 
 
-class ContentRule(StrictModel):
-    """If the last user message matches `match`, reply with `reply` text or `toolCall`."""
-
-    match: str = Field(min_length=1)
-    """A Python regular expression searched in the last user message (case-insensitive)."""
-    reply: str | None = None
-    """Reply text; `$1`..`$9` and `${name}` refer to capture groups."""
-    tool_call: ToolCallReply | None = None
-    """Reply with this tool call instead of text."""
-
-    @field_validator("match")
-    @classmethod
-    def _compiles(cls, value: str) -> str:
+def _check_regex(value: str | None) -> str | None:
+    if value is not None:
         try:
             re.compile(value)
         except re.error as exc:
             raise ValueError(f"not a valid regular expression: {exc}") from None
-        return value
+    return value
+
+
+class ToolResultMatch(StrictModel):
+    """Which tool result a rule answers: the reply follows a round of tool results, one of which
+    comes from tool `name` (any tool when unset) and contains `match`."""
+
+    name: str | None = Field(default=None, min_length=1)
+    """The tool whose result it is (resolved from the call the result answers)."""
+    match: str | None = Field(default=None, min_length=1)
+    """A Python regular expression searched in the result's content (case-insensitive); its
+    groups are the rule's captures (they take precedence over those of the rule's `match`)."""
+
+    @field_validator("match")
+    @classmethod
+    def _compiles(cls, value: str | None) -> str | None:
+        return _check_regex(value)
+
+
+class ContentRule(StrictModel):
+    """A scripted reply: when the conversation is where the rule says, reply with `reply` text
+    and/or tool calls.
+
+    Rules are tried in order and the first that applies answers. A rule applies on model turn
+    `turn` of the exchange that answers the latest user message (1: the first reply to it; 2:
+    the reply after the first round of tool results; ...). Without `turn`, a rule with
+    `toolResult` applies on any turn that answers matching tool results, and any other rule
+    only on turn 1, so a rule that calls a tool answers the user's message once and the tool's
+    result gets the default final answer (or the next rule) instead of the same call again.
+    """
+
+    match: str | None = Field(default=None, min_length=1)
+    """A Python regular expression searched in the latest user message (case-insensitive)."""
+    tool_result: ToolResultMatch | None = None
+    """Apply only when the reply answers a tool result like this one."""
+    turn: int | None = Field(default=None, ge=1, le=1000)
+    """Apply only on this model turn of the exchange (see above)."""
+    reply: str | None = None
+    """Reply text (with tool calls: the text before them); `$1`..`$9` and `${name}` refer to
+    capture groups."""
+    tool_call: ToolCallReply | None = None
+    """Reply with this tool call."""
+    tool_calls: list[ToolCallReply] = Field(default_factory=list, max_length=16)
+    """Reply with these tool calls at once (parallel calls; only the first when the request
+    disallows parallel calls)."""
+
+    @field_validator("match")
+    @classmethod
+    def _compiles(cls, value: str | None) -> str | None:
+        return _check_regex(value)
 
     @model_validator(mode="after")
-    def _one_answer(self) -> ContentRule:
-        if (self.reply is None) == (self.tool_call is None):
-            raise ValueError("give exactly one of reply or toolCall")
+    def _condition_and_answer(self) -> ContentRule:
+        if self.match is None and self.tool_result is None and self.turn is None:
+            raise ValueError("give at least one of match, toolResult or turn")
+        if self.tool_call is not None and self.tool_calls:
+            raise ValueError("give toolCall or toolCalls, not both")
+        if self.reply is None and self.tool_call is None and not self.tool_calls:
+            raise ValueError("give reply, toolCall or toolCalls")
         return self
+
+    @property
+    def calls(self) -> list[ToolCallReply]:
+        """The rule's tool calls (`toolCall` or `toolCalls`)."""
+        return [self.tool_call] if self.tool_call is not None else list(self.tool_calls)
+
+
+DEFAULT_TOOL_CALL_SHARE = 1.0
+"""Default `content.toolCallShare`: see Content.tool_call_share."""
 
 
 class Content(StrictModel):
@@ -135,15 +188,77 @@ class Content(StrictModel):
     """Scripted replies, tried in order before `mode` applies."""
     tool_calls: Literal["auto", "never"] = "auto"
     """`auto`: when the request offers tools and tool choice is required/named, reply with a call
-    whose arguments satisfy the tool's JSON Schema (also for `auto` with probability `toolCallShare`)."""
-    tool_call_share: float = Field(default=0.0, ge=0, le=1)
-    """With tool choice `auto`, the share of replies that call a tool."""
+    whose arguments satisfy the tool's JSON Schema (with tool choice `auto`, at the shares
+    below); `never`: only rules call tools."""
+    tool_call_share: float = Field(default=DEFAULT_TOOL_CALL_SHARE, ge=0, le=1)
+    """With tool choice `auto` (and on Ollama, which has none), the share of replies to a user
+    message that call a tool. The default 1 makes a plain agent loop deterministic: the user's
+    message gets a tool call, the tool's result a final answer (`toolFollowUpShare` 0), so the
+    loop exercises its tool path once and ends. Lower it for a mix of direct answers."""
+    tool_follow_up_share: float = Field(default=0.0, ge=0, lt=1)
+    """With tool choice `auto`, the share of replies to tool results that call a tool again
+    instead of answering. Each round is drawn anew, so a loop makes 1/(1 - share) tool rounds on
+    average and ends with probability 1 (hence below 1)."""
+    parallel_tool_call_share: float = Field(default=0.0, ge=0, le=1)
+    """The share of sampled tool-calling replies that call several tools at once (when the
+    request allows parallel calls)."""
+    max_parallel_tool_calls: int = Field(default=3, ge=2, le=16)
+    """Most calls in such a reply: 2 to this many, uniformly; tools are picked without
+    repetition while there are enough of them."""
 
     @model_validator(mode="after")
     def _fixed_has_text(self) -> Content:
         if self.mode == "fixed" and not self.text:
             raise ValueError("mode 'fixed' needs `text`")
         return self
+
+
+class Streaming(StrictModel):
+    """How streamed replies are cut into chunks, per wire format, as the real APIs cut them.
+
+    Every other format streams one token per chunk, as the real APIs do (OpenAI, Ollama) or
+    nearly do (Anthropic's deltas hold a few tokens).
+    """
+
+    gemini_chunk_tokens: Distribution = Field(
+        default_factory=lambda: LogNormal(median=16, sigma=0.5, min=1, max=64)
+    )
+    """Tokens per chunk of a Gemini stream (`streamGenerateContent`), drawn per chunk. Gemini
+    sends text in chunks of a dozen tokens or more (recorded gemini-2.5 streams: 1 to 40, most
+    12 to 25) and function calls whole, all in one chunk. A chunk is sent when its last token is
+    due, so a client sees the bursts; `{type: constant, value: 1}` streams token by token."""
+
+    def chunk_tokens(self, provider: str) -> Distribution | None:
+        """The chunk-size distribution of a provider's streams (None: one token per chunk)."""
+        return self.gemini_chunk_tokens if provider == "gemini" else None
+
+
+class PromptCaching(StrictModel):
+    """Prompt caching: repeated prompt prefixes are read from a cache, reported in usage
+    (`cached_tokens`, `cache_read_input_tokens` / `cache_creation_input_tokens`,
+    `cachedContentTokenCount`) and answered sooner.
+
+    OpenAI, Azure and Gemini cache automatically (every `blockTokens` from `minPrefixTokens`
+    on); Anthropic caches up to the blocks marked `cache_control`. With cached share c of the
+    prompt, TTFT = ttftMs sample x (1 - ttftReduction x c) + ttftPerInputTokenMs x uncached
+    tokens. The cache is bounded, expires idle entries and is seeded: see
+    `llmsim/simulation/prompt_cache.py`.
+    """
+
+    enabled: bool = False
+    """Simulate prompt caching (off: every prompt is computed anew, as without a cache)."""
+    min_prefix_tokens: int = Field(default=1024, ge=1, le=1_000_000)
+    """Shortest cacheable prefix (OpenAI and Anthropic's Sonnet/Opus models: 1,024 tokens)."""
+    block_tokens: int = Field(default=128, ge=1, le=1_000_000)
+    """Automatic caching extends a cached prefix in steps of this many tokens (OpenAI: 128)."""
+    hit_rate: float = Field(default=1.0, ge=0, le=1)
+    """Probability that a stored prefix is found (real caches are best-effort across servers)."""
+    ttft_reduction: float = Field(default=0.8, ge=0, le=1)
+    """TTFT saved for a fully cached prompt (OpenAI documents "up to 80%" lower latency)."""
+    ttl_s: float = Field(default=300.0, gt=0, le=86_400)
+    """Entries expire this long after their last use (OpenAI: 5-10 minutes; Anthropic: 5)."""
+    max_entries: int = Field(default=100_000, ge=1, le=10_000_000)
+    """Most prefixes kept per profile; the least recently used go first."""
 
 
 class Models(StrictModel):
@@ -198,6 +313,10 @@ class SimulationProfileSpec(StrictModel):
     """Timing of responses."""
     content: Content = Field(default_factory=Content)
     """What replies say."""
+    streaming: Streaming = Field(default_factory=Streaming)
+    """How streamed replies are cut into chunks."""
+    prompt_caching: PromptCaching = Field(default_factory=PromptCaching)
+    """Cached prompt prefixes: usage fields and lower TTFT."""
     models: Models = Field(default_factory=Models)
     """Model names and aliases."""
     faults: FaultSpec = Field(default_factory=FaultSpec)

@@ -150,10 +150,14 @@ def content_blocks(choice: Choice) -> list[dict[str, Any]]:
 
 
 def usage(plan: ResponsePlan, output_tokens: int) -> dict[str, Any]:
+    """Anthropic's usage: `input_tokens` counts only the prompt after the cached and the newly
+    cached parts, which are reported on their own."""
+    read, written = plan.cached_tokens, plan.cache_write_tokens
     return {
-        "input_tokens": plan.prompt_tokens,
-        "cache_creation_input_tokens": 0,
-        "cache_read_input_tokens": 0,
+        "input_tokens": plan.prompt_tokens - read - written,
+        "cache_creation_input_tokens": written,
+        "cache_read_input_tokens": read,
+        "cache_creation": {"ephemeral_5m_input_tokens": written, "ephemeral_1h_input_tokens": 0},
         "output_tokens": output_tokens,
         "service_tier": "standard",
     }

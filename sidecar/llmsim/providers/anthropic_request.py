@@ -10,7 +10,14 @@ import json
 from typing import Any
 
 from llmsim.providers.base import ApiError, ErrorKind, HttpRequestFacts, parse_json_object
-from llmsim.simulation.request import GenerationRequest, Message, ToolChoice, ToolSpec
+from llmsim.simulation.request import (
+    GenerationRequest,
+    Message,
+    PastToolCall,
+    ToolChoice,
+    ToolResult,
+    ToolSpec,
+)
 
 PROVIDER = "anthropic"
 
@@ -87,8 +94,29 @@ def _messages(doc: dict[str, Any]) -> list[Message]:
             raise _bad(f"messages.{i}.role", "Field required")
         if role not in ("user", "assistant"):
             raise _bad(f"messages.{i}.role", "Input should be 'user' or 'assistant'")
-        out.append(Message(role=role, text=_content_text(item.get("content"), f"messages.{i}.content")))
+        content = item.get("content")
+        text = _content_text(content, f"messages.{i}.content")
+        calls, results = _tool_blocks(content) if isinstance(content, list) else ((), ())
+        out.append(Message(role=role, text=text, tool_calls=calls, tool_results=results))
     return out
+
+
+def _tool_blocks(blocks: list[Any]) -> tuple[tuple[PastToolCall, ...], tuple[ToolResult, ...]]:
+    """The `tool_use` and `tool_result` blocks of a (validated) content list."""
+    calls: list[PastToolCall] = []
+    results: list[ToolResult] = []
+    for block in blocks:
+        kind = block.get("type")
+        if kind == "tool_use":
+            call_id = block.get("id")
+            calls.append(PastToolCall(block["name"], json.dumps(block.get("input") or {}),
+                                      call_id if isinstance(call_id, str) else None))  # fmt: skip
+        elif kind == "tool_result":
+            call_id = block.get("tool_use_id")
+            inner = block.get("content")
+            text = inner if isinstance(inner, str) else _content_text(inner, "tool_result") if inner else ""
+            results.append(ToolResult(text, call_id=call_id if isinstance(call_id, str) else None))
+    return tuple(calls), tuple(results)
 
 
 def _system(doc: dict[str, Any]) -> list[Message]:
@@ -141,6 +169,9 @@ def _tool_choice(doc: dict[str, Any], tools: tuple[ToolSpec, ...]) -> ToolChoice
         return ToolChoice("auto")
     if not isinstance(raw, dict):
         raise _bad("tool_choice", f"Input should be a valid dictionary, got {_kind(raw)}")
+    disable = raw.get("disable_parallel_tool_use")
+    if disable is not None and not isinstance(disable, bool):
+        raise _bad("tool_choice.disable_parallel_tool_use", "Input should be a valid boolean")
     kind = raw.get("type")
     if kind == "auto":
         return ToolChoice("auto")
@@ -158,6 +189,36 @@ def _tool_choice(doc: dict[str, Any], tools: tuple[ToolSpec, ...]) -> ToolChoice
             raise _bad("tool_choice", f"Tool '{name}' not found in tools")
         return ToolChoice("named", name)
     raise _bad("tool_choice.type", "Input should be 'auto', 'any', 'tool' or 'none'")
+
+
+def _marked(value: Any) -> bool:
+    """Whether a block (or any block of a content list) carries `cache_control`."""
+    if isinstance(value, dict):
+        return isinstance(value.get("cache_control"), dict)
+    return isinstance(value, list) and any(_marked(b) for b in value)
+
+
+def _cache_marks(doc: dict[str, Any], count: int, has_system: bool) -> tuple[int, ...]:
+    """Indexes of the messages (system first, as `messages` holds them) up to which the client
+    asked for caching; -1 for the tools. A top-level `cache_control` marks the last message."""
+    marks: list[int] = []
+    if _marked(doc.get("tools")):
+        marks.append(-1)
+    if has_system and _marked(doc.get("system")):
+        marks.append(0)
+    offset = 1 if has_system else 0
+    for i, item in enumerate(doc.get("messages") or []):
+        if isinstance(item, dict) and _marked(item.get("content")):
+            marks.append(i + offset)
+    if isinstance(doc.get("cache_control"), dict) and count:
+        marks.append(count - 1)
+    return tuple(sorted(set(marks)))
+
+
+def _parallel_disabled(doc: dict[str, Any]) -> bool:
+    """`tool_choice.disable_parallel_tool_use: true`: at most one tool call (validated by `_tool_choice`)."""
+    raw = doc.get("tool_choice")
+    return isinstance(raw, dict) and raw.get("disable_parallel_tool_use") is True
 
 
 def _stop_sequences(doc: dict[str, Any]) -> tuple[str, ...]:
@@ -223,6 +284,7 @@ def parse_messages(facts: HttpRequestFacts, *, count_only: bool = False) -> Gene
                 raise _bad(key, "Input should be a valid number")
     metadata = doc.get("metadata")
     user = metadata.get("user_id") if isinstance(metadata, dict) else None
+    marks = _cache_marks(doc, len(messages), bool(_system(doc)))
     return GenerationRequest(
         provider=PROVIDER,
         operation="count_tokens" if count_only else "chat",
@@ -233,7 +295,9 @@ def parse_messages(facts: HttpRequestFacts, *, count_only: bool = False) -> Gene
         stream=stream,
         tools=tools,
         tool_choice=choice,
+        parallel_tool_calls=not _parallel_disabled(doc),
         json_schema=_json_schema(doc),
+        cache_marks=marks,
         extra={"user_id": user} if isinstance(user, str) else {},
     )
 

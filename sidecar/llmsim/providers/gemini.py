@@ -152,6 +152,9 @@ def _parts(choice: Choice) -> list[dict[str, Any]]:
 def usage_metadata(plan: ResponsePlan, candidates_tokens: int | None = None) -> dict[str, Any]:
     out = plan.completion_tokens if candidates_tokens is None else candidates_tokens
     meta: dict[str, Any] = {"promptTokenCount": plan.prompt_tokens}
+    if plan.cached_tokens:
+        meta["cachedContentTokenCount"] = plan.cached_tokens
+        meta["cacheTokensDetails"] = [{"modality": "TEXT", "tokenCount": plan.cached_tokens}]
     if out:
         meta["candidatesTokenCount"] = out
     meta["totalTokenCount"] = plan.prompt_tokens + out
@@ -168,60 +171,89 @@ def _envelope(plan: ResponsePlan, candidates: list[dict[str, Any]], usage: dict[
     }
 
 
+def logprobs_fields(choice: Choice, start: int = 0, stop: int | None = None) -> dict[str, Any]:
+    """`avgLogprobs` and `logprobsResult` of a candidate's tokens [start, stop) (none unless asked)."""
+    if choice.logprobs is None:
+        return {}
+    entries = choice.logprobs[start:stop]
+    total = sum(e.logprob for e in entries)
+    result: dict[str, Any] = {
+        "topCandidates": [
+            {"candidates": [{"token": t, "logProbability": v} for t, v in e.top]} for e in entries
+        ],
+        "chosenCandidates": [{"token": e.token, "logProbability": e.logprob} for e in entries],
+        "logProbabilitySum": round(total, 6),
+    }
+    if not any(e.top for e in entries):
+        del result["topCandidates"]
+    return {"avgLogprobs": round(total / len(entries), 6) if entries else 0.0, "logprobsResult": result}
+
+
 def response_body(plan: ResponsePlan) -> dict[str, Any]:
     """A non-streamed GenerateContentResponse."""
     candidates = [
-        {"content": {"parts": _parts(c), "role": "model"}, "finishReason": finish_reason(c), "index": c.index}
+        {"content": {"parts": _parts(c), "role": "model"}, "finishReason": finish_reason(c), "index": c.index,
+         **logprobs_fields(c)}
         for c in plan.choices
-    ]
+    ]  # fmt: skip
     return _envelope(plan, candidates, usage_metadata(plan))
 
 
-def _slot_part(choice: Choice, k: int) -> dict[str, Any] | None:
-    """What token slot k of a choice streams: a text piece, or a whole function call on the slot of
-    its last argument token (Gemini never streams partial function calls)."""
-    if k < len(choice.pieces):
-        return {"text": choice.pieces[k]}
-    k -= len(choice.pieces)
-    for call in choice.tool_calls:
-        if k < len(call.argument_pieces):
-            last = k == len(call.argument_pieces) - 1
-            return {"functionCall": {"name": call.name, "args": call.arguments}} if last else None
-        k -= len(call.argument_pieces)
-    return None
+def _chunk_parts(choice: Choice, start: int, end: int) -> list[dict[str, Any]]:
+    """The parts a chunk covering token slots [start, end) carries for one candidate: its text
+    pieces, and every function call whole in the chunk that holds the last call's last argument
+    token (Gemini never streams partial calls and sends parallel calls together)."""
+    parts: list[dict[str, Any]] = []
+    text = "".join(choice.pieces[start:end])
+    if text:
+        parts.append({"text": text})
+    last = choice.output_tokens - 1
+    if choice.tool_calls and start <= last < end:
+        parts.extend({"functionCall": {"name": c.name, "args": c.arguments}} for c in choice.tool_calls)
+    return parts
 
 
 def stream_frames(plan: ResponsePlan, *, sse: bool) -> list[Frame]:
-    """Chunks of a streamed answer: one per token slot, then a last chunk with `finishReason` and
-    the final `usageMetadata`. Without `alt=sse`, the chunks are the elements of one JSON array."""
+    """Chunks of a streamed answer, each sent when its last token is due: token slots grouped as
+    `plan.stream_groups` says (one per chunk without groups), the last chunk carrying
+    `finishReason`, each the cumulative `usageMetadata`. Without `alt=sse`, the chunks are the
+    elements of one JSON array."""
 
-    def frame(obj: dict[str, Any]) -> bytes:
-        return b"data: " + json_body(obj) + _SSE_END if sse else json_body(obj) + b",\r\n"
+    def frame(obj: dict[str, Any], last: bool) -> bytes:
+        if sse:
+            return b"data: " + json_body(obj) + _SSE_END
+        return json_body(obj) + (b"]" if last else b",\r\n")
 
     offsets = plan.timing.token_offsets_s
     first = offsets[0] if offsets else plan.timing.ttft_s
     frames: list[Frame] = [] if sse else [Frame(first, b"[")]
-    emitted = 0
-    for k in range(plan.stream_length):
+    groups = plan.stream_groups or (1,) * plan.stream_length
+    if not groups:  # nothing to stream: one chunk with the finish reason
+        last = [{"content": {"parts": [{"text": ""}], "role": "model"}, "finishReason": finish_reason(c),
+                 "index": c.index} for c in plan.choices]  # fmt: skip
+        end = _envelope(plan, last, usage_metadata(plan))
+        return [*frames, Frame(plan.timing.e2e_s, frame(end, True), token=TRAILER)]
+    start = 0
+    for number, size in enumerate(groups):
+        stop = start + size
+        final = number == len(groups) - 1
         candidates = []
         for choice in plan.choices:
-            part = _slot_part(choice, k)
-            if part is not None:
-                candidates.append({"content": {"parts": [part], "role": "model"}, "index": choice.index})
-        emitted += sum(1 for c in plan.choices if k < c.output_tokens)
+            parts = _chunk_parts(choice, start, stop)
+            probs = logprobs_fields(choice, start, stop) if start < len(choice.pieces) else {}
+            if final:
+                entry = {"content": {"parts": parts or [{"text": ""}], "role": "model"},
+                         "finishReason": finish_reason(choice), "index": choice.index, **probs}  # fmt: skip
+                candidates.append(entry)
+            elif parts:
+                candidates.append(
+                    {"content": {"parts": parts, "role": "model"}, "index": choice.index, **probs}
+                )
         if candidates:
+            emitted = sum(min(stop, c.output_tokens) for c in plan.choices)
             chunk = _envelope(plan, candidates, usage_metadata(plan, emitted))
-            frames.append(Frame(offsets[k], frame(chunk), token=k))
-    last = [
-        {
-            "content": {"parts": [{"text": ""}], "role": "model"},
-            "finishReason": finish_reason(c),
-            "index": c.index,
-        }
-        for c in plan.choices
-    ]
-    end = json_body(_envelope(plan, last, usage_metadata(plan)))
-    frames.append(Frame(plan.timing.e2e_s, b"data: " + end + _SSE_END if sse else end + b"]", token=TRAILER))
+            frames.append(Frame(offsets[stop - 1], frame(chunk, final), token=stop - 1))
+        start = stop
     return frames
 
 

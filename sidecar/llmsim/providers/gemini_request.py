@@ -13,7 +13,15 @@ import re
 from typing import Any
 
 from llmsim.providers.base import ApiError, ErrorKind, HttpRequestFacts, parse_json_object
-from llmsim.simulation.request import GenerationRequest, Message, Operation, ToolChoice, ToolSpec
+from llmsim.simulation.request import (
+    GenerationRequest,
+    Message,
+    Operation,
+    PastToolCall,
+    ToolChoice,
+    ToolResult,
+    ToolSpec,
+)
 
 PROVIDER = "gemini"
 
@@ -114,6 +122,25 @@ def content_text(content: Any, where: str) -> tuple[str, str]:
     return role, parts_text(content.get("parts") or [], f"{where}.parts")
 
 
+def _function_parts(content: dict[str, Any]) -> tuple[tuple[PastToolCall, ...], tuple[ToolResult, ...]]:
+    """The `functionCall` and `functionResponse` parts of a (validated) Content."""
+    calls: list[PastToolCall] = []
+    results: list[ToolResult] = []
+    for part in content.get("parts") or []:
+        call = get(part, "functionCall")
+        if isinstance(call, dict) and isinstance(call.get("name"), str):
+            call_id = call.get("id")
+            calls.append(PastToolCall(call["name"], json.dumps(call.get("args") or {}),
+                                      call_id if isinstance(call_id, str) else None))  # fmt: skip
+        reply = get(part, "functionResponse")
+        if isinstance(reply, dict):
+            name, call_id = reply.get("name"), reply.get("id")
+            results.append(ToolResult(json.dumps(reply.get("response") or {}),
+                                      name=name if isinstance(name, str) else "",
+                                      call_id=call_id if isinstance(call_id, str) else None))  # fmt: skip
+    return tuple(calls), tuple(results)
+
+
 def _contents(doc: dict[str, Any], request_name: str) -> list[Message]:
     raw = doc.get("contents")
     if raw is None or raw == []:
@@ -125,7 +152,9 @@ def _contents(doc: dict[str, Any], request_name: str) -> list[Message]:
     out: list[Message] = []
     for i, content in enumerate(raw):
         role, text = content_text(content, f"contents[{i}]")
-        out.append(Message(role="assistant" if role == "model" else "user", text=text))
+        calls, results = _function_parts(content)
+        out.append(Message(role="assistant" if role == "model" else "user", text=text,
+                           tool_calls=calls, tool_results=results))  # fmt: skip
     return out
 
 
@@ -259,7 +288,22 @@ def generation_request(
         json_schema=dict(schema) if json_out and schema else None,
         json_mode=json_out and not schema,
         seed=_int(config, "seed", "generation_config.seed", -(1 << 31)),
+        logprobs=_logprobs(config),
     )
+
+
+def _logprobs(config: dict[str, Any]) -> int | None:
+    """`responseLogprobs: true` (+ `logprobs`: top candidates per step, 0..20)."""
+    want = get(config, "responseLogprobs")
+    if want is not None and not isinstance(want, bool):
+        raise _type_error("generation_config.response_logprobs", "TYPE_BOOL", want)
+    top = _int(config, "logprobs", "generation_config.logprobs", 0)
+    if top is not None and top > 20:
+        raise invalid("* GenerateContentRequest.generation_config.logprobs: must be <= 20\n",
+                      "generation_config.logprobs")  # fmt: skip
+    if top is not None and not want:
+        raise invalid("logprobs is only valid if response_logprobs is true.", "generation_config.logprobs")
+    return (top or 0) if want else None
 
 
 def parse_generate(facts: HttpRequestFacts, *, stream: bool) -> GenerationRequest:

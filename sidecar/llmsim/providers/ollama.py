@@ -13,6 +13,8 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import hashlib
+import zlib
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from llmsim.providers import ollama_request
@@ -27,6 +29,7 @@ from llmsim.providers.base import (
     StreamAnswer,
     json_body,
 )
+from llmsim.simulation import tokens
 from llmsim.simulation.plan import Choice, ResponsePlan
 from llmsim.simulation.request import GenerationRequest, Operation
 
@@ -131,7 +134,16 @@ def _head(plan: ResponsePlan, at_s: float) -> dict[str, Any]:
     return {"model": plan.model, "created_at": created_at(plan, at_s)}
 
 
-def final_object(plan: ResponsePlan, chat: bool, *, whole: bool) -> dict[str, Any]:
+def generate_context(request: GenerationRequest, choice: Choice) -> list[int]:
+    """`/api/generate`'s `context`: the request's own `context`, then this exchange (system,
+    prompt, reply) as token ids, for the client to send back with its next prompt."""
+    exchange = [p for m in request.messages for p in tokens.split(m.text)] + list(choice.pieces)
+    return [*request.context_tokens, *context_ids(exchange)]
+
+
+def final_object(
+    plan: ResponsePlan, chat: bool, *, whole: bool, request: GenerationRequest | None = None
+) -> dict[str, Any]:
     """The `done: true` object; with `whole`, it carries the full reply (stream: false)."""
     choice = plan.choices[0]
     obj = _head(plan, plan.timing.e2e_s)
@@ -143,7 +155,18 @@ def final_object(plan: ResponsePlan, chat: bool, *, whole: bool) -> dict[str, An
         obj["message"] = message
     else:
         obj["response"] = text
+        if request is not None and not request.extra.get("raw"):
+            obj["context"] = generate_context(request, choice)
+    if whole and choice.logprobs is not None:
+        obj["logprobs"] = logprobs_list(choice)
     return {**obj, "done": True, "done_reason": done_reason(choice), **timing_fields(plan)}
+
+
+def logprobs_list(choice: Choice, start: int = 0, stop: int | None = None) -> list[dict[str, Any]]:
+    """`[{"token", "logprob", "top_logprobs": [{"token", "logprob"}]}]` for pieces [start, stop)."""
+    entries = (choice.logprobs or ())[start:stop]
+    return [{"token": e.token, "logprob": e.logprob,
+             "top_logprobs": [{"token": t, "logprob": v} for t, v in e.top]} for e in entries]  # fmt: skip
 
 
 def _slot_object(plan: ResponsePlan, choice: Choice, k: int, chat: bool) -> dict[str, Any] | None:
@@ -156,6 +179,8 @@ def _slot_object(plan: ResponsePlan, choice: Choice, k: int, chat: bool) -> dict
             obj["message"] = {"role": "assistant", "content": piece}
         else:
             obj["response"] = piece
+        if choice.logprobs is not None:
+            obj["logprobs"] = logprobs_list(choice, k, k + 1)
         return {**obj, "done": False}
     k -= len(choice.pieces)
     for call in choice.tool_calls:
@@ -172,17 +197,58 @@ def _slot_object(plan: ResponsePlan, choice: Choice, k: int, chat: bool) -> dict
     return None
 
 
-def stream_frames(plan: ResponsePlan, *, chat: bool) -> list[Frame]:
+def stream_frames(plan: ResponsePlan, *, chat: bool, request: GenerationRequest | None = None) -> list[Frame]:
     choice = plan.choices[0]
     frames: list[Frame] = []
     for k in range(choice.output_tokens):
         obj = _slot_object(plan, choice, k, chat)
         if obj is not None:
             frames.append(Frame(plan.timing.token_offsets_s[k], json_body(obj) + b"\n", token=k))
-    frames.append(
-        Frame(plan.timing.e2e_s, json_body(final_object(plan, chat, whole=False)) + b"\n", token=TRAILER)
-    )
+    final = json_body(final_object(plan, chat, whole=False, request=request)) + b"\n"
+    frames.append(Frame(plan.timing.e2e_s, final, token=TRAILER))
     return frames
+
+
+KEEP_ALIVE_S = 300.0
+"""How long Ollama keeps a model loaded after its last request (its default `keep_alive`, 5m)."""
+
+
+def _tagged(name: str) -> str:
+    return name if ":" in name else name + ":latest"
+
+
+def ps_body(loaded: Mapping[str, float], now_unix: float, context_length: int) -> dict[str, Any]:
+    """`GET /api/ps`: the models still loaded at `now_unix`, given each one's expiry (unix time),
+    most recently used first."""
+    out = []
+    for name, expires in sorted(loaded.items(), key=lambda kv: -kv[1]):
+        if expires <= now_unix:
+            continue
+        tag = _tagged(name)
+        moment = dt.datetime.fromtimestamp(expires, tz=dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        out.append({"name": tag, "model": tag, "size": 6_654_289_920, "digest": hashlib.sha256(tag.encode()).hexdigest(),
+                    "details": _DETAILS, "expires_at": moment, "size_vram": 6_654_289_920,
+                    "context_length": context_length})  # fmt: skip
+    return {"models": out}
+
+
+def context_ids(pieces: Sequence[str]) -> list[int]:
+    """Token ids for `/api/generate`'s `context`: a stable id per token piece in a llama-3-sized
+    vocabulary (the simulator has no real tokenizer; the ids only have to round-trip)."""
+    return [zlib.crc32(p.encode()) % VOCABULARY for p in pieces]
+
+
+VOCABULARY = 128_256
+"""Token ids in `context` are below this (llama 3's vocabulary size)."""
+
+_DETAILS = {
+    "parent_model": "",
+    "format": "gguf",
+    "family": "llama",
+    "families": ["llama"],
+    "parameter_size": "8.0B",
+    "quantization_level": "Q4_K_M",
+}
 
 
 def tags_body(models: list[str], created: int) -> dict[str, Any]:
@@ -190,25 +256,10 @@ def tags_body(models: list[str], created: int) -> dict[str, Any]:
     modified = dt.datetime.fromtimestamp(created, tz=dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     out = []
     for name in models:
-        tagged = name if ":" in name else name + ":latest"
+        tagged = _tagged(name)
         digest = hashlib.sha256(tagged.encode()).hexdigest()
-        out.append(
-            {
-                "name": tagged,
-                "model": tagged,
-                "modified_at": modified,
-                "size": 4_920_000_000,
-                "digest": digest,
-                "details": {
-                    "parent_model": "",
-                    "format": "gguf",
-                    "family": "llama",
-                    "families": ["llama"],
-                    "parameter_size": "8.0B",
-                    "quantization_level": "Q4_K_M",
-                },
-            }
-        )
+        out.append({"name": tagged, "model": tagged, "modified_at": modified, "size": 4_920_000_000,
+                    "digest": digest, "details": dict(_DETAILS)})  # fmt: skip
     return {"models": out}
 
 
@@ -218,8 +269,9 @@ class _Generation:
 
     def render(self, plan: ResponsePlan, request: GenerationRequest, facts: HttpRequestFacts) -> Answer:
         if request.stream:
-            return StreamAnswer(200, dict(NDJSON_HEADERS), tuple(stream_frames(plan, chat=self.chat)))
-        body = json_body(final_object(plan, self.chat, whole=True))
+            frames = stream_frames(plan, chat=self.chat, request=request)
+            return StreamAnswer(200, dict(NDJSON_HEADERS), tuple(frames))
+        body = json_body(final_object(plan, self.chat, whole=True, request=request))
         return BodyAnswer(200, dict(JSON_HEADERS), body, at_s=plan.timing.e2e_s)
 
     def render_error(self, error: ApiError, facts: HttpRequestFacts) -> BodyAnswer:

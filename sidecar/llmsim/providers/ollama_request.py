@@ -7,11 +7,19 @@ empty `tools` list is not a tools request, and `options.num_predict` < 0 means n
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Any
 
 from llmsim.providers.base import ApiError, ErrorKind, HttpRequestFacts
-from llmsim.simulation.request import GenerationRequest, Message, Operation, ToolSpec
+from llmsim.simulation.request import (
+    GenerationRequest,
+    Message,
+    Operation,
+    PastToolCall,
+    ToolResult,
+    ToolSpec,
+)
 
 PROVIDER = "ollama"
 
@@ -143,11 +151,26 @@ def _chat_messages(doc: dict[str, Any]) -> tuple[Message, ...]:
             raise _go_type_error(item, "ChatRequest", "messages", "api.Message")
         role = _string(item, "role", "Message") or ""
         text = _string(item, "content", "Message") or ""
-        calls = item.get("tool_calls")
-        if isinstance(calls, list) and calls:
-            text += json.dumps(calls)
-        out.append(Message(role=role, text=text))
+        raw_calls = item.get("tool_calls")
+        calls: tuple[PastToolCall, ...] = ()
+        if isinstance(raw_calls, list) and raw_calls:
+            text += json.dumps(raw_calls)
+            calls = _past_calls(raw_calls)
+        results: tuple[ToolResult, ...] = ()
+        if role == "tool":
+            results = (ToolResult(text, name=_string(item, "tool_name", "Message") or ""),)
+        out.append(Message(role=role, text=text, tool_calls=calls, tool_results=results))
     return tuple(out)
+
+
+def _past_calls(raw: list[Any]) -> tuple[PastToolCall, ...]:
+    """An assistant message's `tool_calls` (`{"function": {"name", "arguments"}}`, no ids)."""
+    calls: list[PastToolCall] = []
+    for call in raw:
+        function = call.get("function") if isinstance(call, dict) else None
+        if isinstance(function, dict) and isinstance(function.get("name"), str):
+            calls.append(PastToolCall(function["name"], json.dumps(function.get("arguments") or {})))
+    return tuple(calls)
 
 
 def _generation(
@@ -167,7 +190,23 @@ def _generation(
         json_schema=schema,
         json_mode=json_mode,
         seed=seed,
+        logprobs=_logprobs(doc, struct),
     )
+
+
+def _logprobs(doc: dict[str, Any], struct: str) -> int | None:
+    """`logprobs: true` (+ `top_logprobs`, 0..20): None when not asked for."""
+    want = doc.get("logprobs")
+    if want is not None and not isinstance(want, bool):
+        raise _go_type_error(want, struct, "logprobs", "bool")
+    top = doc.get("top_logprobs")
+    if top is not None and (isinstance(top, bool) or not isinstance(top, int)):
+        raise _go_type_error(top, struct, "top_logprobs", "int")
+    if top is not None and not 0 <= top <= 20:
+        raise ApiError(
+            ErrorKind.INVALID_REQUEST, "top_logprobs must be between 0 and 20", param="top_logprobs"
+        )
+    return (top or 0) if want else None
 
 
 def parse_chat(facts: HttpRequestFacts) -> GenerationRequest:
@@ -182,7 +221,17 @@ def parse_generate(facts: HttpRequestFacts) -> GenerationRequest:
     if system:
         messages.append(Message("system", system))
     messages.append(Message("user", _string(doc, "prompt", "GenerateRequest") or ""))
-    return _generation(doc, "GenerateRequest", "completion", tuple(messages))
+    request = _generation(doc, "GenerateRequest", "completion", tuple(messages))
+    context = doc.get("context")
+    if context is not None and (
+        not isinstance(context, list)
+        or not all(isinstance(t, int) and not isinstance(t, bool) for t in context)
+    ):
+        raise _go_type_error(context, "GenerateRequest", "context", "[]int")
+    raw = doc.get("raw")
+    if raw is not None and not isinstance(raw, bool):
+        raise _go_type_error(raw, "GenerateRequest", "raw", "bool")
+    return dataclasses.replace(request, context_tokens=tuple(context or ()), extra={"raw": bool(raw)})
 
 
 def parse_embed(facts: HttpRequestFacts) -> GenerationRequest:

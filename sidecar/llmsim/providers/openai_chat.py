@@ -58,10 +58,12 @@ class ChatCompletions(openai_common.OpenAIEndpoint):
             n=fields.integer(doc, "n", minimum=1, maximum=128) or 1,
             tools=tools,
             tool_choice=choice,
+            parallel_tool_calls=fields.boolean(doc, "parallel_tool_calls", default=True),
             json_schema=schema,
             json_mode=json_mode,
             seed=fields.integer(doc, "seed"),
             include_usage=fields.boolean(options, "include_usage", prefix="stream_options."),
+            logprobs=openai_common.requested_logprobs(doc),
         )
 
     def render(self, plan: ResponsePlan, request: GenerationRequest, facts: HttpRequestFacts) -> Answer:
@@ -90,7 +92,7 @@ def completion_body(plan: ResponsePlan, request: GenerationRequest, *, azure: bo
     for choice in plan.choices:
         message: dict[str, Any] = {
             "role": "assistant",
-            "content": choice.text if not choice.tool_calls else None,
+            "content": choice.text if choice.pieces or not choice.tool_calls else None,
             "refusal": None,
         }
         if choice.tool_calls:
@@ -98,7 +100,7 @@ def completion_body(plan: ResponsePlan, request: GenerationRequest, *, azure: bo
         entry: dict[str, Any] = {
             "index": choice.index,
             "message": message,
-            "logprobs": None,
+            "logprobs": openai_common.chat_logprobs(choice),
             "finish_reason": openai_common.finish_reason(choice, request),
         }
         if azure:
@@ -134,8 +136,8 @@ def stream_frames(plan: ResponsePlan, request: GenerationRequest, *, azure: bool
     )
     tail = "]" + usage_null + "}"
 
-    def chunk(index: int, delta: dict[str, Any], finish: str | None = None) -> bytes:
-        choice = {"index": index, "delta": delta, "logprobs": None, "finish_reason": finish}
+    def chunk(index: int, delta: dict[str, Any], finish: str | None = None, logprobs: Any = None) -> bytes:
+        choice = {"index": index, "delta": delta, "logprobs": logprobs, "finish_reason": finish}
         return b"data: " + (head + json_body(choice).decode() + tail).encode() + b"\n\n"
 
     # The hot path (one text token): only the piece needs JSON escaping.
@@ -165,23 +167,24 @@ def stream_frames(plan: ResponsePlan, request: GenerationRequest, *, azure: bool
             )
         )
     for choice in plan.choices:
-        if choice.tool_calls:
-            frames.append(
-                Frame(first, chunk(choice.index, {"role": "assistant", "content": None, "refusal": None}))
-            )
-        else:
-            frames.append(
-                Frame(first, chunk(choice.index, {"role": "assistant", "content": "", "refusal": None}))
-            )
+        # As api.openai.com opens them: a tool-calling reply with `content: null` (and no refusal).
+        role = {"role": "assistant", "content": "", "refusal": None}
+        if choice.tool_calls and not choice.pieces:
+            role = {"role": "assistant", "content": None}
+        frames.append(Frame(first, chunk(choice.index, role)))
     for k in range(plan.stream_length):
         at = offsets[k]
         for choice in plan.choices:
             if k < len(choice.pieces):
-                frames.append(Frame(at, text_chunk(choice.index, choice.pieces[k]), token=k))
+                if choice.logprobs is None:
+                    data = text_chunk(choice.index, choice.pieces[k])
+                else:
+                    lp = openai_common.chat_logprobs(choice, k, k + 1)
+                    data = chunk(choice.index, {"content": choice.pieces[k]}, logprobs=lp)
+                frames.append(Frame(at, data, token=k))
                 continue
-            piece = _tool_piece(choice, k)
-            if piece is not None:
-                frames.append(Frame(at, chunk(choice.index, piece), token=k))
+            for delta in _tool_deltas(choice, k):
+                frames.append(Frame(at, chunk(choice.index, delta), token=k))
     end = plan.timing.e2e_s
     for choice in plan.choices:
         frames.append(
@@ -197,16 +200,19 @@ def stream_frames(plan: ResponsePlan, request: GenerationRequest, *, azure: bool
     return frames
 
 
-def _tool_piece(choice: Choice, k: int) -> dict[str, Any] | None:
-    """The delta carrying token k of a choice when it is past the text: a tool call's argument fragment."""
+def _tool_deltas(choice: Choice, k: int) -> list[dict[str, Any]]:
+    """The deltas carrying token slot k of a choice past its text. Calls stream one after the other,
+    as the real API sends parallel calls: a call's first delta carries its index, id, type and name
+    with empty arguments, the next ones its argument fragments."""
     k -= len(choice.pieces)
     for i, call in enumerate(choice.tool_calls):
         n = len(call.argument_pieces)
         if k < n:
-            fragment = {"index": i, "function": {"arguments": call.argument_pieces[k]}}
-            if k == 0:
-                fragment = {"index": i, "id": "call_" + call.id, "type": "function",
-                            "function": {"name": call.name, "arguments": call.argument_pieces[k]}}  # fmt: skip
-            return {"tool_calls": [fragment]}
+            fragment = {"tool_calls": [{"index": i, "function": {"arguments": call.argument_pieces[k]}}]}
+            if k:
+                return [fragment]
+            opening = {"index": i, "id": "call_" + call.id, "type": "function",
+                       "function": {"name": call.name, "arguments": ""}}  # fmt: skip
+            return [{"tool_calls": [opening]}, fragment]
         k -= n
-    return None
+    return []

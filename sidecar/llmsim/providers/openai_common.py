@@ -14,8 +14,16 @@ from llmsim.providers.base import (
     json_body,
     parse_json_object,
 )
+from llmsim.simulation.logprobs import TokenLogprob
 from llmsim.simulation.plan import Choice, FinishReason, ResponsePlan
-from llmsim.simulation.request import GenerationRequest, Message, ToolChoice, ToolSpec
+from llmsim.simulation.request import (
+    GenerationRequest,
+    Message,
+    PastToolCall,
+    ToolChoice,
+    ToolResult,
+    ToolSpec,
+)
 
 # (status, type, code) of each error kind, as api.openai.com answers it.
 _ERRORS: dict[ErrorKind, tuple[int, str, str | None]] = {
@@ -133,10 +141,39 @@ def chat_messages(doc: dict[str, Any]) -> tuple[Message, ...]:
                 param=f"messages[{i}].role",
             )
         text = message_text(item.get("content"), f"messages[{i}].content")
+        calls: tuple[PastToolCall, ...] = ()
+        results: tuple[ToolResult, ...] = ()
         if role == "assistant" and isinstance(item.get("tool_calls"), list):
             text += json.dumps(item["tool_calls"])
-        out.append(Message(role=role, text=text))
+            calls = past_tool_calls(item["tool_calls"])
+        elif role == "tool":
+            call_id = item.get("tool_call_id")
+            results = (ToolResult(text, call_id=call_id if isinstance(call_id, str) else None),)
+        elif role == "function":
+            name = item.get("name")
+            results = (ToolResult(text, name=name if isinstance(name, str) else ""),)
+        out.append(Message(role=role, text=text, tool_calls=calls, tool_results=results))
     return tuple(out)
+
+
+def past_tool_calls(raw: list[Any]) -> tuple[PastToolCall, ...]:
+    """The `tool_calls` of an assistant message the client sends back (malformed entries skipped:
+    they only inform the conversation state)."""
+    calls: list[PastToolCall] = []
+    for call in raw:
+        fn = call.get("function") if isinstance(call, dict) else None
+        if not isinstance(fn, dict) or not isinstance(fn.get("name"), str):
+            continue
+        arguments = fn.get("arguments")
+        call_id = call.get("id")
+        calls.append(
+            PastToolCall(
+                name=fn["name"],
+                arguments=arguments if isinstance(arguments, str) else json.dumps(arguments),
+                call_id=call_id if isinstance(call_id, str) else None,
+            )
+        )
+    return tuple(calls)
 
 
 def chat_tools(doc: dict[str, Any]) -> tuple[tuple[ToolSpec, ...], ToolChoice]:
@@ -229,12 +266,44 @@ def finish_reason(choice: Choice, request: GenerationRequest) -> str:
     return reason
 
 
+def requested_logprobs(doc: dict[str, Any], flag: str = "logprobs") -> int | None:
+    """Chat Completions' `logprobs: true` + `top_logprobs` (0..20): None when not asked for."""
+    want = fields.boolean(doc, flag)
+    top = fields.integer(doc, "top_logprobs", minimum=0, maximum=20)
+    if top is not None and not want:
+        raise ApiError(
+            ErrorKind.INVALID_REQUEST,
+            f"Invalid value for '{flag}': must be true when 'top_logprobs' is specified.",
+            param=flag,
+        )
+    return (top or 0) if want else None
+
+
+def logprob_entry(entry: TokenLogprob, *, with_bytes: bool = True) -> dict[str, Any]:
+    """`{"token", "logprob", "bytes", "top_logprobs": [...]}` (Chat Completions, Responses)."""
+
+    def one(token: str, value: float) -> dict[str, Any]:
+        item: dict[str, Any] = {"token": token, "logprob": value}
+        if with_bytes:
+            item["bytes"] = list(token.encode())
+        return item
+
+    return {**one(entry.token, entry.logprob), "top_logprobs": [one(t, v) for t, v in entry.top]}
+
+
+def chat_logprobs(choice: Choice, start: int = 0, stop: int | None = None) -> dict[str, Any] | None:
+    """A choice's `logprobs` object (`{"content": [...], "refusal": null}`), for pieces [start, stop)."""
+    if choice.logprobs is None:
+        return None
+    return {"content": [logprob_entry(e) for e in choice.logprobs[start:stop]], "refusal": None}
+
+
 def usage(plan: ResponsePlan) -> dict[str, Any]:
     return {
         "prompt_tokens": plan.prompt_tokens,
         "completion_tokens": plan.completion_tokens,
         "total_tokens": plan.total_tokens,
-        "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
+        "prompt_tokens_details": {"cached_tokens": plan.cached_tokens, "audio_tokens": 0},
         "completion_tokens_details": {
             "reasoning_tokens": 0,
             "audio_tokens": 0,

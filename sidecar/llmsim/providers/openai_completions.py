@@ -16,7 +16,7 @@ from llmsim.providers.base import (
     StreamAnswer,
     json_body,
 )
-from llmsim.simulation.plan import ResponsePlan
+from llmsim.simulation.plan import Choice, ResponsePlan
 from llmsim.simulation.request import GenerationRequest, Message
 
 LEGACY_DEFAULT_MAX_TOKENS = 16
@@ -55,6 +55,7 @@ class Completions(openai_common.OpenAIEndpoint):
             n=fields.integer(doc, "n", minimum=1, maximum=128) or 1,
             seed=fields.integer(doc, "seed"),
             include_usage=fields.boolean(options, "include_usage", prefix="stream_options."),
+            logprobs=fields.integer(doc, "logprobs", minimum=0, maximum=5),
         )
 
     def render(self, plan: ResponsePlan, request: GenerationRequest, facts: HttpRequestFacts) -> Answer:
@@ -71,7 +72,7 @@ class Completions(openai_common.OpenAIEndpoint):
                 {
                     "text": c.text,
                     "index": c.index,
-                    "logprobs": None,
+                    "logprobs": legacy_logprobs(c),
                     "finish_reason": openai_common.finish_reason(c, request),
                 }
                 for c in plan.choices
@@ -87,12 +88,30 @@ class Completions(openai_common.OpenAIEndpoint):
         )
 
 
+def legacy_logprobs(
+    choice: Choice, start: int = 0, stop: int | None = None, offset: int = 0
+) -> dict[str, Any] | None:
+    """The legacy `logprobs` object for pieces [start, stop): parallel lists of tokens, their
+    logprobs, `{token: logprob}` of the top alternatives (null when 0 were asked for) and each
+    token's character offset in the text (from `offset`)."""
+    if choice.logprobs is None:
+        return None
+    entries = choice.logprobs[start:stop]
+    offsets, at = [], offset
+    for entry in entries:
+        offsets.append(at)
+        at += len(entry.token)
+    top = [dict(e.top) for e in entries] if any(e.top for e in entries) else None
+    return {"tokens": [e.token for e in entries], "token_logprobs": [e.logprob for e in entries],
+            "top_logprobs": top, "text_offset": offsets}  # fmt: skip
+
+
 def _frames(plan: ResponsePlan, request: GenerationRequest) -> list[Frame]:
-    def chunk(index: int, text: str, finish: str | None) -> dict[str, Any]:
+    def chunk(index: int, text: str, finish: str | None, logprobs: Any = None) -> dict[str, Any]:
         out: dict[str, Any] = {
             "id": "cmpl-" + plan.response_id, "object": "text_completion", "created": plan.created, "model": plan.model,
             "system_fingerprint": "fp_llmsim",
-            "choices": [{"text": text, "index": index, "logprobs": None, "finish_reason": finish}],
+            "choices": [{"text": text, "index": index, "logprobs": logprobs, "finish_reason": finish}],
         }  # fmt: skip
         if request.include_usage:
             out["usage"] = None
@@ -100,11 +119,14 @@ def _frames(plan: ResponsePlan, request: GenerationRequest) -> list[Frame]:
 
     frames: list[Frame] = []
     offsets = plan.timing.token_offsets_s
+    chars = [0] * len(plan.choices)  # characters streamed so far per choice (logprobs' text_offset)
     for k in range(plan.stream_length):
         for choice in plan.choices:
             if k < len(choice.pieces):
+                lp = legacy_logprobs(choice, k, k + 1, chars[choice.index])
+                chars[choice.index] += len(choice.pieces[k])
                 frames.append(
-                    Frame(offsets[k], sse.data(chunk(choice.index, choice.pieces[k], None)), token=k)
+                    Frame(offsets[k], sse.data(chunk(choice.index, choice.pieces[k], None, lp)), token=k)
                 )
     end = plan.timing.e2e_s
     for choice in plan.choices:

@@ -6,6 +6,7 @@ DESIGN.md: where two providers share a path, the request's credentials decide
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from fnmatch import fnmatchcase
 from typing import Any
@@ -15,6 +16,7 @@ from aiohttp import web
 from llmsim.providers import anthropic, gemini, ollama, openai_common
 from llmsim.providers.base import ApiError, ErrorKind, json_body
 from llmsim.server.pipeline import STATE, new_request_id
+from llmsim.server.records import RequestRecord
 
 GeminiLister = Callable[[list[str], str | None], tuple[int, dict[str, Any]]]
 """(listed model names, model id or None) -> (status, body) in Gemini's shape."""
@@ -74,6 +76,28 @@ async def ollama_tags(request: web.Request) -> web.StreamResponse:
     """`GET /api/tags`: the profile's listed models as Ollama's local models."""
     listed = list(request.app[STATE].registry.default.spec.models.listed)
     return web.Response(body=json_body(ollama.tags_body(listed, 1700000000)), content_type="application/json")
+
+
+class LoadedModels:
+    """Which models Ollama would have loaded: each one served by an Ollama route in the last
+    `ollama.KEEP_ALIVE_S` seconds (a RequestRecord observer)."""
+
+    def __init__(self) -> None:
+        self.expires: dict[str, float] = {}
+
+    def observe(self, record: RequestRecord) -> None:
+        if record.provider == ollama.PROVIDER and record.model and record.outcome == "ok":
+            self.expires[record.model] = record.started_at + record.e2e_s + ollama.KEEP_ALIVE_S
+
+
+LOADED: web.AppKey[LoadedModels] = web.AppKey("llmsim_ollama_loaded", LoadedModels)
+
+
+async def ollama_ps(request: web.Request) -> web.StreamResponse:
+    """`GET /api/ps`: the models used through the Ollama routes within the keep-alive time."""
+    window = request.app[STATE].registry.default.spec.models.context_window
+    body = ollama.ps_body(request.app[LOADED].expires, time.time(), window)
+    return web.Response(body=json_body(body), content_type="application/json")
 
 
 async def ollama_version(request: web.Request) -> web.StreamResponse:

@@ -226,9 +226,11 @@ class Pipeline:
             return await self._send(request, outcome.stall, start, record)
         try:
             async with state.gate(profile).slot() as (active, queue_s):
+                cache = state.prompt_cache(profile).use(gen, profile.spec.prompt_caching,
+                                                        seed=state.seed_for(profile.spec), now=start)  # fmt: skip
                 plan = planner.plan_response(
                     profile.spec, gen, rng, response_id=facts.request_id, created=int(time.time()),
-                    active_streams=active, queue_s=queue_s, fault=fault,
+                    active_streams=active, queue_s=queue_s, fault=fault, cache=cache,
                 )  # fmt: skip
                 record.queue_s, record.planned_ttft_s = queue_s, plan.timing.ttft_s
                 record.response_model = plan.model

@@ -14,6 +14,7 @@ from llmsim.server.attempts import AttemptCounter
 from llmsim.server.capacity_gate import CapacityGate
 from llmsim.server.ratelimit_store import RateLimiter
 from llmsim.server.records import RequestRecord
+from llmsim.simulation.prompt_cache import PromptCache
 
 DEFAULT_MAX_BODY_BYTES = 32 * 1024 * 1024
 
@@ -48,6 +49,7 @@ class ServerState:
         """Attempts per request key (fail-first, per-attempt fault decisions)."""
         self.rate_limiter = RateLimiter()
         """Rate-limit buckets (per pod, or shared in Redis); closed on app cleanup."""
+        self._prompt_caches: dict[str, PromptCache] = {}
 
     def next_request_number(self) -> int:
         return next(self._counter)
@@ -59,6 +61,13 @@ class ServerState:
         if gate is None:
             gate = self._gates[key] = CapacityGate(profile.spec.latency.capacity)
         return gate
+
+    def prompt_cache(self, profile: NamedProfile) -> PromptCache:
+        """One prompt cache per profile (see `simulation/prompt_cache.py`)."""
+        cache = self._prompt_caches.get(profile.name)
+        if cache is None or cache.max_entries != profile.spec.prompt_caching.max_entries:
+            cache = self._prompt_caches[profile.name] = PromptCache(profile.spec.prompt_caching.max_entries)
+        return cache
 
     def elapsed_s(self, profile: NamedProfile, now: float) -> float:
         """Seconds since `profile` became active in this process."""

@@ -1,17 +1,21 @@
-"""What a simulated reply says: lorem, echo, fixed text, scripted rules, tool calls, JSON."""
+"""What a simulated reply says: scripted rules, tool calls, JSON, or lorem / echo / fixed text.
+
+The order of precedence: a scripted rule that applies where the conversation stands
+(`rules`), then a forced or sampled tool call (`tool_plan`), then a JSON reply
+(`response_format` / structured outputs), then `content.mode`.
+"""
 
 from __future__ import annotations
 
 import functools
 import json
-import re
-from dataclasses import dataclass
 
 import numpy as np
 
-from llmsim.api.profile import Content, ContentRule
-from llmsim.simulation import schema_instance, tokens
-from llmsim.simulation.request import GenerationRequest, ToolSpec
+from llmsim.api.profile import Content
+from llmsim.simulation import conversation, rules, schema_instance, tokens, tool_plan
+from llmsim.simulation.request import GenerationRequest
+from llmsim.simulation.tool_plan import PlannedCall, Reply
 
 _LOREM = [
     "lorem",
@@ -86,17 +90,6 @@ _LOREM = [
 ]
 
 
-@dataclass(frozen=True)
-class Reply:
-    """Text and/or a tool call chosen for a reply, before length limits apply."""
-
-    text: str
-    tool: ToolSpec | None = None
-    tool_arguments: dict[str, object] | None = None
-    exact: bool = False
-    """True when the text is fixed (echo, fixed, rule, JSON): its length is not sampled."""
-
-
 @functools.cache
 def _word_tokens(word: str) -> int:
     return tokens.count(" " + word)
@@ -129,65 +122,30 @@ def lorem(n_tokens: int, rng: np.random.Generator) -> str:
     return " ".join(words)
 
 
-def _expand(rule: ContentRule, match: re.Match[str]) -> str:
-    template = rule.reply or ""
-    template = re.sub(r"\$\{(\w+)\}", r"\\g<\1>", template)
-    template = re.sub(r"\$(\d)", r"\\\1", template)
-    try:
-        return match.expand(template)
-    except (re.error, IndexError):
-        return rule.reply or ""
-
-
 def choose_reply(content: Content, request: GenerationRequest, rng: np.random.Generator) -> Reply:
-    """Pick the reply: scripted rules first, then forced tools, JSON formats, then `content.mode`."""
-    last = request.last_user_text
-    offered = {t.name: t for t in request.tools}
-    for rule in content.rules:
-        found = re.search(rule.match, last, flags=re.IGNORECASE)
-        if not found:
-            continue
-        if rule.tool_call is not None:
-            tool = offered.get(rule.tool_call.name)
-            if tool is None or request.tool_choice.mode == "none":
-                continue
-            return Reply(text="", tool=tool, tool_arguments=dict(rule.tool_call.arguments), exact=True)
-        return Reply(text=_expand(rule, found), exact=True)
-
-    tool = _forced_or_sampled_tool(content, request, rng)
-    if tool is not None:
-        return Reply(text="", tool=tool, tool_arguments=None, exact=True)
+    """Pick the reply for where the conversation stands. Pure given `rng`."""
+    turn = conversation.current_turn(request.messages)
+    scripted = rules.scripted_reply(content.rules, request, turn)
+    if scripted is not None:
+        return scripted
+    calls = tool_plan.sampled_calls(content, request, turn, rng)
+    if calls:
+        return Reply(text="", calls=calls, exact=True)
     if request.json_schema is not None:
         value = schema_instance.instance(request.json_schema, rng)
         return Reply(text=json.dumps(value), exact=True)
     if request.json_mode:
         return Reply(text=json.dumps({"answer": lorem(8, rng)}), exact=True)
     if content.mode == "echo":
-        return Reply(text=last, exact=True)
+        return Reply(text=turn.user_text or request.last_user_text, exact=True)
     if content.mode == "fixed":
         return Reply(text=content.text or "", exact=True)
     return Reply(text="", exact=False)
 
 
-def _forced_or_sampled_tool(
-    content: Content, request: GenerationRequest, rng: np.random.Generator
-) -> ToolSpec | None:
-    if not request.tools or content.tool_calls == "never":
-        return None
-    choice = request.tool_choice
-    if choice.mode == "named":
-        return next((t for t in request.tools if t.name == choice.name), None)
-    if choice.mode == "required":
-        return request.tools[int(rng.integers(len(request.tools)))]
-    if choice.mode == "auto" and content.tool_call_share > 0 and rng.random() < content.tool_call_share:
-        return request.tools[int(rng.integers(len(request.tools)))]
-    return None
-
-
-def tool_arguments(reply: Reply, rng: np.random.Generator) -> dict[str, object]:
-    """Arguments for the reply's tool call: scripted, or generated from the tool's schema."""
-    if reply.tool_arguments is not None:
-        return reply.tool_arguments
-    assert reply.tool is not None
-    value = schema_instance.instance(reply.tool.parameters or {"type": "object"}, rng)
+def tool_arguments(call: PlannedCall, rng: np.random.Generator) -> dict[str, object]:
+    """Arguments for a planned call: scripted, or generated from the tool's schema."""
+    if call.arguments is not None:
+        return call.arguments
+    value = schema_instance.instance(call.tool.parameters or {"type": "object"}, rng)
     return value if isinstance(value, dict) else {"value": value}

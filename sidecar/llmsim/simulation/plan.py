@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from llmsim.api.faults import FaultType
+from llmsim.simulation.logprobs import TokenLogprob
 
 FinishReason = Literal["stop", "length", "tool_calls", "stop_sequence"]
 
@@ -37,6 +38,8 @@ class Choice:
     finish_reason: FinishReason = "stop"
     stop_sequence: str | None = None
     """The stop sequence that ended the reply, if one did."""
+    logprobs: tuple[TokenLogprob, ...] | None = None
+    """Per text piece, when the request asked for log probabilities."""
 
     @property
     def text(self) -> str:
@@ -100,6 +103,13 @@ class ResponsePlan:
     fault: FaultDecision | None = None
     embeddings: tuple[tuple[float, ...], ...] = ()
     """For embeddings requests: one vector per input."""
+    cached_tokens: int = 0
+    """Prompt tokens read from the prompt cache."""
+    cache_write_tokens: int = 0
+    """Prompt tokens written to the prompt cache (explicit caching: Anthropic)."""
+    stream_groups: tuple[int, ...] = ()
+    """Token slots per stream chunk, in order, where the format groups tokens (Gemini); empty:
+    one chunk per slot. The sizes add up to `stream_length`."""
 
     @property
     def completion_tokens(self) -> int:

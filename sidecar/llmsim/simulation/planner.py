@@ -8,9 +8,10 @@ import numpy as np
 
 from llmsim.api.faults import FaultType
 from llmsim.api.profile import SimulationProfileSpec
-from llmsim.simulation import content, embeddings, sampling, tokens
+from llmsim.simulation import content, embeddings, logprobs, sampling, tokens, tool_plan
 from llmsim.simulation.capacity import slowdown
 from llmsim.simulation.plan import Choice, FaultDecision, FinishReason, ResponsePlan, Timing, ToolCall
+from llmsim.simulation.prompt_cache import CacheUse
 from llmsim.simulation.request import GenerationRequest
 
 DEFAULT_MAX_OUTPUT_TOKENS = 4096
@@ -22,7 +23,7 @@ def prompt_tokens(request: GenerationRequest) -> int:
     if request.operation == "embeddings":
         return sum(tokens.count(t) for t in request.inputs)
     if request.operation == "completion":
-        return sum(tokens.count(m.text) for m in request.messages)
+        return sum(tokens.count(m.text) for m in request.messages) + len(request.context_tokens)
     texts = [m.text for m in request.messages]
     for tool in request.tools:
         texts.append(
@@ -46,10 +47,14 @@ def plan_response(
     active_streams: int = 1,
     queue_s: float = 0.0,
     fault: FaultDecision | None = None,
+    cache: CacheUse | None = None,
 ) -> ResponsePlan:
-    """Decide content, lengths and timing of the response. Pure."""
+    """Decide content, lengths and timing of the response. Pure. `cache`: what the prompt cache
+    did for this request (lower TTFT, usage fields)."""
     model = spec.models.aliases.get(request.model, request.model)
     n_prompt = prompt_tokens(request)
+    cache = cache or CacheUse()
+    cached = min(cache.read_tokens, n_prompt)
     if request.operation == "embeddings":
         vectors = tuple(embeddings.embed(t, model, request.dimensions) for t in request.inputs)
         ttft = _ttft(spec, n_prompt, rng, active_streams)
@@ -58,19 +63,41 @@ def plan_response(
 
     choices = tuple(_choice(spec, request, rng, i) for i in range(max(1, request.n)))
     slots = max((c.output_tokens for c in choices), default=0)
-    ttft = _ttft(spec, n_prompt, rng, active_streams)
+    ttft = _ttft(spec, n_prompt, rng, active_streams, cached)
     gaps = _gaps(spec, rng, max(slots - 1, 0), active_streams)
     if fault is not None and fault.fault is FaultType.SLOW_STREAM:
         gaps = gaps * float(fault.detail.get("factor", spec.faults.params.slow_stream_factor))
     start = queue_s + ttft
     offsets = start + np.concatenate(([0.0], np.cumsum(gaps))) if slots else np.array([start])
     timing = Timing(queue_s=queue_s, ttft_s=start, token_offsets_s=tuple(float(x) for x in offsets))
-    return ResponsePlan(response_id, model, created, choices, n_prompt, timing, fault)
+    groups = _stream_groups(spec, request, rng, slots)
+    return ResponsePlan(response_id, model, created, choices, n_prompt, timing, fault, stream_groups=groups,
+                        cached_tokens=cached, cache_write_tokens=min(cache.written_tokens, n_prompt - cached))  # fmt: skip
 
 
-def _ttft(spec: SimulationProfileSpec, n_prompt: int, rng: np.random.Generator, active: int) -> float:
+def _stream_groups(
+    spec: SimulationProfileSpec, request: GenerationRequest, rng: np.random.Generator, slots: int
+) -> tuple[int, ...]:
+    """Chunk sizes of a stream whose format groups tokens (one draw per chunk, at most `slots`)."""
+    dist = spec.streaming.chunk_tokens(request.provider)
+    if dist is None or not request.stream or slots == 0:
+        return ()
+    sizes = np.maximum(np.rint(sampling.sample(dist, rng, slots)), 1).astype(int)
+    ends = np.cumsum(sizes)
+    count = int(np.searchsorted(ends, slots)) + 1
+    out = sizes[:count].tolist()
+    out[-1] -= int(ends[count - 1]) - slots
+    return tuple(int(x) for x in out)
+
+
+def _ttft(
+    spec: SimulationProfileSpec, n_prompt: int, rng: np.random.Generator, active: int, cached: int = 0
+) -> float:
     lat = spec.latency
-    base_ms = sampling.sample_one(lat.ttft_ms, rng) + lat.ttft_per_input_token_ms * n_prompt
+    share = cached / n_prompt if n_prompt else 0.0
+    saved = 1.0 - spec.prompt_caching.ttft_reduction * share
+    prefill_ms = lat.ttft_per_input_token_ms * (n_prompt - cached)
+    base_ms = sampling.sample_one(lat.ttft_ms, rng) * saved + prefill_ms
     return base_ms / 1000.0 * slowdown(lat.capacity, active).ttft
 
 
@@ -89,23 +116,24 @@ def _max_tokens(request: GenerationRequest) -> int:
     return request.max_tokens if request.max_tokens is not None else DEFAULT_MAX_OUTPUT_TOKENS
 
 
+def _tool_call(index: int, call: tool_plan.PlannedCall, rng: np.random.Generator) -> ToolCall:
+    args = content.tool_arguments(call, rng)
+    args_json = json.dumps(args)
+    return ToolCall(
+        id=f"{index}{rng.integers(1 << 62):016x}"[:24],
+        name=call.tool.name,
+        arguments=args,
+        arguments_json=args_json,
+        argument_pieces=tuple(tokens.split(args_json)),
+    )
+
+
 def _choice(
     spec: SimulationProfileSpec, request: GenerationRequest, rng: np.random.Generator, index: int
 ) -> Choice:
     reply = content.choose_reply(spec.content, request, rng)
     limit = _max_tokens(request)
-    if reply.tool is not None:
-        args = content.tool_arguments(reply, rng)
-        args_json = json.dumps(args)
-        arg_pieces = tuple(tokens.split(args_json))
-        call = ToolCall(
-            id=f"{index}{rng.integers(1 << 62):016x}"[:24],
-            name=reply.tool.name,
-            arguments=args,
-            arguments_json=args_json,
-            argument_pieces=arg_pieces,
-        )
-        return Choice(index=index, pieces=(), tool_calls=(call,), finish_reason="tool_calls")
+    calls = tuple(_tool_call(index, call, rng) for call in reply.calls)
     if reply.exact:
         text = reply.text
         wanted = tokens.count(text)
@@ -115,15 +143,17 @@ def _choice(
     pieces: list[str] = tokens.split(text)
     if not reply.exact:
         pieces = pieces[:wanted]
-    finish: FinishReason = "stop"
+    finish: FinishReason = "tool_calls" if calls else "stop"
     stop_hit: str | None = None
-    if request.stop:
+    if request.stop and pieces:
         joined = "".join(pieces)
         cut = min(((joined.find(s), s) for s in request.stop if s and s in joined), default=None)
         if cut is not None:
             pieces = tokens.split(joined[: cut[0]])
-            finish, stop_hit = "stop_sequence", cut[1]
+            finish, stop_hit, calls = "stop_sequence", cut[1], ()
     if len(pieces) > limit:
         pieces = pieces[:limit]
-        finish, stop_hit = "length", None
-    return Choice(index=index, pieces=tuple(pieces), finish_reason=finish, stop_sequence=stop_hit)
+        finish, stop_hit, calls = "length", None, ()
+    probs = logprobs.for_pieces(pieces, request.logprobs, rng) if request.logprobs is not None else None
+    return Choice(index=index, pieces=tuple(pieces), tool_calls=calls, finish_reason=finish,
+                  stop_sequence=stop_hit, logprobs=probs)  # fmt: skip

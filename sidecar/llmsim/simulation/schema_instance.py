@@ -2,16 +2,25 @@
 
 Used for tool-call arguments and `response_format: json_schema` replies. Supports `type`
 (also Gemini's upper-case names and type lists), `properties`/`required`, `items`,
-`enum`/`const`, `anyOf`/`oneOf`/`allOf`, local `$ref` to `$defs`/`definitions`, string
-`format`s and length bounds, numeric bounds and `multipleOf`, array bounds and `uniqueItems`.
+`enum`/`const`, `anyOf`/`oneOf`/`allOf`, local `$ref` to `$defs`/`definitions`, strings with
+`pattern` (a string the regex matches, see `regex_instance`), `format` and length bounds,
+numeric bounds and `multipleOf`, array bounds (`minItems`/`maxItems`) and `uniqueItems`. The
+keywords hold together: an `enum` value is picked among those the other keywords accept, a
+`format` value is used only when it matches the `pattern` and fits the length bounds.
+
+Generation stays bounded: arrays get at most `EXTRA_ITEMS` items beyond `minItems`, strings
+from patterns at most `regex_instance.MAX_LENGTH` characters, nesting at most 8 levels.
 """
 
 from __future__ import annotations
 
 import math
+import re
 from typing import Any
 
 import numpy as np
+
+from llmsim.simulation import regex_instance
 
 _WORDS = (
     "alpha",
@@ -37,9 +46,24 @@ _FORMATS = {
     "url": "https://example.com/resource",
     "uuid": "123e4567-e89b-42d3-a456-426614174000",
     "ipv4": "192.0.2.1",
+    "ipv6": "2001:db8::1",
     "hostname": "example.com",
+    "idn-hostname": "example.com",
+    "idn-email": "user@example.com",
+    "uri-reference": "/resource/1",
+    "iri": "https://example.com/resource",
+    "iri-reference": "/resource/1",
+    "uri-template": "https://example.com/{id}",
+    "duration": "P3DT4H",
+    "json-pointer": "/items/0",
+    "relative-json-pointer": "0/name",
+    "regex": "^[a-z]+$",
+    "byte": "aGVsbG8=",
+    "password": "s3cr3t-passw0rd",
 }
 _MAX_DEPTH = 8
+EXTRA_ITEMS = 3
+"""Arrays get between minItems and min(maxItems, minItems + this) items."""
 
 
 def instance(schema: Any, rng: np.random.Generator, root: Any = None, depth: int = 0) -> Any:
@@ -51,8 +75,8 @@ def instance(schema: Any, rng: np.random.Generator, root: Any = None, depth: int
         return instance(_deref(schema["$ref"], root), rng, root, depth + 1)
     if "const" in schema:
         return schema["const"]
-    if schema.get("enum"):
-        options = schema["enum"]
+    if schema.get("enum") and isinstance(schema["enum"], list):
+        options = [v for v in schema["enum"] if _accepts(schema, v)] or schema["enum"]
         return options[int(rng.integers(len(options)))]
     for key in ("anyOf", "oneOf"):
         if schema.get(key):
@@ -147,11 +171,33 @@ def _object(schema: dict[str, Any], rng: np.random.Generator, root: Any, depth: 
     return out
 
 
+def _accepts(schema: dict[str, Any], value: Any) -> bool:
+    """Whether an enum value also meets the schema's string and number keywords."""
+    if isinstance(value, str):
+        pattern = schema.get("pattern")
+        if isinstance(pattern, str):
+            try:
+                if re.search(pattern, value) is None:
+                    return False
+            except re.error:
+                pass
+        if len(value) < int(schema.get("minLength") or 0):
+            return False
+        return schema.get("maxLength") is None or len(value) <= int(schema["maxLength"])
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        lo, hi = schema.get("minimum"), schema.get("maximum")
+        return (lo is None or value >= lo) and (hi is None or value <= hi)
+    return True
+
+
 def _array(schema: dict[str, Any], rng: np.random.Generator, root: Any, depth: int) -> list[Any]:
-    lo = int(schema.get("minItems") or 1)
     raw_hi = schema.get("maxItems")
-    hi = int(raw_hi) if raw_hi is not None else max(lo, 3)
-    size = int(rng.integers(lo, max(lo, hi) + 1)) if hi >= lo else lo
+    hi = int(raw_hi) if raw_hi is not None else None
+    lo = (
+        int(schema["minItems"]) if schema.get("minItems") is not None else min(1, hi if hi is not None else 1)
+    )
+    top = lo + EXTRA_ITEMS if hi is None else max(lo, min(hi, lo + EXTRA_ITEMS))
+    size = int(rng.integers(lo, top + 1))
     items = schema.get("items") if isinstance(schema.get("items"), dict) else {}
     prefix = schema.get("prefixItems") or []
     out = [instance(p, rng, root, depth + 1) for p in prefix]
@@ -170,13 +216,27 @@ def _array(schema: dict[str, Any], rng: np.random.Generator, root: Any, depth: i
 
 
 def _string(schema: dict[str, Any], rng: np.random.Generator) -> str:
+    lo = int(schema.get("minLength") or 0)
+    hi = schema.get("maxLength")
     fmt = schema.get("format")
     text = _FORMATS.get(str(fmt), "") if fmt else ""
+    pattern = schema.get("pattern")
+    if isinstance(pattern, str):
+        if text and not _accepts({"pattern": pattern}, text):
+            text = ""
+        if not text:
+            for _ in range(8):  # a few tries for one that also fits the length bounds
+                found = regex_instance.generate(pattern, rng)
+                if found is None:
+                    break
+                text = found
+                if lo <= len(found) and (hi is None or len(found) <= int(hi)):
+                    return found
+    if text and lo <= len(text) and (hi is None or len(text) <= int(hi)):
+        return text
     if not text:
         words = [_WORDS[int(rng.integers(len(_WORDS)))] for _ in range(int(rng.integers(1, 4)))]
         text = " ".join(words)
-    lo = int(schema.get("minLength") or 0)
-    hi = schema.get("maxLength")
     while len(text) < lo:
         text += " " + _WORDS[int(rng.integers(len(_WORDS)))]
     if hi is not None:
@@ -202,8 +262,10 @@ def _number(schema: dict[str, Any], rng: np.random.Generator, integer: bool) -> 
         value = round(float(rng.uniform(lo_f, hi_f)), 2)
         value = min(max(value, lo_f), hi_f)
     step = schema.get("multipleOf")
-    if step:
-        value = math.ceil(lo_f / step) * step if lo is not None else round(value / step) * step
-        if integer:
-            value = float(int(value))
+    if step and isinstance(step, int | float) and step > 0:
+        first, last = math.ceil(lo_f / step - 1e-9), math.floor(hi_f / step + 1e-9)
+        span = min(last - first, 1000)  # a thousand multiples to choose from at most
+        k = first + int(rng.integers(0, span + 1)) if last >= first else first
+        value = k * step
+        value = float(round(value)) if integer else round(value, 10)
     return value
