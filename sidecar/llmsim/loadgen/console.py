@@ -39,10 +39,14 @@ def _counts(live: LiveStats) -> str:
     )
 
 
-def _fmt(value: Any) -> str:
+def console_format(value: Any) -> str:
+    """A number for the terminal: one decimal from 1 up, three significant digits below 1 (so an
+    error rate of 0.0258 reads 0.0258, not 0.0), `-` for no data."""
     if value is None:
         return "-"
     if isinstance(value, float):
+        if value != 0 and abs(value) < 1:
+            return f"{value:.3g}"
         return f"{value:,.1f}"
     return str(value)
 
@@ -64,10 +68,13 @@ def summary_table(report: dict[str, Any]) -> Table:
             if suffix and name in ("itl_ms", "tpot_ms"):
                 continue  # identical: gaps do not depend on the send time
             table.add_row(
-                name + suffix, *(_fmt(stats[c]) for c in ("p50", "p90", "p95", "p99", "max", "count"))
+                name + suffix,
+                *(console_format(stats[c]) for c in ("p50", "p90", "p95", "p99", "max", "count")),
             )
     lag = summary["schedule_lag_ms"]
-    table.add_row("schedule lag", *(_fmt(lag[c]) for c in ("p50", "p90", "p95", "p99", "max", "count")))
+    table.add_row(
+        "schedule lag", *(console_format(lag[c]) for c in ("p50", "p90", "p95", "p99", "max", "count"))
+    )
     return table
 
 
@@ -95,4 +102,6 @@ def print_summary(report: dict[str, Any], console: Console) -> None:
     for obj in slo["objectives"]:
         mark = {True: "[green]PASS[/]", False: "[red]FAIL[/]", None: "[yellow]NO DATA[/]"}[obj["passed"]]
         windows = f"  windows failed: {len(obj['windows_failed'])}/{obj['windows_evaluated']}"
-        console.print(f"SLO {mark} {obj['name']}  measured {_fmt(obj['value'])}{windows}", soft_wrap=True)
+        console.print(
+            f"SLO {mark} {obj['name']}  measured {console_format(obj['value'])}{windows}", soft_wrap=True
+        )

@@ -18,7 +18,7 @@ from llmsim.loadgen import patterns, pricing, slo
 from llmsim.loadgen.histogram import LogHistogram
 from llmsim.loadgen.results import LATENCY_METRICS, PARTIAL_KIND, PARTIAL_VERSION, Partial, Stats
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 PERCENTILES = (0.5, 0.9, 0.95, 0.99)
 CREDENTIAL_HEADERS = frozenset({"authorization", "api-key", "x-api-key", "x-goog-api-key"})
 REDACTED = "<redacted>"
