@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 
-from llmsim.api.scenario import LoadScenarioSpec
+from llmsim.api.scenario import ClosedLoop, LoadScenarioSpec, WorkflowRun
 from llmsim.loadgen import patterns
 from llmsim.loadgen.histogram import LogHistogram
 
@@ -68,16 +68,17 @@ def latency_cdf_plot(report: dict[str, Any]) -> Figure:
 def rps_plot(report: dict[str, Any], spec: LoadScenarioSpec) -> Figure:
     fig = Figure(figsize=(7, 3.5))
     ax = fig.add_subplot()
-    t = np.linspace(0, spec.duration_s, 600, endpoint=False)
-    ax.plot(
-        t,
-        patterns.rate(spec.pattern, t, spec.duration_s, spec.seed),
-        color="#999",
-        label="target rate (curve)",
-    )
     wins = report["windows"]
     starts = [w["start_s"] for w in wins] + ([wins[-1]["end_s"]] if wins else [])
-    ax.stairs([w["target_rps"] for w in wins], starts, label="target (window mean)", color="#1f77b4")
+    if not isinstance(spec.pattern, ClosedLoop | WorkflowRun):
+        t = np.linspace(0, spec.duration_s, 600, endpoint=False)
+        ax.plot(
+            t,
+            patterns.rate(spec.pattern, t, spec.duration_s, spec.seed),
+            color="#999",
+            label="target rate (curve)",
+        )
+        ax.stairs([w["target_rps"] for w in wins], starts, label="target (window mean)", color="#1f77b4")
     ax.stairs(
         [w["achieved_rps"] for w in wins], starts, label="achieved (sent)", color="#ff7f0e", linewidth=2
     )

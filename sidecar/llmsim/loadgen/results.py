@@ -12,7 +12,9 @@ from llmsim.loadgen.histogram import LogHistogram
 from llmsim.loadgen.wire import ErrorType
 
 PARTIAL_KIND = "llmsim.partial"
-PARTIAL_VERSION = 1
+PARTIAL_VERSION = 2
+READABLE_PARTIAL_VERSIONS = (1, 2)
+"""Version 1 partials lack concurrency, per-model and workflow data; they read as empty."""
 LATENCY_METRICS = ("ttft_ms", "itl_ms", "e2e_ms", "tpot_ms")
 MAX_SAMPLES = 2000
 """(prompt tokens, TTFT) points kept per worker for the scatter plot."""
@@ -39,6 +41,8 @@ class RequestRecord:
     status: int | None = None
     error: ErrorType | None = None
     message: str = ""
+    model: str = ""
+    """The model of a `requests.models` mix ("" for the target's one model)."""
 
     @property
     def lag_s(self) -> float:
@@ -139,13 +143,15 @@ class WindowStats:
     stats: Stats = field(default_factory=Stats)
     sent: int = 0
     """Requests actually sent during the window (achieved rate)."""
+    busy_s: float = 0.0
+    """Request-seconds in flight during the window (busy_s / window length = mean concurrency)."""
 
     def to_dict(self) -> dict[str, Any]:
-        return {"sent": self.sent, **self.stats.to_dict()}
+        return {"sent": self.sent, "busy_s": self.busy_s, **self.stats.to_dict()}
 
     @classmethod
     def from_dict(cls, doc: dict[str, Any]) -> WindowStats:
-        return cls(stats=Stats.from_dict(doc), sent=int(doc["sent"]))
+        return cls(stats=Stats.from_dict(doc), sent=int(doc["sent"]), busy_s=float(doc.get("busy_s", 0.0)))
 
 
 @dataclass
@@ -170,6 +176,12 @@ class Partial:
     notes: list[str] = field(default_factory=list)
     """Why the run is incomplete, and other remarks for the reader."""
     started_at: str = ""
+    busy_s: float = 0.0
+    """Request-seconds in flight over the whole run (mean concurrency = busy_s / elapsed_s)."""
+    by_model: dict[str, Stats] = field(default_factory=dict)
+    """Per model of a `requests.models` mix."""
+    workflows: dict[str, WorkflowStats] = field(default_factory=dict)
+    """Per workflow id, for workflow patterns."""
     _seen: int = 0
 
     def __post_init__(self) -> None:
@@ -184,8 +196,11 @@ class Partial:
         self.lag_ms.record(max(0.0, rec.lag_s) * 1000)
         self.windows[self.window_of(rec.intended_s)].stats.add(rec)
         self.windows[self.window_of(rec.sent_s)].sent += 1
+        if rec.model:
+            self.by_model.setdefault(rec.model, Stats()).add(rec)
         if rec.end_s is not None:
             self.elapsed_s = max(self.elapsed_s, rec.end_s)
+            self._add_busy(rec.sent_s, rec.end_s)
         if rec.error is not None:
             seen = self.examples.setdefault(rec.error.value, [])
             if len(seen) < MAX_EXAMPLES and rec.message not in seen:
@@ -200,6 +215,18 @@ class Partial:
                 if j < MAX_SAMPLES:
                     self.samples[j] = point
 
+    def _add_busy(self, start: float, end: float) -> None:
+        """Time in flight, per window (time after the last window is left out: the drain)."""
+        self.busy_s += max(0.0, end - start)
+        first, last = self.window_of(start), self.window_of(end)
+        for i in range(first, last + 1):
+            lo = max(start, i * self.window_s)
+            hi = min(end, (i + 1) * self.window_s)
+            self.windows[i].busy_s += max(0.0, hi - lo)
+
+    def workflow(self, workflow_id: str, turns: int) -> WorkflowStats:
+        return self.workflows.setdefault(workflow_id, WorkflowStats.empty(turns))
+
     def merge(self, other: Partial) -> None:
         if (other.window_s, other.n_windows) != (self.window_s, self.n_windows):
             raise ValueError("partials have different time windows (were they run from the same scenario?)")
@@ -212,6 +239,15 @@ class Partial:
         for mine, theirs in zip(self.windows, other.windows, strict=True):
             mine.stats.merge(theirs.stats)
             mine.sent += theirs.sent
+            mine.busy_s += theirs.busy_s
+        self.busy_s += other.busy_s
+        for model, stats in other.by_model.items():
+            self.by_model.setdefault(model, Stats()).merge(stats)
+        for wid, wf in other.workflows.items():
+            if wid in self.workflows:
+                self.workflows[wid].merge(wf)
+            else:
+                self.workflows[wid] = WorkflowStats.from_dict(wf.to_dict())
         self.samples = (self.samples + other.samples)[: MAX_SAMPLES * 4]
         for key, msgs in other.examples.items():
             seen = self.examples.setdefault(key, [])
@@ -238,6 +274,9 @@ class Partial:
             "scheduled": self.scheduled,
             "notes": self.notes,
             "started_at": self.started_at,
+            "busy_s": self.busy_s,
+            "by_model": {k: v.to_dict() for k, v in sorted(self.by_model.items())},
+            "workflows": {k: v.to_dict() for k, v in sorted(self.workflows.items())},
         }
 
     @classmethod
@@ -256,10 +295,115 @@ class Partial:
             scheduled=int(doc["scheduled"]),
             notes=[str(n) for n in doc["notes"]],
             started_at=str(doc.get("started_at", "")),
+            busy_s=float(doc.get("busy_s", 0.0)),
+            by_model={str(k): Stats.from_dict(v) for k, v in dict(doc.get("by_model", {})).items()},
+            workflows={str(k): WorkflowStats.from_dict(v) for k, v in dict(doc.get("workflows", {})).items()},
         )
         if len(out.windows) != out.n_windows:
             raise ValueError("window count does not match n_windows")
         return out
+
+
+@dataclass
+class TurnStats:
+    """One turn position of a workflow, over all its conversations."""
+
+    completed: int = 0
+    """Turns answered (with any tool round trips)."""
+    failed: int = 0
+    requests: int = 0
+    """Requests sent for the turn (1 + tool rounds)."""
+    tool_rounds: int = 0
+    """Tool results sent back to the model."""
+    e2e_ms: LogHistogram = field(default_factory=LogHistogram)
+    """Completed turns: the first request's send to the final answer (tool round trips included)."""
+    ttft_ms: LogHistogram = field(default_factory=LogHistogram)
+    """Completed streamed turns: time to the first token of the turn's first request."""
+
+    def merge(self, other: TurnStats) -> None:
+        self.completed += other.completed
+        self.failed += other.failed
+        self.requests += other.requests
+        self.tool_rounds += other.tool_rounds
+        self.e2e_ms.merge(other.e2e_ms)
+        self.ttft_ms.merge(other.ttft_ms)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "completed": self.completed,
+            "failed": self.failed,
+            "requests": self.requests,
+            "tool_rounds": self.tool_rounds,
+            "e2e_ms": self.e2e_ms.to_dict(),
+            "ttft_ms": self.ttft_ms.to_dict(),
+        }
+
+    @classmethod
+    def from_dict(cls, doc: dict[str, Any]) -> TurnStats:
+        return cls(
+            completed=int(doc["completed"]),
+            failed=int(doc["failed"]),
+            requests=int(doc["requests"]),
+            tool_rounds=int(doc["tool_rounds"]),
+            e2e_ms=LogHistogram.from_dict(doc["e2e_ms"]),
+            ttft_ms=LogHistogram.from_dict(doc["ttft_ms"]),
+        )
+
+
+@dataclass
+class WorkflowStats:
+    """All conversations of one workflow."""
+
+    started: int = 0
+    succeeded: int = 0
+    failed: int = 0
+    abandoned: int = 0
+    """Cut off by the end of the run (neither success nor failure)."""
+    failures: dict[str, int] = field(default_factory=dict)
+    """Failed conversations by the error type that ended them (`tool_loop` included)."""
+    e2e_ms: LogHistogram = field(default_factory=LogHistogram)
+    """Successful conversations: first send to the last answer (think time included)."""
+    turns: list[TurnStats] = field(default_factory=list)
+
+    @classmethod
+    def empty(cls, turns: int) -> WorkflowStats:
+        return cls(turns=[TurnStats() for _ in range(turns)])
+
+    def merge(self, other: WorkflowStats) -> None:
+        if len(other.turns) != len(self.turns):
+            raise ValueError("partials have different workflows (were they run from the same scenario?)")
+        self.started += other.started
+        self.succeeded += other.succeeded
+        self.failed += other.failed
+        self.abandoned += other.abandoned
+        for key, n in other.failures.items():
+            self.failures[key] = self.failures.get(key, 0) + n
+        self.e2e_ms.merge(other.e2e_ms)
+        for mine, theirs in zip(self.turns, other.turns, strict=True):
+            mine.merge(theirs)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "started": self.started,
+            "succeeded": self.succeeded,
+            "failed": self.failed,
+            "abandoned": self.abandoned,
+            "failures": dict(sorted(self.failures.items())),
+            "e2e_ms": self.e2e_ms.to_dict(),
+            "turns": [t.to_dict() for t in self.turns],
+        }
+
+    @classmethod
+    def from_dict(cls, doc: dict[str, Any]) -> WorkflowStats:
+        return cls(
+            started=int(doc["started"]),
+            succeeded=int(doc["succeeded"]),
+            failed=int(doc["failed"]),
+            abandoned=int(doc["abandoned"]),
+            failures={str(k): int(v) for k, v in dict(doc["failures"]).items()},
+            e2e_ms=LogHistogram.from_dict(doc["e2e_ms"]),
+            turns=[TurnStats.from_dict(t) for t in doc["turns"]],
+        )
 
 
 def window_length(duration_s: float, window_s: float | None) -> tuple[float, int]:
