@@ -99,8 +99,17 @@ def test_report_has_the_documented_schema() -> None:
     doc = json.loads(json.dumps(report.build(spec, part)))
     assert doc["schema_version"] == 2
     for key in ("requests", "succeeded", "failed", "target_rps", "achieved_rps", "output_tokens_per_s",
-                "error_rate", "cost_usd"):  # fmt: skip
+                "error_rate", "cost_usd", "availability", "concurrency"):  # fmt: skip
         assert key in doc["summary"], key
+    for key in ("concurrency", "target_concurrency", "availability"):
+        assert key in doc["windows"][0], key
+    assert doc["windows"][0]["target_concurrency"] is None  # a rate curve has no nominal concurrency
+    assert doc["summary"]["availability"] == 1.0  # 429s are the caller's, not the target's, failures
+    assert doc["by_model"] == {} and doc["workflows"] == {}
+    assert [r["rule"] for r in doc["recommendations"]] == ["rate_limited"]  # 6 of 100 are 429s
+    # Little's law over the run: mean in flight = requests / elapsed * mean time in flight.
+    busy = sum((r.end_s or 0) - r.sent_s for r in synthetic_records(100))
+    assert doc["summary"]["concurrency"]["mean"] == pytest.approx(busy / doc["run"]["elapsed_s"], abs=1e-3)
     for section in ("latency", "latency_from_intended_send"):
         for metric in ("ttft_ms", "itl_ms", "e2e_ms", "tpot_ms"):
             assert set(doc[section][metric]) >= {"p50", "p90", "p95", "p99", "max"}
@@ -240,3 +249,28 @@ def test_credentials_in_headers_or_the_url_never_reach_reports_or_partials() -> 
         assert target["headers"] == {"Authorization": "<redacted>", "X-Goog-Api-Key": "<redacted>",
                                      "x-llmsim-profile": "p"}  # fmt: skip
         assert target["url"] == "http://127.0.0.1:9/?key=<redacted>&x=1"
+
+
+async def test_a_model_mix_is_broken_down_per_model_with_its_cost(sim_server: Any) -> None:
+    spec = LoadScenarioSpec.model_validate(
+        {
+            "target": {"url": sim_server.url},
+            "durationS": 1.5,
+            "pattern": {"type": "steady", "rps": 80},
+            "arrival": "constant",
+            "requests": {
+                "models": [{"name": "gpt-4o-mini", "weight": 3}, {"name": "my-finetune", "weight": 1}]
+            },
+        }
+    )
+    doc = report.build(spec, await runner.run_worker(spec, api_key=None))
+    by_model = doc["by_model"]
+    assert set(by_model) == {"gpt-4o-mini", "my-finetune"}
+    n = doc["summary"]["requests"]
+    assert sum(m["requests"] for m in by_model.values()) == n == 120
+    # Binomial(120, 3/4): 90 expected, sd 4.7; 4 sd either side.
+    assert 71 <= by_model["gpt-4o-mini"]["requests"] <= 109
+    assert by_model["gpt-4o-mini"]["cost_usd"] > 0 and by_model["my-finetune"]["cost_usd"] is None
+    assert doc["summary"]["cost_usd"] == pytest.approx(by_model["gpt-4o-mini"]["cost_usd"])
+    assert doc["cost"]["unpriced_models"] == ["my-finetune"]
+    assert by_model["my-finetune"]["latency"]["ttft_ms"]["count"] == by_model["my-finetune"]["succeeded"]
