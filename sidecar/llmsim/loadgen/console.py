@@ -33,8 +33,9 @@ async def show_progress(live: LiveStats, console: Console, done: asyncio.Event) 
 
 
 def _counts(live: LiveStats) -> str:
+    planned = f"/{live.scheduled}" if live.scheduled else ""  # a closed loop without iterations has no plan
     return (
-        f"sent {live.started}/{live.scheduled}  ok {live.succeeded}  "
+        f"sent {live.started}{planned}  ok {live.succeeded}  "
         f"[red]err {live.failed}[/]  in flight {live.in_flight}  tokens {live.output_tokens}"
     )
 
@@ -82,13 +83,35 @@ def print_summary(report: dict[str, Any], console: Console) -> None:
     s = report["summary"]
     console.print(summary_table(report))
     cost = "n/a (unknown model price)" if s["cost_usd"] is None else f"${s['cost_usd']:.4f}"
+    target = "" if s["target_rps"] is None else f"target {s['target_rps']:.2f} rps  "
+    availability = "-" if s["availability"] is None else f"{s['availability']:.2%}"
     console.print(
         f"requests {s['requests']}  ok {s['succeeded']}  failed {s['failed']}  "
-        f"error rate {s['error_rate']:.2%}  target {s['target_rps']:.2f} rps  "
-        f"achieved {s['achieved_rps']:.2f} rps  "
+        f"error rate {s['error_rate']:.2%}  availability {availability}  {target}"
+        f"achieved {s['achieved_rps']:.2f} rps  concurrency {s['concurrency']['mean']:.3g}  "
         f"output {s['output_tokens_per_s']:.1f} tok/s  cost {cost}",
         soft_wrap=True,
     )
+    for model, m in report["by_model"].items():
+        console.print(
+            f"  model {model}: {m['requests']} requests, error rate {m['error_rate']:.2%}, "
+            f"TTFT p95 {console_format(m['latency']['ttft_ms']['p95'])} ms",
+            markup=False,
+            soft_wrap=True,
+        )
+    for wid, wf in report["workflows"].items():
+        rate = "-" if wf["success_rate"] is None else f"{wf['success_rate']:.1%}"
+        turns = "  ".join(
+            f"t{t['turn']} {console_format(t['e2e_ms']['p50'])}/{console_format(t['e2e_ms']['p95'])}"
+            for t in wf["turns"]
+        )
+        console.print(
+            f"workflow {wid}: {wf['succeeded']} of {wf['succeeded'] + wf['failed']} succeeded ({rate}), "
+            f"{wf['abandoned']} abandoned; E2E p50/p95 {console_format(wf['e2e_ms']['p50'])}/"
+            f"{console_format(wf['e2e_ms']['p95'])} ms; per turn p50/p95 ms: {turns}",
+            markup=False,
+            soft_wrap=True,
+        )
     if s["errors_by_type"]:
         console.print(
             "errors: " + ", ".join(f"{k} {v}" for k, v in s["errors_by_type"].items()), soft_wrap=True

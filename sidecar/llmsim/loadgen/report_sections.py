@@ -11,8 +11,9 @@ import numpy as np
 from llmsim.api.scenario import ClosedLoop, LoadScenarioSpec, ModelPrice, WorkflowRun
 from llmsim.loadgen import closedloop, pricing
 from llmsim.loadgen.histogram import LogHistogram
-from llmsim.loadgen.results import LATENCY_METRICS, Partial, Stats, WorkflowStats
+from llmsim.loadgen.results import LATENCY_METRICS, Partial, Stats
 from llmsim.loadgen.wire import ErrorType
+from llmsim.loadgen.workflow_stats import WorkflowStats
 
 PERCENTILES = (0.5, 0.9, 0.95, 0.99)
 TARGET_SIDE_ERRORS = frozenset(

@@ -14,8 +14,8 @@ from llmsim.api.scenario import LoadScenarioSpec, Workflow, WorkflowRun
 from llmsim.loadgen import client, conversation
 from llmsim.loadgen.conversation import Conversation, Message, ToolDef
 from llmsim.loadgen.requestmix import PromptSource
-from llmsim.loadgen.results import WorkflowStats
 from llmsim.loadgen.sending import Sender
+from llmsim.loadgen.workflow_stats import WorkflowStats
 from llmsim.simulation import sampling
 
 TOOL_LOOP = "tool_loop"
