@@ -95,7 +95,7 @@ def test_without_traces_the_log_carries_the_callers_trace_context(
     assert len(records) == 2 and collector.bodies["traces"] == []
     continued = [r for r in records if r.trace_id.hex() == TRACE_ID]
     assert len(continued) == 1 and continued[0].span_id.hex() == PARENT_SPAN
-    assert [r for r in records if r is not continued[0]][0].trace_id == b""  # no context: none invented
+    assert next(r for r in records if r is not continued[0]).trace_id == b""  # no context: none invented
 
 
 def test_logs_exporter_none_and_sdk_disabled_export_nothing(
