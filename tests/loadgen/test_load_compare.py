@@ -104,7 +104,10 @@ def test_small_runs_get_not_enough_data_instead_of_a_verdict() -> None:
     a, b = run_report(rng, 12), run_report(rng, 12, ttft_median_ms=900, error_rate=0.5)
     rows = compare.compare(a, b).rows
     assert all(r.verdict in (Verdict.NOT_ENOUGH, Verdict.INFO) for r in rows), rows
-    assert "fewer than 30" in rows[0].note
+    assert (
+        "fewer than 30" in rows[0].note
+        and "fewer than 30" in next(r for r in rows if r.metric == "error_rate").note
+    )
     relaxed = compare.compare(a, b, opts=compare.Options(min_samples=5))
     assert any(r.verdict != Verdict.NOT_ENOUGH for r in relaxed.rows if r.metric == "error_rate")
 
@@ -186,3 +189,20 @@ def test_compare_cli_prints_intervals_exits_on_regressions_and_writes_json(
     assert main(["report", "compare", str(a), str(tmp_path / "future.json")]) == 2
     assert "schema_version 99 is not 1 or 2" in capsys.readouterr().err
     assert main(["report", "compare", str(a), str(a), "--alpha", "2"]) == 2
+
+
+def test_workflows_are_compared_by_conversation_latency_and_failure_rate() -> None:
+    rng = np.random.default_rng(8)
+
+    def with_workflow(doc: dict[str, object], median_ms: float, failed: int) -> dict[str, object]:
+        e2e = histogram(rng.lognormal(math.log(median_ms), 0.2, 300 - failed))
+        doc["workflows"] = {"chat": {"succeeded": 300 - failed, "failed": failed}}
+        doc["histograms"]["workflows"] = {"chat": {"e2e_ms": e2e.to_dict()}}  # type: ignore[index]
+        return doc
+
+    base = with_workflow(run_report(rng, 300), 2000, 3)
+    worse = with_workflow(run_report(rng, 300), 2600, 45)
+    regressed = {r.metric for r in compare.compare(base, worse).regressions}
+    assert {"workflow chat e2e_ms p50", "workflow chat failure rate"} <= regressed
+    same = with_workflow(run_report(rng, 300), 2000, 3)
+    assert not any(r.metric.startswith("workflow") for r in compare.compare(base, same).regressions)

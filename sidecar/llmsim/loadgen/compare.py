@@ -162,16 +162,16 @@ def _latency_test(
     return decide
 
 
-def _error_rate_test(
-    baseline: dict[str, Any], candidate: dict[str, Any], th: Thresholds, opts: Options
+def _proportion_test(
+    name: str, failed: tuple[int, int], total: tuple[int, int], th: Thresholds, opts: Options
 ) -> Row | Decide:
-    na, nb = int(baseline["summary"]["requests"]), int(candidate["summary"]["requests"])
-    xa, xb = int(baseline["summary"]["failed"]), int(candidate["summary"]["failed"])
+    """A failure share (requests, or conversations) that must not rise beyond `error_rate_pp`."""
+    (xa, xb), (na, nb) = failed, total
     ra = xa / na if na else None
     rb = xb / nb if nb else None
     if min(na, nb) < opts.min_samples:
-        return Row("error_rate", ra, rb, Verdict.NOT_ENOUGH, unit="pp", samples=(na, nb),
-                   note=f"fewer than {opts.min_samples} requests")  # fmt: skip
+        return Row(name, ra, rb, Verdict.NOT_ENOUGH, unit="pp", samples=(na, nb),
+                   note=f"fewer than {opts.min_samples} samples")  # fmt: skip
 
     def decide(z: float, _p: float) -> Row:
         iv = significance.proportion_difference(xa, na, xb, nb, z)
@@ -182,9 +182,30 @@ def _error_rate_test(
             verdict = Verdict.IMPROVEMENT if -change > th.error_rate_pp else Verdict.WITHIN
         else:
             verdict = Verdict.NO_CHANGE
-        return Row("error_rate", ra, rb, verdict, change, low, high, "pp", (na, nb))
+        return Row(name, ra, rb, verdict, change, low, high, "pp", (na, nb))
 
     return decide
+
+
+def _workflow_tests(
+    baseline: dict[str, Any], candidate: dict[str, Any], th: Thresholds, opts: Options
+) -> list[Row | Decide]:
+    """Conversation E2E p50/p95 and the share of failed conversations, per workflow in both runs."""
+    wa, wb = baseline.get("workflows") or {}, candidate.get("workflows") or {}
+    ha = (baseline.get("histograms") or {}).get("workflows") or {}
+    hb = (candidate.get("histograms") or {}).get("workflows") or {}
+    out: list[Row | Decide] = []
+    for wid in sorted(set(wa) & set(wb)):
+        if wid in ha and wid in hb:
+            a, b = LogHistogram.from_dict(ha[wid]["e2e_ms"]), LogHistogram.from_dict(hb[wid]["e2e_ms"])
+            for pct in (50, 95):
+                test = _latency_test(f"workflow {wid} e2e_ms p{pct}", a, b, (None, None), pct / 100, th, opts)
+                if test is not None:
+                    out.append(test)
+        finished = (wa[wid]["succeeded"] + wa[wid]["failed"], wb[wid]["succeeded"] + wb[wid]["failed"])
+        failed = (wa[wid]["failed"], wb[wid]["failed"])
+        out.append(_proportion_test(f"workflow {wid} failure rate", failed, finished, th, opts))
+    return out
 
 
 def _rate_test(
@@ -256,11 +277,15 @@ def compare(
                 test = _latency_test(f"{metric} p{pct}", ha[metric], hb[metric], n_eff, pct / 100, th, opts)
                 if test is not None:
                     planned.append(test)
-        planned.append(_error_rate_test(baseline, candidate, th, opts))
+        summaries = baseline["summary"], candidate["summary"]
+        failed = (int(summaries[0]["failed"]), int(summaries[1]["failed"]))
+        requests = (int(summaries[0]["requests"]), int(summaries[1]["requests"]))
+        planned.append(_proportion_test("error_rate", failed, requests, th, opts))
         for name in ("achieved_rps", "output_tokens_per_s"):
             rate = _rate_test(name, baseline, candidate, th, opts)
             if rate is not None:
                 planned.append(rate)
+        planned.extend(_workflow_tests(baseline, candidate, th, opts))
         tests = sum(1 for t in planned if not isinstance(t, Row))
         p = opts.alpha / max(1, tests)
         z = significance.z_upper(p)
