@@ -69,6 +69,7 @@ async def test_users_without_think_time_keep_one_request_each_in_flight(serve_ur
         assert 3.3 <= w["concurrency"] <= 4.0 + 1e-6, w  # one in flight per user, minus client gaps
         assert w["target_concurrency"] == 4
     assert s["concurrency"]["max_window"] <= 4.0 + 1e-6
+    assert doc["recommendations"] == []  # constant concurrency, flat latency: nothing to say
 
 
 @pytest.mark.slow
@@ -99,6 +100,30 @@ async def test_iterations_bound_the_run_and_the_ramp_staggers_users(serve_url: s
     assert (
         "ended the run after" in short["run"]["notes"][0] and "of 10000 requests" in short["run"]["notes"][0]
     )
+
+
+@pytest.mark.slow
+async def test_a_ramp_of_users_finds_the_throughput_plateau_of_a_capacity_limited_target(
+    tmp_path: Path,
+) -> None:
+    # 6 decode slots with a 3x TTFT slowdown at full load: past a few requests in flight the
+    # throughput stops growing while TTFT keeps growing with the users.
+    limited = PROFILE | {
+        "latency": PROFILE["latency"] | {"capacity": {"maxConcurrency": 6, "ttftSlowdown": 3}}
+    }
+    path = tmp_path / "limited.yaml"
+    path.write_text(yaml.safe_dump(limited))
+    with serveproc.serve(path) as url:
+        pattern = {"type": "closed_loop", "users": 24, "rampUpS": 7}
+        doc = await run(spec(url, pattern, durationS=8.0, windowS=1.0))
+    rec = next((r for r in doc["recommendations"] if r["rule"] == "throughput_plateau"), None)
+    assert rec is not None, [
+        (w["concurrency"], w["achieved_rps"], w["latency"]["ttft_ms"]["p50"]) for w in doc["windows"]
+    ]
+    ev = rec["evidence"]
+    assert ev["highest_concurrency"] > 2 * ev["concurrency_at_plateau"]
+    assert ev["ttft_p50_at_highest_ms"] > 1.5 * ev["ttft_p50_at_plateau_ms"]
+    assert f"{ev['plateau_rps']:.3g} req/s" in rec["message"]
 
 
 def workflow_spec(url: str, provider: str, **pattern: Any) -> LoadScenarioSpec:

@@ -150,6 +150,8 @@ def errors_by_type(report: dict[str, Any]) -> Figure:
         ax.legend(fontsize=8)
     else:
         ax.text(0.5, 0.5, "no errors", ha="center", transform=ax.transAxes)
+    if wins:
+        ax.set_xlim(0, wins[-1]["end_s"])
     ax.set_xlabel("time since start (s)")
     ax.set_ylabel("failed requests")
     ax.set_title("Errors by type over time")

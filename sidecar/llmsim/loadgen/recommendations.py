@@ -20,6 +20,8 @@ KNEE_GROWTH = 1.5
 """TTFT p50 this many times its low-load level marks saturation."""
 KNEE_MIN_SPAN = 2.0
 """The windows' rates must span at least this factor for a knee to be looked for."""
+PLATEAU_SHARE = 0.9
+"""A closed loop's throughput within this share of its level at the highest concurrency has plateaued."""
 HEADROOM = 0.9
 """An objective measured at or above this share of its threshold has little headroom."""
 RATE_LIMIT_SHARE = 0.5
@@ -81,6 +83,48 @@ def saturation_knee(doc: Doc) -> list[Recommendation]:
             )
         ]
     return []
+
+
+def throughput_plateau(doc: Doc) -> list[Recommendation]:
+    """Closed loops: throughput that stops growing with concurrency while TTFT keeps growing (the
+    knee on the concurrency axis; by Little's law more users then only queue)."""
+    if doc["summary"]["target_rps"] is not None:
+        return []  # a rate curve: the rate axis (saturation_knee) applies
+    points = [
+        (float(w["concurrency"]), float(w["achieved_rps"]), float(w["latency"]["ttft_ms"]["p50"]))
+        for w in doc["windows"]
+        if (w["latency"]["ttft_ms"]["count"] or 0) >= MIN_WINDOW_SAMPLES and w["concurrency"] > 0
+    ]
+    if len(points) < 6:
+        return []
+    points.sort()
+    if points[-1][0] < KNEE_MIN_SPAN * points[0][0]:
+        return []
+    top = points[-max(2, len(points) // 3) :]
+    plateau = statistics.median(p[1] for p in top)
+    first = next(p for p in points if p[1] >= PLATEAU_SHARE * plateau)
+    if first[0] >= top[0][0]:
+        return []  # throughput still grows up to the highest concurrency: no plateau yet
+    top_conc = statistics.median(p[0] for p in top)
+    top_ttft = statistics.median(p[2] for p in top)
+    if top_ttft <= KNEE_GROWTH * first[2]:
+        return []
+    return [
+        _rec(
+            "throughput_plateau",
+            "warning",
+            f"Throughput saturates near {plateau:.3g} req/s, reached with {first[0]:.3g} requests in flight; "
+            f"with {top_conc:.3g} in flight TTFT p50 is {top_ttft:.0f} ms instead of {first[2]:.0f} ms. "
+            f"Beyond about {first[0]:.3g} concurrent requests more users only queue (Little's law): size "
+            "client concurrency (or the target's capacity) for it.",
+            plateau_rps=round(plateau, 4),
+            concurrency_at_plateau=round(first[0], 3),
+            ttft_p50_at_plateau_ms=round(first[2], 3),
+            highest_concurrency=round(top_conc, 3),
+            ttft_p50_at_highest_ms=round(top_ttft, 3),
+            windows=len(points),
+        )
+    ]
 
 
 def slo_at_risk(doc: Doc) -> list[Recommendation]:
@@ -289,6 +333,7 @@ def workflow_failures(doc: Doc) -> list[Recommendation]:
 
 RULES: tuple[Callable[[Doc], list[Recommendation]], ...] = (
     saturation_knee,
+    throughput_plateau,
     slo_at_risk,
     rate_limited,
     coordinated_omission,
