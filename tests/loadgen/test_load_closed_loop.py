@@ -228,3 +228,22 @@ def test_the_cli_runs_the_example_scenarios_against_serve(serve_url: str, tmp_pa
             assert result.returncode == 3, result.stderr
             assert "of 40 conversations (iterations)" in doc["run"]["notes"][0]
             assert doc["workflows"]["trip-planner"]["succeeded"] > 0
+
+
+@pytest.mark.slow
+async def test_workers_split_the_slots_and_iterations_and_merge_exactly(serve_url: str) -> None:
+    s = workflow_spec(serve_url, "anthropic")
+    doc = s.model_dump(mode="json", by_alias=True)
+    doc["parallelism"] = 2
+    doc["pattern"]["iterations"] = 5
+    two = LoadScenarioSpec.model_validate(doc)
+    parts = [await runner.run_worker(two, api_key=None, worker_index=i) for i in (0, 1)]
+    assert [p.scheduled for p in parts] == [3, 2]  # 5 iterations: the first worker takes the remainder
+    merged_spec, merged = report.merge_partials([(two, p) for p in parts])
+    out = report.build(merged_spec, merged)
+    wf = out["workflows"]["weather-agent"]
+    assert (
+        (wf["started"], wf["succeeded"]) == (5, 5) and out["run"]["complete"] and out["run"]["scheduled"] == 5
+    )
+    assert out["summary"]["requests"] == sum(p.total.requests for p in parts) == 15
+    assert out["histograms"]["workflows"]["weather-agent"]["e2e_ms"]["count"] == 5

@@ -274,3 +274,31 @@ async def test_a_model_mix_is_broken_down_per_model_with_its_cost(sim_server: An
     assert doc["summary"]["cost_usd"] == pytest.approx(by_model["gpt-4o-mini"]["cost_usd"])
     assert doc["cost"]["unpriced_models"] == ["my-finetune"]
     assert by_model["my-finetune"]["latency"]["ttft_ms"]["count"] == by_model["my-finetune"]["succeeded"]
+
+
+def test_version_1_partials_still_merge(tmp_path: Path) -> None:
+    spec = spec_of(parallelism=2)
+    window_s, n = window_length(spec.duration_s, None)
+    docs = []
+    for worker in (0, 1):
+        part = Partial(window_s=window_s, n_windows=n, workers=[worker], parallelism=2)
+        for rec in synthetic_records(40, seed=worker)[worker::2]:
+            part.add(rec, np.random.default_rng(0))
+        doc = report.partial_document(spec, part)
+        doc["version"] = 1
+        for key in ("busy_s", "by_model", "workflows"):
+            del doc["partial"][key]  # what a version 1 worker wrote
+        for win in doc["partial"]["windows"]:
+            del win["busy_s"]
+        path = tmp_path / f"partial-{worker}.json"
+        report.write_json(path, doc)
+        docs.append(path)
+    _, merged = report.merge_partials([report.read_partial(p) for p in docs])
+    built = report.build(spec, merged)
+    assert built["summary"]["requests"] == 40 and built["run"]["complete"]
+    assert built["summary"]["concurrency"]["mean"] == 0.0  # not measured by version 1 workers
+    doc = json.loads(docs[0].read_text())
+    doc["version"] = 7
+    docs[0].write_text(json.dumps(doc))
+    with pytest.raises(LLMSimError, match="partial version 7 is not 1 or 2"):
+        report.read_partial(docs[0])
