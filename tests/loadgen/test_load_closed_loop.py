@@ -247,3 +247,45 @@ async def test_workers_split_the_slots_and_iterations_and_merge_exactly(serve_ur
     )
     assert out["summary"]["requests"] == sum(p.total.requests for p in parts) == 15
     assert out["histograms"]["workflows"]["weather-agent"]["e2e_ms"]["count"] == 5
+
+
+SIMULATOR_RULE_LOOP = (
+    "llmsim serve matches content.rules against the last *user* message; after an OpenAI/Azure/Ollama "
+    "tool result (role tool) that is still the original question, so the rule calls the tool again"
+)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "provider",
+    [
+        "anthropic",
+        "gemini",
+        *(
+            pytest.param(p, marks=pytest.mark.xfail(strict=True, reason=SIMULATOR_RULE_LOOP))
+            for p in ("openai", "ollama")
+        ),
+    ],
+)
+async def test_tool_calls_scripted_by_the_profile_get_their_results(tmp_path: Path, provider: str) -> None:
+    scripted = PROFILE | {
+        "content": {
+            "rules": [
+                {
+                    "match": r"weather in (\w+)",
+                    "toolCall": {"name": "get_weather", "arguments": {"city": "Paris"}},
+                }
+            ]
+        }
+    }
+    path = tmp_path / "scripted.yaml"
+    path.write_text(yaml.safe_dump(scripted))
+    with serveproc.serve(path) as url:
+        s = workflow_spec(url, provider).model_dump(mode="json", by_alias=True)
+        s["workflows"][0]["turns"][0]["toolChoice"] = (
+            "auto"  # the profile's rule decides, not a forced choice
+        )
+        doc = await run(LoadScenarioSpec.model_validate(s))
+    wf = doc["workflows"]["weather-agent"]
+    assert wf["succeeded"] == 4, wf
+    assert wf["turns"][0]["tool_rounds"] == 4 and wf["turns"][1]["tool_rounds"] == 0
