@@ -4,15 +4,11 @@
 from __future__ import annotations
 
 import asyncio
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import serveproc
 
 from llmsim.api.scenario import LoadScenarioSpec
 from llmsim.loadgen import report, runner
@@ -21,38 +17,11 @@ ROOT = Path(__file__).resolve().parents[2]
 PROFILE = ROOT / "examples" / "profiles" / "fixed-latency.yaml"
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def serve_url() -> Iterator[str]:
     """`llmsim serve` in its own process (so its timing does not share our GIL)."""
-    port = free_port()
-    cmd = [sys.executable, "-m", "llmsim.cli.main", "serve", "--profile", str(PROFILE), "--port", str(port)]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/healthz", timeout=1):
-                    break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    err = proc.stderr.read().decode() if proc.stderr else ""
-                    pytest.fail(f"llmsim serve did not come up: {err[-2000:]}")
-                time.sleep(0.1)
+    with serveproc.serve(PROFILE) as url:
         yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def spec_for(url: str, provider: str, slos: list[dict[str, object]]) -> LoadScenarioSpec:

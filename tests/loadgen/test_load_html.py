@@ -13,6 +13,7 @@ import pytest
 from matplotlib import image as mpimg
 
 from llmsim.api.scenario import LoadScenarioSpec
+from llmsim.errors import LLMSimError
 from llmsim.loadgen import html, report
 from llmsim.loadgen.results import Partial, RequestRecord, window_length
 from llmsim.loadgen.wire import ErrorType
@@ -50,6 +51,34 @@ def sample_report() -> dict[str, object]:
     return report.build(spec, part)
 
 
+def mixed_report() -> dict[str, object]:
+    """A workflow run over a two-model mix: the optional sections and plots."""
+    spec = LoadScenarioSpec.model_validate(
+        {
+            "durationS": 4,
+            "windowS": 1,
+            "pattern": {"type": "workflow", "parallelWorkflows": 2},
+            "requests": {"models": [{"name": "gpt-4o"}, {"name": "gpt-4o-mini"}]},
+            "workflows": [{"id": "chat", "turns": [{"user": "hi"}, {"user": "more <please>"}]}],
+        }
+    )
+    part = Partial(window_s=1.0, n_windows=4, workers=[0])
+    rng = np.random.default_rng(2)
+    flow = part.workflow("chat", 2)
+    for i in range(40):
+        t = i * 0.1
+        model = ("gpt-4o", "gpt-4o-mini")[i % 2]
+        ttft = float(rng.lognormal(np.log(0.3 if model == "gpt-4o" else 0.15), 0.2))
+        part.add(RequestRecord(index=i, intended_s=t, sent_s=t, stream=True, prompt_tokens=30, output_tokens=10,
+                               ttft_s=ttft, itl_s=[0.01] * 9, end_s=t + ttft + 0.09, model=model), rng)  # fmt: skip
+        flow.turns[i % 2].completed += 1
+        flow.turns[i % 2].requests += 1
+        flow.turns[i % 2].e2e_ms.record((ttft + 0.09) * 1000)
+    flow.started = flow.succeeded = 20
+    flow.e2e_ms.record_many([800.0] * 20)
+    return report.build(spec, part)
+
+
 def test_the_page_is_self_contained_and_holds_every_plot() -> None:
     page = html.render(sample_report())
     for plot_id in html.PLOT_IDS:
@@ -62,6 +91,22 @@ def test_the_page_is_self_contained_and_holds_every_plot() -> None:
     assert "<script>" not in page and "&lt;script&gt;" in page  # user text is escaped
     assert "claude-sonnet-4 &lt;b&gt;" in page
     assert "FAIL" in page and "4–5 s" in page  # the spike windows failed the error-rate SLO
+    assert "id=recommendations" in page and "slo" in page
+    for plot_id in html.OPTIONAL_PLOT_IDS:
+        assert f'id="{plot_id}"' not in page  # one model, no workflows
+
+
+def test_model_mixes_and_workflows_get_their_sections_and_plots() -> None:
+    page = html.render(mixed_report())
+    for plot_id in html.PLOT_IDS + html.OPTIONAL_PLOT_IDS:
+        assert f'<img id="{plot_id}"' in page, plot_id
+    assert "Per model" in page and "gpt-4o-mini" in page
+    assert "Workflow <code>chat</code>: 100.0 % succeeded" in page and "more &lt;please&gt;" in page
+
+
+def test_a_version_1_report_gets_a_clear_error() -> None:
+    with pytest.raises(LLMSimError, match="schema_version 2; this one is 1"):
+        html.render({"schema_version": 1})
 
 
 def find_chromium() -> str | None:
@@ -80,7 +125,7 @@ def screenshot(chromium: str, page_text: str, folder: Path) -> np.ndarray:
     cmd = [
         chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-        "--hide-scrollbars", f"--user-data-dir={folder / 'profile'}", "--window-size=1200,2600",
+        "--hide-scrollbars", f"--user-data-dir={folder / 'profile'}", "--window-size=1200,5200",
         f"--screenshot={shot}", page.as_uri(),
     ]  # fmt: skip
     result = subprocess.run(cmd, capture_output=True, timeout=90, check=False)
@@ -94,10 +139,13 @@ def count_colour(pixels: np.ndarray, rgb: tuple[int, int, int]) -> int:
 
 PLOT_COLOURS = {
     # name: (colour, fewest pixels expected). The same page with every plot image emptied has
-    # 0, 0 and ~130 such pixels (measured), so these minimums fail when the plots do not render.
+    # 0, 0, ~130, 0 and 0 such pixels (measured: 264, 25376, 2661, 88 and 284 with the plots), so
+    # these minimums fail when the plots do not render.
     "matplotlib blue (CDF, target rate, scatter)": ((31, 119, 180), 50),
     "error-rate bars": ((214, 39, 40), 2000),
     "shading of windows that failed an SLO": ((248, 221, 219), 1000),  # #f4c7c3 at alpha 0.6 on white
+    "concurrency line": ((23, 190, 207), 50),
+    "latency-over-time p50 lines (green)": ((44, 160, 44), 200),
 }
 
 

@@ -14,9 +14,8 @@ import pytest
 from loadfake import Fake, start
 
 from llmsim.api.scenario import LoadScenarioSpec, ModelPrice, Slo
-from llmsim.cli.main import main
 from llmsim.errors import LLMSimError
-from llmsim.loadgen import compare, pricing, report, runner, slo
+from llmsim.loadgen import pricing, report, runner, slo
 from llmsim.loadgen.results import Partial, RequestRecord, Stats, window_length
 from llmsim.loadgen.wire import ErrorType
 
@@ -98,10 +97,19 @@ def test_report_has_the_documented_schema() -> None:
     for rec in synthetic_records(100):
         part.add(rec, np.random.default_rng(0))
     doc = json.loads(json.dumps(report.build(spec, part)))
-    assert doc["schema_version"] == 1
+    assert doc["schema_version"] == 2
     for key in ("requests", "succeeded", "failed", "target_rps", "achieved_rps", "output_tokens_per_s",
-                "error_rate", "cost_usd"):  # fmt: skip
+                "error_rate", "cost_usd", "availability", "concurrency"):  # fmt: skip
         assert key in doc["summary"], key
+    for key in ("concurrency", "target_concurrency", "availability"):
+        assert key in doc["windows"][0], key
+    assert doc["windows"][0]["target_concurrency"] is None  # a rate curve has no nominal concurrency
+    assert doc["summary"]["availability"] == 1.0  # 429s are the caller's, not the target's, failures
+    assert doc["by_model"] == {} and doc["workflows"] == {}
+    assert [r["rule"] for r in doc["recommendations"]] == ["rate_limited"]  # 6 of 100 are 429s
+    # Little's law over the run: mean in flight = requests / elapsed * mean time in flight.
+    busy = sum((r.end_s or 0) - r.sent_s for r in synthetic_records(100))
+    assert doc["summary"]["concurrency"]["mean"] == pytest.approx(busy / doc["run"]["elapsed_s"], abs=1e-3)
     for section in ("latency", "latency_from_intended_send"):
         for metric in ("ttft_ms", "itl_ms", "e2e_ms", "tpot_ms"):
             assert set(doc[section][metric]) >= {"p50", "p90", "p95", "p99", "max"}
@@ -163,49 +171,6 @@ def test_price_file_errors_name_the_field(tmp_path: Path) -> None:
     path.write_text("- {model: x, inputPerMillionUsd: -1, outputPerMillionUsd: 1}\n")
     with pytest.raises(LLMSimError, match=r"\[0\]\.inputPerMillionUsd"):
         pricing.load_price_file(path)
-
-
-def minimal_report(**summary: Any) -> dict[str, Any]:
-    latency = {
-        m: {"p50": 100.0, "p95": 200.0, "p99": 300.0} for m in ("ttft_ms", "itl_ms", "e2e_ms", "tpot_ms")
-    }
-    base = {"error_rate": 0.0, "achieved_rps": 10.0, "output_tokens_per_s": 500.0}
-    return {"schema_version": 1, "latency": latency, "summary": base | summary, "slo": {"passed": True}}
-
-
-def test_compare_flags_regressions_beyond_thresholds() -> None:
-    th = compare.Thresholds()
-    base = minimal_report()
-    same = compare.compare(base, minimal_report(), th)
-    assert not any(r.regressed for r in same)
-    worse = minimal_report(error_rate=0.05)
-    worse["latency"]["ttft_ms"]["p95"] = 250.0
-    worse["latency"]["itl_ms"]["p50"] = 105.0  # +5 %: within the threshold
-    flagged = {r.metric for r in compare.compare(base, worse, th) if r.regressed}
-    assert flagged == {"ttft_ms p95", "error_rate"}
-    slower = minimal_report(achieved_rps=8.0)
-    slower["slo"]["passed"] = False
-    assert {r.metric for r in compare.compare(base, slower, th) if r.regressed} == {
-        "achieved_rps",
-        "slo passed",
-    }
-    with pytest.raises(LLMSimError, match="schema_version"):
-        compare.compare(base, {"schema_version": 99}, th)
-
-
-def test_compare_cli_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    a, b = tmp_path / "a.json", tmp_path / "b.json"
-    a.write_text(json.dumps(minimal_report()))
-    worse = minimal_report()
-    worse["latency"]["e2e_ms"]["p99"] = 600.0
-    b.write_text(json.dumps(worse))
-    assert main(["report", "compare", str(a), str(a)]) == 0
-    assert main(["report", "compare", str(a), str(b)]) == 1
-    assert "e2e_ms p99" in capsys.readouterr().out
-    assert main(["report", "compare", str(a), str(b), "--latency-pct", "150"]) == 0
-    (tmp_path / "bad.json").write_text("{oops")
-    assert main(["report", "compare", str(a), str(tmp_path / "bad.json")]) == 2
-    assert "not valid JSON" in capsys.readouterr().err
 
 
 @pytest.fixture
@@ -284,3 +249,56 @@ def test_credentials_in_headers_or_the_url_never_reach_reports_or_partials() -> 
         assert target["headers"] == {"Authorization": "<redacted>", "X-Goog-Api-Key": "<redacted>",
                                      "x-llmsim-profile": "p"}  # fmt: skip
         assert target["url"] == "http://127.0.0.1:9/?key=<redacted>&x=1"
+
+
+async def test_a_model_mix_is_broken_down_per_model_with_its_cost(sim_server: Any) -> None:
+    spec = LoadScenarioSpec.model_validate(
+        {
+            "target": {"url": sim_server.url},
+            "durationS": 1.5,
+            "pattern": {"type": "steady", "rps": 80},
+            "arrival": "constant",
+            "requests": {
+                "models": [{"name": "gpt-4o-mini", "weight": 3}, {"name": "my-finetune", "weight": 1}]
+            },
+        }
+    )
+    doc = report.build(spec, await runner.run_worker(spec, api_key=None))
+    by_model = doc["by_model"]
+    assert set(by_model) == {"gpt-4o-mini", "my-finetune"}
+    n = doc["summary"]["requests"]
+    assert sum(m["requests"] for m in by_model.values()) == n == 120
+    # Binomial(120, 3/4): 90 expected, sd 4.7; 4 sd either side.
+    assert 71 <= by_model["gpt-4o-mini"]["requests"] <= 109
+    assert by_model["gpt-4o-mini"]["cost_usd"] > 0 and by_model["my-finetune"]["cost_usd"] is None
+    assert doc["summary"]["cost_usd"] == pytest.approx(by_model["gpt-4o-mini"]["cost_usd"])
+    assert doc["cost"]["unpriced_models"] == ["my-finetune"]
+    assert by_model["my-finetune"]["latency"]["ttft_ms"]["count"] == by_model["my-finetune"]["succeeded"]
+
+
+def test_version_1_partials_still_merge(tmp_path: Path) -> None:
+    spec = spec_of(parallelism=2)
+    window_s, n = window_length(spec.duration_s, None)
+    docs = []
+    for worker in (0, 1):
+        part = Partial(window_s=window_s, n_windows=n, workers=[worker], parallelism=2)
+        for rec in synthetic_records(40, seed=worker)[worker::2]:
+            part.add(rec, np.random.default_rng(0))
+        doc = report.partial_document(spec, part)
+        doc["version"] = 1
+        for key in ("busy_s", "by_model", "workflows"):
+            del doc["partial"][key]  # what a version 1 worker wrote
+        for win in doc["partial"]["windows"]:
+            del win["busy_s"]
+        path = tmp_path / f"partial-{worker}.json"
+        report.write_json(path, doc)
+        docs.append(path)
+    _, merged = report.merge_partials([report.read_partial(p) for p in docs])
+    built = report.build(spec, merged)
+    assert built["summary"]["requests"] == 40 and built["run"]["complete"]
+    assert built["summary"]["concurrency"]["mean"] == 0.0  # not measured by version 1 workers
+    doc = json.loads(docs[0].read_text())
+    doc["version"] = 7
+    docs[0].write_text(json.dumps(doc))
+    with pytest.raises(LLMSimError, match="partial version 7 is not 1 or 2"):
+        report.read_partial(docs[0])

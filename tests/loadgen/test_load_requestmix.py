@@ -69,3 +69,18 @@ def test_a_missing_prompt_file_is_a_clear_error(tmp_path: Path) -> None:
     mix = RequestMix.model_validate({"promptsFile": "nope.jsonl"})
     with pytest.raises(LLMSimError, match=r"cannot read nope\.jsonl"):
         PromptSource(mix, 10, seed=0, base_dir=tmp_path)
+
+
+def test_draws_past_the_planned_count_do_not_depend_on_the_order_asked() -> None:
+    # Closed loops do not know their request count: the draws grow in chunks, and draw i is a
+    # function of the seed and i alone.
+    mix = RequestMix.model_validate(
+        {"streamingShare": 0.5, "models": [{"name": "a"}, {"name": "b", "weight": 3}]}
+    )
+    one, two = PromptSource(mix, 16, seed=4), PromptSource(mix, 16, seed=4)
+    late = one.request(5000, 0.0)
+    for i in range(0, 5001, 7):
+        two.request(i, 0.0)
+    assert two.request(5000, 0.0) == late
+    models = [PromptSource(mix, 4000, seed=4).request(i, 0.0).model for i in range(4000)]
+    assert 0.72 < models.count("b") / 4000 < 0.78  # weight 3 of 4; 4000 draws: sd 0.007

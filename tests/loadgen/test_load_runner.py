@@ -11,7 +11,7 @@ import pytest
 from loadfake import Fake, start
 
 from llmsim.api.scenario import LoadScenarioSpec
-from llmsim.loadgen import report, runner
+from llmsim.loadgen import report, runner, sending
 from llmsim.loadgen.results import Partial, RequestRecord
 
 
@@ -119,7 +119,7 @@ async def test_an_unreachable_target_stops_early_with_a_clear_note() -> None:
         port = sock.getsockname()[1]
     spec = scenario(f"http://127.0.0.1:{port}", durationS=30, pattern={"type": "steady", "rps": 50})
     partial = await runner.run_worker(spec, api_key=None)
-    assert partial.total.errors.get("connect", 0) >= runner.FAIL_FAST_AFTER
+    assert partial.total.errors.get("connect", 0) >= sending.FAIL_FAST_AFTER
     assert partial.total.requests < 100  # did not hammer a dead target for 30 s
     assert "unreachable" in partial.notes[0] and str(port) in partial.notes[0]
     assert any("were not sent" in n for n in partial.notes)
@@ -132,7 +132,7 @@ async def test_a_rejected_key_stops_early(fake: tuple[Fake, str]) -> None:
     )
     partial = await runner.run_worker(spec, api_key="sk-wrong")
     assert "is rejecting the API key" in partial.notes[0]
-    assert partial.total.errors.get("auth", 0) >= runner.FAIL_FAST_AFTER
+    assert partial.total.errors.get("auth", 0) >= sending.FAIL_FAST_AFTER
 
 
 async def test_the_api_key_is_sent_but_never_reported(fake: tuple[Fake, str]) -> None:

@@ -4,7 +4,7 @@ custom resource's `spec` contains (the operator adds scheduling on top)."""
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, model_validator
 
@@ -173,8 +173,117 @@ class Chaos(StrictModel):
         return self
 
 
-Pattern = Annotated[Steady | RampUp | Spike | Wave | Step | Diurnal | Chaos, Field(discriminator="type")]
-"""The arrival-rate curve, chosen by `type`."""
+class ClosedLoop(StrictModel):
+    """`users` virtual users, each sending its next request when its previous one has finished
+    (after an optional think time): the load follows the target's speed instead of a rate curve."""
+
+    type: Literal["closed_loop"] = "closed_loop"
+    users: int = Field(ge=1, le=100_000)
+    """Concurrent users (each has at most one request in flight)."""
+    think_time_s: Distribution | None = None
+    """Pause between a user's answer and its next request, in seconds (unset: none)."""
+    ramp_up_s: float | None = Field(default=None, gt=0)
+    """Users start evenly spread over this many seconds (unset: all at once)."""
+    iterations: int | None = Field(default=None, ge=1)
+    """Requests in all (every user together); unset: users keep going until `durationS`."""
+
+
+class WorkflowRun(StrictModel):
+    """Multi-turn conversations from `workflows`, `parallelWorkflows` at once: each slot starts its
+    next conversation when the previous one has ended (a closed loop over conversations)."""
+
+    type: Literal["workflow"] = "workflow"
+    workflow_id: str | None = Field(default=None, min_length=1)
+    """Which workflow (`workflows[].id`) to run; unset: all of them, chosen by weight."""
+    parallel_workflows: int = Field(default=1, ge=1, le=100_000)
+    """Conversations in flight at once."""
+    iterations: int | None = Field(default=None, ge=1)
+    """Conversations in all; unset: slots keep starting new ones until `durationS`."""
+    think_time_s: Distribution | None = None
+    """Pause between an answer and the next user turn, in seconds (unset: none)."""
+    ramp_up_s: float | None = Field(default=None, gt=0)
+    """Slots start evenly spread over this many seconds (unset: all at once)."""
+
+
+OpenLoopPattern = Steady | RampUp | Spike | Wave | Step | Diurnal | Chaos
+"""Patterns that are rate curves (arrivals follow the curve whatever the target does)."""
+
+Pattern = Annotated[
+    Steady | RampUp | Spike | Wave | Step | Diurnal | Chaos | ClosedLoop | WorkflowRun,
+    Field(discriminator="type"),
+]
+"""The load pattern, chosen by `type`: a rate curve (open loop), `closed_loop` users or `workflow` runs."""
+
+
+TOOL_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_-]{0,63}$"
+"""Function names every provider accepts."""
+
+
+class WorkflowTool(StrictModel):
+    """A tool the conversation offers the model, with the scripted result the workflow answers its
+    calls with (a real agent would run the tool here)."""
+
+    name: str = Field(pattern=TOOL_NAME_PATTERN)
+    """The function name (a profile's `content.rules[].toolCall.name` can script calls to it)."""
+    description: str = ""
+    """What the tool does (sent to the model)."""
+    parameters: dict[str, Any] = Field(default_factory=lambda: {"type": "object", "properties": {}})
+    """JSON Schema of the arguments."""
+    result: dict[str, Any] = Field(default_factory=lambda: {"ok": True})
+    """The tool result sent back to the model for every call."""
+
+
+class Turn(StrictModel):
+    """One user turn of a conversation; the answer (and any tool round trips) follows it."""
+
+    user: str = Field(min_length=1)
+    """The user message."""
+    tools: list[str] = Field(default_factory=list)
+    """Names of `tools` offered in this turn."""
+    tool_choice: Literal["auto", "required"] = "auto"
+    """`required` forces a tool call in the turn's first request; requests that carry tool results
+    always use `auto`, so the model can answer."""
+
+
+class Workflow(StrictModel):
+    """A conversation: the turns in order, each sent with the whole history so far (every earlier
+    user message, reply, tool call and tool result), as a chat application or an agent does."""
+
+    id: str = Field(min_length=1, max_length=63, pattern=r"^[a-z0-9]([-a-z0-9_.]*[a-z0-9])?$")
+    """The workflow's name in the report (the spec's `workflowId`)."""
+    weight: float = Field(default=1.0, gt=0)
+    """Relative frequency when several workflows run."""
+    system: str | None = None
+    """An optional system message."""
+    turns: list[Turn] = Field(min_length=1, max_length=200)
+    """The user turns, in order."""
+    tools: list[WorkflowTool] = Field(default_factory=list)
+    """Tools the turns may offer."""
+    max_tool_rounds: int = Field(default=4, ge=1, le=50)
+    """Tool results a turn may send back before the turn fails as `tool_loop` (a model that
+    keeps calling tools)."""
+
+    @model_validator(mode="after")
+    def _known_tools(self) -> Workflow:
+        names = [t.name for t in self.tools]
+        if len(set(names)) != len(names):
+            raise ValueError("tools: names must be unique")
+        for i, turn in enumerate(self.turns):
+            for name in turn.tools:
+                if name not in names:
+                    raise ValueError(f"turns[{i}].tools: {name!r} is not one of tools[].name")
+            if turn.tool_choice == "required" and not turn.tools:
+                raise ValueError(f"turns[{i}].toolChoice: required needs tools")
+        return self
+
+
+class ModelShare(StrictModel):
+    """A model name and its share of the requests."""
+
+    name: str = Field(min_length=1)
+    """Model name (for Azure: the deployment)."""
+    weight: float = Field(default=1.0, gt=0)
+    """Relative frequency."""
 
 
 class PromptTemplate(StrictModel):
@@ -205,6 +314,9 @@ class RequestMix(StrictModel):
     """JSONL file of real prompts, one `{"prompt": "..."}` per line (instead of synthetic prompts)."""
     system: str | None = None
     """An optional system message sent with every request."""
+    models: list[ModelShare] = Field(default_factory=list)
+    """Several models at the one target, by weight (unset: `target.model`); the report breaks
+    latencies, errors and cost down per model."""
 
     @model_validator(mode="after")
     def _one_prompt_source(self) -> RequestMix:
@@ -261,9 +373,10 @@ class LoadScenarioSpec(StrictModel):
     duration_s: float = Field(default=60.0, gt=0, le=7 * 24 * 3600)
     """Length of the run in seconds."""
     pattern: Pattern = Field(default_factory=lambda: Steady(rps=5))
-    """The arrival-rate curve."""
+    """The load: an arrival-rate curve, `closed_loop` users or `workflow` conversations."""
     arrival: Literal["poisson", "constant"] = "poisson"
-    """Arrivals at the instantaneous rate: `poisson` (random, like real users) or `constant` spacing."""
+    """Arrivals at the instantaneous rate of a rate curve: `poisson` (random, like real users) or
+    `constant` spacing (closed-loop patterns have no arrivals of their own)."""
     requests: RequestMix = Field(default_factory=RequestMix)
     """What each request asks for."""
     max_concurrency: int = Field(default=512, ge=1, le=100_000)
@@ -281,3 +394,21 @@ class LoadScenarioSpec(StrictModel):
     """Number of workers sharing the schedule (the operator runs them as an indexed Job)."""
     pricing: list[ModelPrice] = Field(default_factory=list)
     """Prices that override the built-in table for the cost estimate."""
+    workflows: list[Workflow] = Field(default_factory=list)
+    """Conversations a `workflow` pattern runs."""
+
+    @model_validator(mode="after")
+    def _workflows_match_the_pattern(self) -> LoadScenarioSpec:
+        ids = [w.id for w in self.workflows]
+        if len(set(ids)) != len(ids):
+            raise ValueError("workflows: ids must be unique")
+        if isinstance(self.pattern, WorkflowRun):
+            if not self.workflows:
+                raise ValueError("workflows: a workflow pattern needs at least one workflow")
+            if self.pattern.workflow_id is not None and self.pattern.workflow_id not in ids:
+                raise ValueError(
+                    f"pattern.workflowId: {self.pattern.workflow_id!r} is not one of workflows[].id"
+                )
+        elif self.workflows:
+            raise ValueError("workflows: only a pattern of type workflow runs them")
+        return self

@@ -12,6 +12,7 @@ from rich.table import Table
 
 from llmsim.errors import LLMSimError
 from llmsim.loadgen import compare, pricing, report
+from llmsim.loadgen.console import console_format
 
 
 def register(subparsers: Any) -> None:
@@ -31,13 +32,16 @@ def register(subparsers: Any) -> None:
 
     cmp = sub.add_parser(
         "compare",
-        help="compare two report.json files; exit 1 when the candidate regressed",
-        description="Flags latency percentiles that grew, error rates that rose and throughput that fell "
-        "beyond the thresholds, and SLOs that went from pass to fail. Exit code 1 on any regression.",
+        help="compare two report.json files; exit 1 when the candidate regressed significantly",
+        description="Decides per metric with confidence intervals that account for sample size and the "
+        "histograms' resolution: a metric regressed when the change is significant (family-wise "
+        "false-alarm rate --alpha, split over the tests) and beyond its threshold. Metrics with too few "
+        "samples get 'not enough data'. Exit code 1 on any regression, 2 on bad input.",
     )
     cmp.add_argument("baseline", type=Path, metavar="BASELINE")
     cmp.add_argument("candidate", type=Path, metavar="CANDIDATE")
     defaults = compare.Thresholds()
+    options = compare.Options()
     cmp.add_argument(
         "--latency-pct", type=float, default=defaults.latency_pct, help="allowed latency growth (%%)"
     )
@@ -53,6 +57,20 @@ def register(subparsers: Any) -> None:
     cmp.add_argument(
         "--throughput-pct", type=float, default=defaults.throughput_pct, help="allowed throughput drop (%%)"
     )
+    cmp.add_argument(
+        "--alpha",
+        type=float,
+        default=options.alpha,
+        help="family-wise false-alarm rate over all tested metrics (default %(default)s)",
+    )
+    cmp.add_argument(
+        "--min-samples",
+        type=int,
+        default=options.min_samples,
+        metavar="N",
+        help="'not enough data' below N samples in either run (default %(default)s)",
+    )
+    cmp.add_argument("--json", type=Path, metavar="FILE", help="also write the comparison as JSON")
     cmp.set_defaults(func=cmd_compare)
 
     render = sub.add_parser("html", help="render report.html from a report.json")
@@ -81,6 +99,19 @@ def cmd_merge(args: argparse.Namespace) -> int:
     return 0
 
 
+def _num(value: float | None, unit: str = "") -> str:
+    if value is None:
+        return "-"
+    return f"{value:+,.1f}{unit}" if unit else console_format(value)
+
+
+VERDICT_STYLE = {
+    compare.Verdict.REGRESSION: "[red]REGRESSION[/]",
+    compare.Verdict.IMPROVEMENT: "[green]improvement[/]",
+    compare.Verdict.NOT_ENOUGH: "[yellow]not enough data[/]",
+}
+
+
 def cmd_compare(args: argparse.Namespace) -> int:
     th = compare.Thresholds(
         latency_pct=args.latency_pct,
@@ -88,29 +119,48 @@ def cmd_compare(args: argparse.Namespace) -> int:
         error_rate_pp=args.error_rate_pp,
         throughput_pct=args.throughput_pct,
     )
+    opts = compare.Options(alpha=args.alpha, min_samples=args.min_samples)
     try:
-        rows = compare.compare(report.read_json(args.baseline), report.read_json(args.candidate), th)
+        result = compare.compare(report.read_json(args.baseline), report.read_json(args.candidate), th, opts)
+        if args.json is not None:
+            report.write_json(args.json, result.to_dict())
     except LLMSimError as exc:
         print(f"llmsim report compare: {exc}", file=sys.stderr)
         return 2
-    table = Table(title=f"{args.baseline} -> {args.candidate}", title_justify="left")
-    for col in ("metric", "baseline", "candidate", "change", ""):
-        table.add_column(col, justify="left" if col == "metric" else "right")
-    for row in rows:
+    except OSError as exc:
+        print(f"llmsim report compare: cannot write {args.json}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
+    level = 100 * result.per_test_level
+    table = Table(
+        title=f"{args.baseline} -> {args.candidate}",
+        title_justify="left",
+        caption=f"interval ends: one-sided {level:.2f} % bounds (family false-alarm rate "
+        f"{100 * result.alpha:g} % over {result.tests} tests, Bonferroni; histogram resolution included)",
+        caption_justify="left",
+    )
+    for col in ("metric", "baseline", "candidate", "change", "interval", "n", "verdict"):
+        table.add_column(col, justify="left" if col in ("metric", "verdict") else "right")
+    for row in result.rows:
+        interval = "" if row.low is None else f"[{_num(row.low, row.unit)}, {_num(row.high, row.unit)}]"
+        verdict = VERDICT_STYLE.get(row.verdict, row.verdict.value)
         table.add_row(
             row.metric,
-            "-" if row.baseline is None else f"{row.baseline:,.3f}",
-            "-" if row.candidate is None else f"{row.candidate:,.3f}",
-            row.change,
-            "[red]REGRESSION[/]" if row.regressed else "ok",
+            _num(row.baseline),
+            _num(row.candidate),
+            _num(row.change, row.unit),
+            interval,
+            "" if row.samples == (0, 0) else f"{row.samples[0]}/{row.samples[1]}",
+            verdict + (f" ({row.note})" if row.note else ""),
         )
-    console = Console()
-    console.print(table)
-    regressions = [r.metric for r in rows if r.regressed]
-    if regressions:
-        console.print(f"[red]regressed:[/] {', '.join(regressions)}")
+    out = Console() if sys.stdout.isatty() else Console(width=150)  # CI logs: no wrapped cells
+    out.print(table)
+    insufficient = [r.metric for r in result.rows if r.verdict == compare.Verdict.NOT_ENOUGH]
+    if insufficient:
+        out.print(f"[yellow]not enough data[/] (not judged): {', '.join(insufficient)}", soft_wrap=True)
+    if result.regressions:
+        out.print(f"[red]regressed:[/] {', '.join(r.metric for r in result.regressions)}", soft_wrap=True)
         return 1
-    console.print("no regression")
+    out.print("no regression")
     return 0
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import aiohttp
 
@@ -16,6 +17,14 @@ from llmsim.simulation import tokens
 Clock = Callable[[], float]
 
 
+@dataclass
+class Capture:
+    """What a conversation needs back from a successful answer: the body or the stream's events."""
+
+    body: bytes = b""
+    events: list[tuple[str, str]] = field(default_factory=list)
+
+
 async def execute(
     session: aiohttp.ClientSession,
     call: HttpCall,
@@ -23,9 +32,11 @@ async def execute(
     record: RequestRecord,
     timeout_s: float,
     clock: Clock,
+    capture: Capture | None = None,
 ) -> None:
     """Send `call` and fill `record` (times relative to the run start via `clock`). Never raises
-    for target trouble: failures become `record.error` with a message."""
+    for target trouble: failures become `record.error` with a message. With `capture`, a
+    successful answer's body or stream events are kept there."""
     try:
         async with asyncio.timeout(timeout_s):
             async with session.request(call.method, call.url, headers=call.headers, data=call.body) as resp:
@@ -37,11 +48,13 @@ async def execute(
                     record.message = f"HTTP {resp.status}: {message}"[:300]
                     return
                 if record.stream:
-                    await _read_stream(resp, provider, record, clock)
+                    await _read_stream(resp, provider, record, clock, capture)
                 else:
                     body = await resp.read()
                     record.end_s = clock()
                     _read_body(body, provider, record)
+                    if capture is not None:
+                        capture.body = body
     except TimeoutError:
         record.end_s = clock()
         record.error = ErrorType.TIMEOUT
@@ -84,7 +97,11 @@ def _read_body(body: bytes, provider: TargetProvider, record: RequestRecord) -> 
 
 
 async def _read_stream(
-    resp: aiohttp.ClientResponse, provider: TargetProvider, record: RequestRecord, clock: Clock
+    resp: aiohttp.ClientResponse,
+    provider: TargetProvider,
+    record: RequestRecord,
+    clock: Clock,
+    capture: Capture | None,
 ) -> None:
     decoder = wire.StreamDecoder(ndjson=provider == TargetProvider.OLLAMA)
     text_parts: list[str] = []
@@ -96,6 +113,8 @@ async def _read_stream(
         now = clock()
         for name, text in decoder.feed(data):
             events += 1
+            if capture is not None:
+                capture.events.append((name, text))
             chunk = wire.interpret(provider, name, text)
             if chunk.error is not None:
                 record.end_s = now

@@ -33,16 +33,21 @@ async def show_progress(live: LiveStats, console: Console, done: asyncio.Event) 
 
 
 def _counts(live: LiveStats) -> str:
+    planned = f"/{live.scheduled}" if live.scheduled else ""  # a closed loop without iterations has no plan
     return (
-        f"sent {live.started}/{live.scheduled}  ok {live.succeeded}  "
+        f"sent {live.started}{planned}  ok {live.succeeded}  "
         f"[red]err {live.failed}[/]  in flight {live.in_flight}  tokens {live.output_tokens}"
     )
 
 
-def _fmt(value: Any) -> str:
+def console_format(value: Any) -> str:
+    """A number for the terminal: one decimal from 1 up, three significant digits below 1 (so an
+    error rate of 0.0258 reads 0.0258, not 0.0), `-` for no data."""
     if value is None:
         return "-"
     if isinstance(value, float):
+        if value != 0 and abs(value) < 1:
+            return f"{value:.3g}"
         return f"{value:,.1f}"
     return str(value)
 
@@ -64,10 +69,13 @@ def summary_table(report: dict[str, Any]) -> Table:
             if suffix and name in ("itl_ms", "tpot_ms"):
                 continue  # identical: gaps do not depend on the send time
             table.add_row(
-                name + suffix, *(_fmt(stats[c]) for c in ("p50", "p90", "p95", "p99", "max", "count"))
+                name + suffix,
+                *(console_format(stats[c]) for c in ("p50", "p90", "p95", "p99", "max", "count")),
             )
     lag = summary["schedule_lag_ms"]
-    table.add_row("schedule lag", *(_fmt(lag[c]) for c in ("p50", "p90", "p95", "p99", "max", "count")))
+    table.add_row(
+        "schedule lag", *(console_format(lag[c]) for c in ("p50", "p90", "p95", "p99", "max", "count"))
+    )
     return table
 
 
@@ -75,13 +83,35 @@ def print_summary(report: dict[str, Any], console: Console) -> None:
     s = report["summary"]
     console.print(summary_table(report))
     cost = "n/a (unknown model price)" if s["cost_usd"] is None else f"${s['cost_usd']:.4f}"
+    target = "" if s["target_rps"] is None else f"target {s['target_rps']:.2f} rps  "
+    availability = "-" if s["availability"] is None else f"{s['availability']:.2%}"
     console.print(
         f"requests {s['requests']}  ok {s['succeeded']}  failed {s['failed']}  "
-        f"error rate {s['error_rate']:.2%}  target {s['target_rps']:.2f} rps  "
-        f"achieved {s['achieved_rps']:.2f} rps  "
+        f"error rate {s['error_rate']:.2%}  availability {availability}  {target}"
+        f"achieved {s['achieved_rps']:.2f} rps  concurrency {s['concurrency']['mean']:.3g}  "
         f"output {s['output_tokens_per_s']:.1f} tok/s  cost {cost}",
         soft_wrap=True,
     )
+    for model, m in report["by_model"].items():
+        console.print(
+            f"  model {model}: {m['requests']} requests, error rate {m['error_rate']:.2%}, "
+            f"TTFT p95 {console_format(m['latency']['ttft_ms']['p95'])} ms",
+            markup=False,
+            soft_wrap=True,
+        )
+    for wid, wf in report["workflows"].items():
+        rate = "-" if wf["success_rate"] is None else f"{wf['success_rate']:.1%}"
+        turns = "  ".join(
+            f"t{t['turn']} {console_format(t['e2e_ms']['p50'])}/{console_format(t['e2e_ms']['p95'])}"
+            for t in wf["turns"]
+        )
+        console.print(
+            f"workflow {wid}: {wf['succeeded']} of {wf['succeeded'] + wf['failed']} succeeded ({rate}), "
+            f"{wf['abandoned']} abandoned; E2E p50/p95 {console_format(wf['e2e_ms']['p50'])}/"
+            f"{console_format(wf['e2e_ms']['p95'])} ms; per turn p50/p95 ms: {turns}",
+            markup=False,
+            soft_wrap=True,
+        )
     if s["errors_by_type"]:
         console.print(
             "errors: " + ", ".join(f"{k} {v}" for k, v in s["errors_by_type"].items()), soft_wrap=True
@@ -95,4 +125,6 @@ def print_summary(report: dict[str, Any], console: Console) -> None:
     for obj in slo["objectives"]:
         mark = {True: "[green]PASS[/]", False: "[red]FAIL[/]", None: "[yellow]NO DATA[/]"}[obj["passed"]]
         windows = f"  windows failed: {len(obj['windows_failed'])}/{obj['windows_evaluated']}"
-        console.print(f"SLO {mark} {obj['name']}  measured {_fmt(obj['value'])}{windows}", soft_wrap=True)
+        console.print(
+            f"SLO {mark} {obj['name']}  measured {console_format(obj['value'])}{windows}", soft_wrap=True
+        )

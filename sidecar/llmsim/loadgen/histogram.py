@@ -90,7 +90,13 @@ class LogHistogram:
             return self.min
         if q >= 1:
             return self.max
-        rank = max(1, math.ceil(q * self.count))
+        return self.value_at_rank(max(1, math.ceil(q * self.count)))
+
+    def value_at_rank(self, rank: int) -> float:
+        """The `rank`-th smallest observation (1-based, clamped to 1..count) at bucket resolution."""
+        if self.count == 0:
+            raise ValueError("an empty histogram has no ranks")
+        rank = min(max(1, rank), self.count)
         seen = 0
         for idx in sorted(self.counts):
             seen += self.counts[idx]

@@ -7,15 +7,25 @@ import html
 import io
 from typing import Any
 
-import numpy as np
 from matplotlib.figure import Figure
 
 from llmsim.api.scenario import LoadScenarioSpec
-from llmsim.loadgen import patterns
-from llmsim.loadgen.histogram import LogHistogram
+from llmsim.errors import LLMSimError
+from llmsim.loadgen import html_plots as plots
+from llmsim.loadgen.report import SCHEMA_VERSION
 
-PLOT_IDS = ("latency-cdf", "rps-over-time", "errors-over-time", "ttft-vs-prompt")
-"""`id`s of the plot images (tests and users' scrapers look for them)."""
+PLOT_IDS = (
+    "latency-cdf",
+    "rps-over-time",
+    "errors-over-time",
+    "ttft-vs-prompt",
+    "latency-over-time",
+    "errors-by-type",
+    "concurrency-over-time",
+)
+"""`id`s of the plot images on every page (tests and users' scrapers look for them)."""
+OPTIONAL_PLOT_IDS = ("by-model", "workflow-turns")
+"""Plots drawn only when the run has a model mix or workflows."""
 
 _CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem auto;max-width:1100px;
@@ -23,6 +33,8 @@ color:#222}h1{font-size:1.5rem}h2{font-size:1.15rem;margin-top:2rem;border-botto
 table{border-collapse:collapse;margin:.5rem 0}td,th{border:1px solid #ddd;padding:.25rem .6rem;
 text-align:right}th:first-child,td:first-child{text-align:left}.pass{color:#176b1d;font-weight:bold}.fail{color:#b00020;font-weight:bold}
 .nodata{color:#8a6d00}.note{background:#fff6d6;padding:.4rem .8rem;border-left:4px solid #e0b000}
+.rec{background:#eef6ff;padding:.4rem .8rem;border-left:4px solid #1f77b4;margin:.4rem 0}
+.rec.warning{background:#f6f1fa;border-left-color:#d2561d}.rec small{color:#555}
 img{max-width:100%;height:auto}.grid{display:grid;grid-template-columns:1fr 1fr;gap:1rem}code{font-size:.9em}
 """
 
@@ -36,95 +48,6 @@ def _png(fig: Figure) -> str:
 def _img(plot_id: str, title: str, fig: Figure) -> str:
     src = f"data:image/png;base64,{_png(fig)}"
     return f'<figure><img id="{plot_id}" alt="{html.escape(title)}" src="{src}"></figure>'
-
-
-def latency_cdf_plot(report: dict[str, Any]) -> Figure:
-    fig = Figure(figsize=(7, 4))
-    ax = fig.add_subplot()
-    drawn = False
-    for section, style in (("latency", "-"), ("latency_from_intended_send", "--")):
-        for name, doc in report["histograms"][section].items():
-            if style == "--" and name in ("itl_ms", "tpot_ms"):
-                continue
-            hist = LogHistogram.from_dict(doc)
-            if hist.count == 0:
-                continue
-            xs, ys = hist.cdf_points()
-            label = name if style == "-" else f"{name} (from intended send)"
-            ax.step([max(x, 1e-3) for x in xs], ys, where="post", linestyle=style, label=label)
-            drawn = True
-    if drawn:
-        ax.set_xscale("log")
-        ax.legend(fontsize=8)
-    else:
-        ax.text(0.5, 0.5, "no successful requests", ha="center", transform=ax.transAxes)
-    ax.set_xlabel("latency (ms)")
-    ax.set_ylabel("fraction of requests ≤ x")
-    ax.set_title("Latency CDFs")
-    ax.grid(True, alpha=0.3)
-    return fig
-
-
-def rps_plot(report: dict[str, Any], spec: LoadScenarioSpec) -> Figure:
-    fig = Figure(figsize=(7, 3.5))
-    ax = fig.add_subplot()
-    t = np.linspace(0, spec.duration_s, 600, endpoint=False)
-    ax.plot(
-        t,
-        patterns.rate(spec.pattern, t, spec.duration_s, spec.seed),
-        color="#999",
-        label="target rate (curve)",
-    )
-    wins = report["windows"]
-    starts = [w["start_s"] for w in wins] + ([wins[-1]["end_s"]] if wins else [])
-    ax.stairs([w["target_rps"] for w in wins], starts, label="target (window mean)", color="#1f77b4")
-    ax.stairs(
-        [w["achieved_rps"] for w in wins], starts, label="achieved (sent)", color="#ff7f0e", linewidth=2
-    )
-    ax.set_xlabel("time since start (s)")
-    ax.set_ylabel("requests / s")
-    ax.set_title("Request rate: target vs achieved")
-    ax.legend(fontsize=8)
-    ax.grid(True, alpha=0.3)
-    return fig
-
-
-def errors_plot(report: dict[str, Any]) -> Figure:
-    fig = Figure(figsize=(7, 3.5))
-    ax = fig.add_subplot()
-    wins = report["windows"]
-    for w in wins:
-        if w.get("slo_failed"):
-            ax.axvspan(w["start_s"], w["end_s"], color="#f4c7c3", alpha=0.6, lw=0)
-    ax.bar(
-        [w["start_s"] for w in wins],
-        [100 * w["error_rate"] for w in wins],
-        width=[w["end_s"] - w["start_s"] for w in wins],
-        align="edge",
-        color="#d62728",
-    )
-    ax.set_xlabel("time since start (s)  (shaded: a window that failed an SLO)")
-    ax.set_ylabel("error rate (%)")
-    ax.set_ylim(0, max(5.0, *(100 * w["error_rate"] * 1.1 for w in wins)) if wins else 5.0)
-    ax.set_title("Error rate over time")
-    ax.grid(True, alpha=0.3)
-    return fig
-
-
-def ttft_scatter(report: dict[str, Any]) -> Figure:
-    fig = Figure(figsize=(7, 3.5))
-    ax = fig.add_subplot()
-    points = report["samples"]["prompt_tokens_vs_ttft_ms"]
-    if points:
-        xs, ys = zip(*points, strict=True)
-        ax.scatter(xs, ys, s=6, alpha=0.5)
-    else:
-        ax.text(0.5, 0.5, "no streamed request succeeded", ha="center", transform=ax.transAxes)
-    ax.set_xlabel("prompt tokens")
-    ax.set_ylabel("TTFT (ms)")
-    ax.set_title("TTFT vs prompt length")
-    ax.grid(True, alpha=0.3)
-    return fig
 
 
 def _cell(value: Any) -> str:
@@ -142,8 +65,56 @@ def _verdict(passed: bool | None) -> str:
     )
 
 
+def _models(report: dict[str, Any]) -> list[str]:
+    if not report["by_model"]:
+        return []
+    out = [
+        "<h2 id=by-model-table>Per model</h2><table><tr><th>model</th><th>requests</th><th>error rate</th>"
+        "<th>TTFT p50</th><th>TTFT p95</th><th>E2E p95</th><th>cost (USD)</th></tr>"
+    ]
+    for model, m in report["by_model"].items():
+        lat = m["latency"]
+        out.append(
+            f"<tr><td>{html.escape(model)}</td><td>{m['requests']}</td><td>{100 * m['error_rate']:.2f} %</td>"
+            f"<td>{_cell(lat['ttft_ms']['p50'])}</td><td>{_cell(lat['ttft_ms']['p95'])}</td>"
+            f"<td>{_cell(lat['e2e_ms']['p95'])}</td>"
+            f"<td>{'–' if m['cost_usd'] is None else f'{m["cost_usd"]:.4f}'}</td></tr>"
+        )
+    out.append("</table>")
+    return out
+
+
+def _workflows(report: dict[str, Any]) -> list[str]:
+    out: list[str] = []
+    for wid, wf in report["workflows"].items():
+        rate = "–" if wf["success_rate"] is None else f"{100 * wf['success_rate']:.1f} %"
+        failures = ", ".join(f"{k} {v}" for k, v in wf["failures"].items()) or "none"
+        out.append(
+            f"<h2>Workflow <code>{html.escape(wid)}</code>: {rate} succeeded</h2><p>{wf['started']} started, "
+            f"{wf['succeeded']} succeeded, {wf['failed']} failed ({html.escape(failures)}), {wf['abandoned']} "
+            f"abandoned at the end of the run; conversation E2E p50 {_cell(wf['e2e_ms']['p50'])} ms, "
+            f"p95 {_cell(wf['e2e_ms']['p95'])} ms.</p><table><tr><th>turn</th><th>user</th><th>completed</th>"
+            "<th>failed</th><th>requests</th><th>tool rounds</th><th>E2E p50</th><th>E2E p95</th>"
+            "<th>TTFT p50</th></tr>"
+        )
+        for t in wf["turns"]:
+            out.append(
+                f"<tr><td>{t['turn']}</td><td>{html.escape(t['user'])}</td><td>{t['completed']}</td>"
+                f"<td>{t['failed']}</td><td>{t['requests']}</td><td>{t['tool_rounds']}</td>"
+                f"<td>{_cell(t['e2e_ms']['p50'])}</td><td>{_cell(t['e2e_ms']['p95'])}</td>"
+                f"<td>{_cell(t['ttft_ms']['p50'])}</td></tr>"
+            )
+        out.append("</table>")
+    return out
+
+
 def render(report: dict[str, Any]) -> str:
-    """The whole page."""
+    """The whole page (of a schema 2 report; LLMSimError for another version)."""
+    if report.get("schema_version") != SCHEMA_VERSION:
+        raise LLMSimError(
+            f"report.html is drawn from report.json schema_version {SCHEMA_VERSION}; this one is "
+            f"{report.get('schema_version')!r} (run the scenario again with this llmsim)"
+        )
     spec = LoadScenarioSpec.model_validate(report["scenario"])
     s = report["summary"]
     esc = html.escape
@@ -175,6 +146,18 @@ def render(report: dict[str, Any]) -> str:
                 f"<td>{len(obj['windows_failed'])}/{obj['windows_evaluated']}: {esc(failed)}</td></tr>"
             )
         parts.append("</table>")
+    recs = report.get("recommendations", [])
+    parts.append(f"<h2 id=recommendations>Recommendations ({len(recs)})</h2>")
+    if not recs:
+        parts.append("<p>None: no rule found evidence for one (see docs/loadgen.md, Recommendations).</p>")
+    for rec in recs:
+        evidence = ", ".join(
+            f"{k} = {_cell(v)}" for k, v in rec["evidence"].items() if not isinstance(v, list | dict)
+        )
+        parts.append(
+            f'<div class="rec {esc(rec["severity"])}"><b>{esc(rec["rule"])}</b>: {esc(rec["message"])}'
+            f"<br><small>evidence: {evidence}</small></div>"
+        )
     cost = "n/a (no price for this model)" if s["cost_usd"] is None else f"${s['cost_usd']:.4f}"
     parts.append("<h2>Summary</h2><table>")
     for label, value in (
@@ -182,8 +165,11 @@ def render(report: dict[str, Any]) -> str:
         ("succeeded", s["succeeded"]),
         ("failed", s["failed"]),
         ("error rate", f"{100 * s['error_rate']:.2f} %"),
+        ("availability", "–" if s["availability"] is None else f"{100 * s['availability']:.2f} %"),
         ("target rate (req/s)", s["target_rps"]),
         ("achieved rate (req/s)", s["achieved_rps"]),
+        ("mean concurrency (in flight)", s["concurrency"]["mean"]),
+        ("highest window concurrency", s["concurrency"]["max_window"]),
         ("output tokens / s", s["output_tokens_per_s"]),
         ("estimated cost", cost),
         ("schedule lag p99 (ms)", s["schedule_lag_ms"]["p99"]),
@@ -207,15 +193,27 @@ def render(report: dict[str, Any]) -> str:
             example = (report["errors"]["examples"].get(kind) or [""])[0]
             parts.append(f"<tr><td>{esc(kind)}</td><td>{n}</td><td>{esc(example)}</td></tr>")
         parts.append("</table>")
+    parts.extend(_models(report))
+    parts.extend(_workflows(report))
     parts.append("<h2>Plots</h2><div class=grid>")
-    parts.append(_img(PLOT_IDS[0], "Latency CDFs", latency_cdf_plot(report)))
-    parts.append(_img(PLOT_IDS[1], "Request rate: target vs achieved", rps_plot(report, spec)))
-    parts.append(_img(PLOT_IDS[2], "Error rate over time", errors_plot(report)))
-    parts.append(_img(PLOT_IDS[3], "TTFT vs prompt length", ttft_scatter(report)))
+    figures: list[tuple[str, str, Figure]] = [
+        (PLOT_IDS[4], "Latency percentiles per window", plots.latency_over_time(report)),
+        (PLOT_IDS[6], "Achieved concurrency over time", plots.concurrency_plot(report, spec)),
+        (PLOT_IDS[5], "Errors by type over time", plots.errors_by_type(report)),
+        (PLOT_IDS[2], "Error rate over time", plots.errors_plot(report)),
+        (PLOT_IDS[1], "Request rate: target vs achieved", plots.rps_plot(report, spec)),
+        (PLOT_IDS[0], "Latency CDFs", plots.latency_cdf_plot(report)),
+        (PLOT_IDS[3], "TTFT vs prompt length", plots.ttft_scatter(report)),
+    ]
+    if len(report["by_model"]) > 1:
+        figures.append((OPTIONAL_PLOT_IDS[0], "Latency per model", plots.by_model_plot(report)))
+    if report["workflows"]:
+        figures.append((OPTIONAL_PLOT_IDS[1], "Workflow turns", plots.workflow_turns_plot(report)))
+    parts.extend(_img(plot_id, title, fig) for plot_id, title, fig in figures)
     parts.append("</div>")
     parts.append(
         "<h2>Windows</h2><table><tr><th>window (s)</th><th>target rps</th><th>achieved rps</th>"
-        "<th>requests</th><th>errors</th><th>TTFT p95</th><th>ITL p90</th><th>E2E p95</th>"
+        "<th>in flight</th><th>requests</th><th>errors</th><th>TTFT p95</th><th>ITL p90</th><th>E2E p95</th>"
         "<th>SLOs failed</th></tr>"
     )
     for w in report["windows"]:
@@ -223,7 +221,8 @@ def render(report: dict[str, Any]) -> str:
         failed_slos = esc(", ".join(w.get("slo_failed", [])) or "–")
         parts.append(
             f"<tr><td>{w['start_s']:g}–{w['end_s']:g}</td><td>{_cell(w['target_rps'])}</td>"
-            f"<td>{_cell(w['achieved_rps'])}</td><td>{w['requests']}</td><td>{w['failed']}</td>"
+            f"<td>{_cell(w['achieved_rps'])}</td><td>{_cell(w['concurrency'])}</td>"
+            f"<td>{w['requests']}</td><td>{w['failed']}</td>"
             f"<td>{_cell(lat['ttft_ms']['p95'])}</td><td>{_cell(lat['itl_ms']['p90'])}</td>"
             f"<td>{_cell(lat['e2e_ms']['p95'])}</td>"
             f"<td class={'fail' if w.get('slo_failed') else 'pass'}>{failed_slos}</td></tr>"

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from llmsim.api.scenario import Chaos, Diurnal, Pattern, RampUp, Spike, Steady, Step, Wave
+from llmsim.api.scenario import Chaos, Diurnal, OpenLoopPattern, RampUp, Spike, Steady, Step, Wave
 
 GRID_STEP_S = 0.005
 """Resolution of the numerical rate integral (5 ms; exact for piecewise-linear rates at grid points)."""
@@ -50,7 +50,7 @@ def chaos_segments(pattern: Chaos, duration_s: float, seed: int) -> ChaosSegment
     return ChaosSegments(np.asarray(starts, dtype=float), np.asarray(rates, dtype=float))
 
 
-def rate(pattern: Pattern, t: np.ndarray, duration_s: float, seed: int = 0) -> np.ndarray:
+def rate(pattern: OpenLoopPattern, t: np.ndarray, duration_s: float, seed: int = 0) -> np.ndarray:
     """The target rate (requests/s) at times `t` (seconds since start); 0 outside [0, duration)."""
     t = np.asarray(t, dtype=float)
     out: np.ndarray
@@ -86,7 +86,7 @@ def rate(pattern: Pattern, t: np.ndarray, duration_s: float, seed: int = 0) -> n
     return np.where(inside_run, out, 0.0).astype(float)
 
 
-def cumulative(pattern: Pattern, duration_s: float, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def cumulative(pattern: OpenLoopPattern, duration_s: float, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Grid times and Λ at them (trapezoid rule, with each step's rate taken just inside the step
     so that discontinuities of step-like patterns land exactly on their time)."""
     n = max(2, min(math.ceil(duration_s / GRID_STEP_S), MAX_GRID_POINTS) + 1)
@@ -99,7 +99,9 @@ def cumulative(pattern: Pattern, duration_s: float, seed: int = 0) -> tuple[np.n
     return grid, np.concatenate([[0.0], np.cumsum(increments)])
 
 
-def expected_count(pattern: Pattern, duration_s: float, start_s: float, end_s: float, seed: int = 0) -> float:
+def expected_count(
+    pattern: OpenLoopPattern, duration_s: float, start_s: float, end_s: float, seed: int = 0
+) -> float:
     """Expected number of arrivals in [start_s, end_s)."""
     grid, lam = cumulative(pattern, duration_s, seed)
     lo, hi = np.interp([max(0.0, start_s), min(duration_s, end_s)], grid, lam)
@@ -107,7 +109,7 @@ def expected_count(pattern: Pattern, duration_s: float, start_s: float, end_s: f
 
 
 def arrival_times(
-    pattern: Pattern,
+    pattern: OpenLoopPattern,
     duration_s: float,
     rng: np.random.Generator,
     arrival: str = "poisson",

@@ -11,16 +11,25 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from llmsim import __version__
-from llmsim.api.scenario import LoadScenarioSpec, ModelPrice
+from llmsim import __version__, headers
+from llmsim.api.scenario import ClosedLoop, LoadScenarioSpec, ModelPrice, WorkflowRun
 from llmsim.errors import LLMSimError
-from llmsim.loadgen import patterns, pricing, slo
+from llmsim.loadgen import patterns, pricing, recommendations, slo
+from llmsim.loadgen import report_sections as sections
 from llmsim.loadgen.histogram import LogHistogram
-from llmsim.loadgen.results import LATENCY_METRICS, PARTIAL_KIND, PARTIAL_VERSION, Partial, Stats
+from llmsim.loadgen.report_sections import availability, latency_block, target_concurrency
+from llmsim.loadgen.results import (
+    LATENCY_METRICS,
+    PARTIAL_KIND,
+    PARTIAL_VERSION,
+    READABLE_PARTIAL_VERSIONS,
+    Partial,
+    Stats,
+)
 
-SCHEMA_VERSION = 1
-PERCENTILES = (0.5, 0.9, 0.95, 0.99)
-CREDENTIAL_HEADERS = frozenset({"authorization", "api-key", "x-api-key", "x-goog-api-key"})
+SCHEMA_VERSION = 2
+PERCENTILES = sections.PERCENTILES
+CREDENTIAL_HEADERS = frozenset(headers.CREDENTIALS)
 REDACTED = "<redacted>"
 
 
@@ -36,10 +45,6 @@ def scenario_for_report(spec: LoadScenarioSpec) -> dict[str, Any]:
     return doc
 
 
-def latency_block(hists: dict[str, LogHistogram]) -> dict[str, dict[str, float | None]]:
-    return {name: hists[name].summary(PERCENTILES) for name in LATENCY_METRICS}
-
-
 def _rate(n: float, seconds: float) -> float:
     return round(n / seconds, 4) if seconds > 0 else 0.0
 
@@ -53,11 +58,14 @@ def build(
     """The report document (a plain JSON-ready dict)."""
     total = partial.total
     duration = spec.duration_s
-    expected = patterns.expected_count(spec.pattern, duration, 0.0, duration, spec.seed)
-    price = pricing.find_price(spec.target.model, spec.pricing, price_overrides)
-    cost = (
-        None if price is None else round(pricing.cost_usd(price, total.prompt_tokens, total.output_tokens), 6)
+    pattern = spec.pattern
+    rate_curve = None if isinstance(pattern, ClosedLoop | WorkflowRun) else pattern
+    expected = (
+        None
+        if rate_curve is None
+        else patterns.expected_count(rate_curve, duration, 0.0, duration, spec.seed)
     )
+    cost, cost_section = _cost(spec, partial, price_overrides)
     elapsed = max(partial.elapsed_s, 1e-9)
     windows = []
     for i, win in enumerate(partial.windows):
@@ -70,14 +78,17 @@ def build(
                 "index": i,
                 "start_s": round(start, 3),
                 "end_s": round(end, 3),
-                "target_rps": _rate(
-                    patterns.expected_count(spec.pattern, duration, start, end, spec.seed), span
-                ),
+                "target_rps": None
+                if rate_curve is None
+                else _rate(patterns.expected_count(rate_curve, duration, start, end, spec.seed), span),
                 "achieved_rps": _rate(win.sent, span),
+                "concurrency": round(win.busy_s / partial.window_s, 3),
+                "target_concurrency": target_concurrency(spec, start, end),
                 "requests": st.requests,
                 "succeeded": st.succeeded,
                 "failed": st.failed,
                 "error_rate": round(st.failed / st.requests, 6) if st.requests else 0.0,
+                "availability": availability(st),
                 "errors_by_type": dict(sorted(st.errors.items())),
                 "output_tokens_per_s": _rate(st.output_tokens, span),
                 "latency": latency_block(st.latency),
@@ -89,7 +100,7 @@ def build(
         for i in objective["windows_failed"]:
             windows[i].setdefault("slo_failed", []).append(objective["name"])
     complete = not partial.notes and len(partial.workers) == partial.parallelism
-    return {
+    doc: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
         "generator": f"llmsim {__version__}",
         "scenario": scenario_for_report(spec),
@@ -108,12 +119,19 @@ def build(
             "requests": total.requests,
             "succeeded": total.succeeded,
             "failed": total.failed,
-            "target_rps": _rate(expected, duration),
+            "target_rps": None if expected is None else _rate(expected, duration),
             "achieved_rps": _rate(total.requests, duration),
             "output_tokens": total.output_tokens,
             "prompt_tokens": total.prompt_tokens,
             "output_tokens_per_s": _rate(total.output_tokens, elapsed),
             "error_rate": round(total.failed / total.requests, 6) if total.requests else 0.0,
+            "availability": availability(total),
+            "concurrency": {
+                "mean": round(partial.busy_s / elapsed, 3) if total.requests else 0.0,
+                "max_window": round(
+                    max((w.busy_s for w in partial.windows), default=0.0) / partial.window_s, 3
+                ),
+            },
             "errors_by_type": dict(sorted(total.errors.items())),
             "cost_usd": cost,
             "schedule_lag_ms": partial.lag_ms.summary(PERCENTILES),
@@ -122,25 +140,58 @@ def build(
         "latency_from_intended_send": latency_block(total.intended),
         "windows": windows,
         "slo": slo_section,
-        "cost": {
-            "usd": cost,
-            "model": spec.target.model,
-            "price": None
-            if price is None
-            else {
-                "pattern": price.pattern,
-                "input_per_million_usd": price.input_per_million_usd,
-                "output_per_million_usd": price.output_per_million_usd,
-                "source": price.source,
-            },
-        },
+        "cost": cost_section,
         "errors": {"by_type": dict(sorted(total.errors.items())), "examples": partial.examples},
+        "by_model": sections.models_section(spec, partial, price_overrides),
+        "workflows": sections.workflows_section(spec, partial.workflows),
         "samples": {"prompt_tokens_vs_ttft_ms": [list(p) for p in partial.samples]},
         "histograms": {
             "latency": {k: total.latency[k].to_dict() for k in LATENCY_METRICS},
             "latency_from_intended_send": {k: total.intended[k].to_dict() for k in LATENCY_METRICS},
             "schedule_lag_ms": partial.lag_ms.to_dict(),
+            "workflows": {k: {"e2e_ms": w.e2e_ms.to_dict()} for k, w in sorted(partial.workflows.items())},
         },
+    }
+    doc["recommendations"] = recommendations.derive(doc)
+    return doc
+
+
+def _cost(
+    spec: LoadScenarioSpec, partial: Partial, overrides: Sequence[ModelPrice]
+) -> tuple[float | None, dict[str, Any]]:
+    """The estimated cost and the `cost` section: one model's price, or the sum over a model mix."""
+    total = partial.total
+    if not partial.by_model:
+        price = pricing.find_price(spec.target.model, spec.pricing, overrides)
+        usd = (
+            None
+            if price is None
+            else round(pricing.cost_usd(price, total.prompt_tokens, total.output_tokens), 6)
+        )
+        return usd, {"usd": usd, "model": spec.target.model, "price": _price(price)}
+    priced: dict[str, float] = {}
+    unpriced: list[str] = []
+    prices: dict[str, Any] = {}
+    for model, st in sorted(partial.by_model.items()):
+        price = pricing.find_price(model, spec.pricing, overrides)
+        prices[model] = _price(price)
+        if price is None:
+            unpriced.append(model)
+        else:
+            priced[model] = pricing.cost_usd(price, st.prompt_tokens, st.output_tokens)
+    usd = round(sum(priced.values()), 6) if priced else None
+    section = {"usd": usd, "model": None, "price": None, "by_model": prices, "unpriced_models": unpriced}
+    return usd, section
+
+
+def _price(price: pricing.Price | None) -> dict[str, Any] | None:
+    if price is None:
+        return None
+    return {
+        "pattern": price.pattern,
+        "input_per_million_usd": price.input_per_million_usd,
+        "output_per_million_usd": price.output_per_million_usd,
+        "source": price.source,
     }
 
 
@@ -167,8 +218,9 @@ def read_partial(path: Path) -> tuple[LoadScenarioSpec, Partial]:
         raise LLMSimError(
             f"{path}: not a partial result of `llmsim load --worker-index` (kind {doc.get('kind')!r})"
         )
-    if doc.get("version") != PARTIAL_VERSION:
-        raise LLMSimError(f"{path}: partial version {doc.get('version')!r} is not {PARTIAL_VERSION}")
+    if doc.get("version") not in READABLE_PARTIAL_VERSIONS:
+        readable = " or ".join(str(v) for v in READABLE_PARTIAL_VERSIONS)
+        raise LLMSimError(f"{path}: partial version {doc.get('version')!r} is not {readable}")
     try:
         spec = LoadScenarioSpec.model_validate(doc["scenario"])
         return spec, Partial.from_dict(doc["partial"])

@@ -10,9 +10,12 @@ import numpy as np
 
 from llmsim.loadgen.histogram import LogHistogram
 from llmsim.loadgen.wire import ErrorType
+from llmsim.loadgen.workflow_stats import WorkflowStats
 
 PARTIAL_KIND = "llmsim.partial"
-PARTIAL_VERSION = 1
+PARTIAL_VERSION = 2
+READABLE_PARTIAL_VERSIONS = (1, 2)
+"""Version 1 partials lack concurrency, per-model and workflow data; they read as empty."""
 LATENCY_METRICS = ("ttft_ms", "itl_ms", "e2e_ms", "tpot_ms")
 MAX_SAMPLES = 2000
 """(prompt tokens, TTFT) points kept per worker for the scatter plot."""
@@ -39,6 +42,8 @@ class RequestRecord:
     status: int | None = None
     error: ErrorType | None = None
     message: str = ""
+    model: str = ""
+    """The model of a `requests.models` mix ("" for the target's one model)."""
 
     @property
     def lag_s(self) -> float:
@@ -139,13 +144,15 @@ class WindowStats:
     stats: Stats = field(default_factory=Stats)
     sent: int = 0
     """Requests actually sent during the window (achieved rate)."""
+    busy_s: float = 0.0
+    """Request-seconds in flight during the window (busy_s / window length = mean concurrency)."""
 
     def to_dict(self) -> dict[str, Any]:
-        return {"sent": self.sent, **self.stats.to_dict()}
+        return {"sent": self.sent, "busy_s": self.busy_s, **self.stats.to_dict()}
 
     @classmethod
     def from_dict(cls, doc: dict[str, Any]) -> WindowStats:
-        return cls(stats=Stats.from_dict(doc), sent=int(doc["sent"]))
+        return cls(stats=Stats.from_dict(doc), sent=int(doc["sent"]), busy_s=float(doc.get("busy_s", 0.0)))
 
 
 @dataclass
@@ -170,6 +177,12 @@ class Partial:
     notes: list[str] = field(default_factory=list)
     """Why the run is incomplete, and other remarks for the reader."""
     started_at: str = ""
+    busy_s: float = 0.0
+    """Request-seconds in flight over the whole run (mean concurrency = busy_s / elapsed_s)."""
+    by_model: dict[str, Stats] = field(default_factory=dict)
+    """Per model of a `requests.models` mix."""
+    workflows: dict[str, WorkflowStats] = field(default_factory=dict)
+    """Per workflow id, for workflow patterns."""
     _seen: int = 0
 
     def __post_init__(self) -> None:
@@ -184,8 +197,11 @@ class Partial:
         self.lag_ms.record(max(0.0, rec.lag_s) * 1000)
         self.windows[self.window_of(rec.intended_s)].stats.add(rec)
         self.windows[self.window_of(rec.sent_s)].sent += 1
+        if rec.model:
+            self.by_model.setdefault(rec.model, Stats()).add(rec)
         if rec.end_s is not None:
             self.elapsed_s = max(self.elapsed_s, rec.end_s)
+            self._add_busy(rec.sent_s, rec.end_s)
         if rec.error is not None:
             seen = self.examples.setdefault(rec.error.value, [])
             if len(seen) < MAX_EXAMPLES and rec.message not in seen:
@@ -200,6 +216,18 @@ class Partial:
                 if j < MAX_SAMPLES:
                     self.samples[j] = point
 
+    def _add_busy(self, start: float, end: float) -> None:
+        """Time in flight, per window (time after the last window is left out: the drain)."""
+        self.busy_s += max(0.0, end - start)
+        first, last = self.window_of(start), self.window_of(end)
+        for i in range(first, last + 1):
+            lo = max(start, i * self.window_s)
+            hi = min(end, (i + 1) * self.window_s)
+            self.windows[i].busy_s += max(0.0, hi - lo)
+
+    def workflow(self, workflow_id: str, turns: int) -> WorkflowStats:
+        return self.workflows.setdefault(workflow_id, WorkflowStats.empty(turns))
+
     def merge(self, other: Partial) -> None:
         if (other.window_s, other.n_windows) != (self.window_s, self.n_windows):
             raise ValueError("partials have different time windows (were they run from the same scenario?)")
@@ -212,6 +240,15 @@ class Partial:
         for mine, theirs in zip(self.windows, other.windows, strict=True):
             mine.stats.merge(theirs.stats)
             mine.sent += theirs.sent
+            mine.busy_s += theirs.busy_s
+        self.busy_s += other.busy_s
+        for model, stats in other.by_model.items():
+            self.by_model.setdefault(model, Stats()).merge(stats)
+        for wid, wf in other.workflows.items():
+            if wid in self.workflows:
+                self.workflows[wid].merge(wf)
+            else:
+                self.workflows[wid] = WorkflowStats.from_dict(wf.to_dict())
         self.samples = (self.samples + other.samples)[: MAX_SAMPLES * 4]
         for key, msgs in other.examples.items():
             seen = self.examples.setdefault(key, [])
@@ -238,6 +275,9 @@ class Partial:
             "scheduled": self.scheduled,
             "notes": self.notes,
             "started_at": self.started_at,
+            "busy_s": self.busy_s,
+            "by_model": {k: v.to_dict() for k, v in sorted(self.by_model.items())},
+            "workflows": {k: v.to_dict() for k, v in sorted(self.workflows.items())},
         }
 
     @classmethod
@@ -256,6 +296,9 @@ class Partial:
             scheduled=int(doc["scheduled"]),
             notes=[str(n) for n in doc["notes"]],
             started_at=str(doc.get("started_at", "")),
+            busy_s=float(doc.get("busy_s", 0.0)),
+            by_model={str(k): Stats.from_dict(v) for k, v in dict(doc.get("by_model", {})).items()},
+            workflows={str(k): WorkflowStats.from_dict(v) for k, v in dict(doc.get("workflows", {})).items()},
         )
         if len(out.windows) != out.n_windows:
             raise ValueError("window count does not match n_windows")

@@ -1,4 +1,5 @@
-"""One worker's run: build its share of the schedule, send it open-loop, collect a Partial."""
+"""One worker's run: set up, drive its share of the load with the scenario's pattern (open loop by
+a schedule, or closed loop by users or workflows), collect a Partial."""
 
 from __future__ import annotations
 
@@ -10,27 +11,20 @@ from pathlib import Path
 import aiohttp
 import numpy as np
 
-from llmsim.api.scenario import LoadScenarioSpec
+from llmsim.api.scenario import ClosedLoop, LoadScenarioSpec, WorkflowRun
 from llmsim.errors import LLMSimError
-from llmsim.loadgen import client, patterns, wire
+from llmsim.loadgen import closedloop, patterns
 from llmsim.loadgen.requestmix import PlannedRequest, PromptSource
 from llmsim.loadgen.results import Partial, RequestRecord, window_length
 from llmsim.loadgen.scheduler import LiveStats, Scheduler
-from llmsim.loadgen.wire import ErrorType
+from llmsim.loadgen.sending import Sender
+from llmsim.loadgen.workflows import WorkflowDriver
 
 START_LEAD_S = 0.2
 """The schedule starts this long after set-up, so that the first deadlines are not already late."""
-FAIL_FAST_AFTER = 10
-"""Stop early when this many first answers all failed in a way that says the target is unusable."""
-FAIL_FAST_REASONS = {
-    ErrorType.CONNECT: "is unreachable",
-    ErrorType.AUTH: "is rejecting the API key",
-    ErrorType.NOT_FOUND: "answers 404 Not Found (check the URL, provider format and model)",
-    ErrorType.MALFORMED: "does not answer in the {provider} format",
-}
-"""Error types that stop a run early when every one of the first answers has one, and what the
-note says about the target."""
 STOP_GRACE_S = 2.0
+CLOSED_LOOP_DRAWS = 1024
+"""Request-mix draws made up front for a closed loop (more are drawn as the run needs them)."""
 
 
 MAX_REQUESTS = 20_000_000
@@ -39,7 +33,8 @@ MAX_WINDOWS = 10_000
 
 
 def schedule(spec: LoadScenarioSpec) -> np.ndarray:
-    """Intended send offsets of the whole (all-worker) schedule."""
+    """Intended send offsets of the whole (all-worker) schedule of an open-loop pattern."""
+    assert not isinstance(spec.pattern, ClosedLoop | WorkflowRun)
     expected = patterns.expected_count(spec.pattern, spec.duration_s, 0.0, spec.duration_s, spec.seed)
     if expected > MAX_REQUESTS:
         raise LLMSimError(
@@ -68,90 +63,91 @@ async def run_worker(
             f"windowS: {window_s:g} s over durationS {spec.duration_s:g} s makes {n_windows:,} windows; "
             f"at most {MAX_WINDOWS:,}"
         )
-    times = schedule(spec)
-    mine = patterns.worker_share(times, spec.parallelism, worker_index)
-    mix = PromptSource(spec.requests, len(times), spec.seed, base_dir)
+    open_loop = not isinstance(spec.pattern, ClosedLoop | WorkflowRun)
+    times = schedule(spec) if open_loop else np.zeros(0)
+    mix = PromptSource(spec.requests, len(times) if open_loop else CLOSED_LOOP_DRAWS, spec.seed, base_dir)
     partial = Partial(
         window_s=window_s, n_windows=n_windows, workers=[worker_index], parallelism=spec.parallelism
     )
-    partial.scheduled = len(mine)
     partial.started_at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     live = live or LiveStats()
-    live.scheduled, live.duration_s = len(mine), spec.duration_s
+    live.duration_s = spec.duration_s
     stop = stop or asyncio.Event()
-    sample_rng = np.random.default_rng([spec.seed, worker_index, 0x5A])
     loop = asyncio.get_running_loop()
-    first_outcomes: list[ErrorType | None] = []
-
     connector = aiohttp.TCPConnector(limit=spec.max_concurrency, limit_per_host=0, ttl_dns_cache=300)
     async with aiohttp.ClientSession(connector=connector, auto_decompress=True) as session:
-        start = loop.time() + START_LEAD_S
-
-        def clock() -> float:
-            return loop.time() - start
-
-        async def fire(req: PlannedRequest, deadline: float) -> None:
-            call = wire.build_call(spec.target, req, api_key)
-            record = RequestRecord(
-                index=req.index,
-                intended_s=req.intended_s,
-                sent_s=clock(),
-                stream=req.stream,
-                prompt_tokens=req.prompt_tokens,
-            )
-            live.started += 1
-            live.in_flight += 1
-            try:
-                await client.execute(
-                    session, call, spec.target.provider, record, spec.request_timeout_s, clock
-                )
-            finally:
-                live.in_flight -= 1
-            partial.add(record, sample_rng)
-            if on_record is not None:
-                on_record(record)
-            live.finished += 1
-            live.output_tokens += record.output_tokens
-            if record.ok:
-                live.succeeded += 1
-            else:
-                live.failed += 1
-            if len(first_outcomes) < FAIL_FAST_AFTER:
-                first_outcomes.append(record.error)
-                if len(first_outcomes) == FAIL_FAST_AFTER and all(
-                    e in FAIL_FAST_REASONS for e in first_outcomes
-                ):
-                    worst = max(FAIL_FAST_REASONS, key=first_outcomes.count)
-                    reason = FAIL_FAST_REASONS[worst].format(provider=spec.target.provider.value)
-                    example = partial.examples.get(worst.value, [""])[0]
-                    partial.notes.append(
-                        f"stopped early: the target {spec.target.url} {reason} "
-                        f"(the first {FAIL_FAST_AFTER} requests failed, e.g. {example})"
-                    )
-                    stop.set()
-
-        items = ((float(times[i]), mix.request(int(i), float(times[i]))) for i in mine)
-        scheduler = Scheduler(spec.max_concurrency, stop)
+        sender = Sender(
+            spec, session, partial, live, stop, api_key, loop.time() + START_LEAD_S, worker_index, on_record
+        )
 
         async def tick() -> None:
             while True:
-                live.elapsed_s = max(0.0, clock())
+                live.elapsed_s = max(0.0, sender.clock())
                 await asyncio.sleep(0.1)
 
         ticker = asyncio.create_task(tick())
         try:
-            started = await scheduler.run(items, fire, start)
-            grace = STOP_GRACE_S if stop.is_set() else spec.request_timeout_s + 5
-            cancelled = await scheduler.drain(grace)
+            if open_loop:
+                await _open_loop(spec, sender, times, mix, worker_index)
+            else:
+                await _closed_loop(spec, sender, mix, worker_index)
         finally:
             ticker.cancel()
-        if started < len(mine):
-            if not partial.notes:
-                partial.notes.append(f"stopped early at {clock():.1f} s of {spec.duration_s:g} s")
-            partial.notes.append(f"{len(mine) - started} of {len(mine)} scheduled requests were not sent")
-        if cancelled:
-            partial.notes.append(f"{cancelled} requests in flight were abandoned when the run stopped")
     partial.elapsed_s = max(
-        partial.elapsed_s, min(clock(), spec.duration_s) if partial.total.requests else 0.0
+        partial.elapsed_s, min(sender.clock(), spec.duration_s) if partial.total.requests else 0.0
     )
     return partial
+
+
+async def _open_loop(
+    spec: LoadScenarioSpec, sender: Sender, times: np.ndarray, mix: PromptSource, worker_index: int
+) -> None:
+    partial, live = sender.partial, sender.live
+    mine = patterns.worker_share(times, spec.parallelism, worker_index)
+    partial.scheduled = live.scheduled = len(mine)
+
+    async def fire(req: PlannedRequest, _deadline: float) -> None:
+        await sender.send(req)
+
+    items = ((float(times[i]), mix.request(int(i), float(times[i]))) for i in mine)
+    scheduler = Scheduler(spec.max_concurrency, sender.stop)
+    started = await scheduler.run(items, fire, sender.start)
+    grace = STOP_GRACE_S if sender.stop.is_set() else spec.request_timeout_s + 5
+    cancelled = await scheduler.drain(grace)
+    if started < len(mine):
+        if not partial.notes:
+            partial.notes.append(f"stopped early at {sender.clock():.1f} s of {spec.duration_s:g} s")
+        partial.notes.append(f"{len(mine) - started} of {len(mine)} scheduled requests were not sent")
+    if cancelled:
+        partial.notes.append(f"{cancelled} requests in flight were abandoned when the run stopped")
+
+
+async def _closed_loop(spec: LoadScenarioSpec, sender: Sender, mix: PromptSource, worker_index: int) -> None:
+    pattern = spec.pattern
+    assert isinstance(pattern, ClosedLoop | WorkflowRun)
+    partial = sender.partial
+    slots = pattern.users if isinstance(pattern, ClosedLoop) else pattern.parallel_workflows
+    mine = list(range(worker_index, slots, spec.parallelism))
+    budget = closedloop.Budget(closedloop.share(pattern.iterations, spec.parallelism, worker_index))
+    think = closedloop.ThinkTime(pattern.think_time_s, spec.seed)
+    if isinstance(pattern, ClosedLoop):
+
+        async def unit(index: int, ready_s: float) -> None:
+            await sender.send(mix.request(index, ready_s))
+
+        noun = "requests"
+    else:
+        unit = WorkflowDriver(spec, sender, mix)
+        noun = "conversations"
+    planned = budget.remaining
+    sender.live.scheduled = planned or 0
+    abandoned = await closedloop.run_slots(sender, mine, slots, budget, pattern.ramp_up_s, think, unit)
+    done = (planned - (budget.remaining or 0)) if planned is not None else partial.total.requests
+    partial.scheduled = planned if planned is not None else done
+    if planned is not None and budget.remaining:
+        reason = "stopped early" if sender.stop.is_set() else f"durationS {spec.duration_s:g} s ended the run"
+        partial.notes.append(f"{reason} after {done} of {planned} {noun} (iterations)")
+    elif sender.stop.is_set() and not partial.notes:
+        partial.notes.append(f"stopped early at {sender.clock():.1f} s of {spec.duration_s:g} s")
+    if abandoned:
+        partial.notes.append(f"{abandoned} requests in flight were abandoned when the run stopped")

@@ -10,6 +10,7 @@ from typing import Any
 from urllib.parse import quote
 
 from llmsim.api.scenario import Target, TargetProvider
+from llmsim.loadgen import conversation
 from llmsim.loadgen.requestmix import PlannedRequest
 
 PLACEHOLDER_KEY = "llmsim-placeholder-key"
@@ -137,6 +138,8 @@ def build_call(target: Target, req: PlannedRequest, api_key: str | None) -> Http
             headers["authorization"] = f"Bearer {api_key}"
     if req.stream and provider != TargetProvider.OLLAMA:
         headers["accept"] = "text/event-stream"
+    if req.conversation is not None:  # a workflow turn: the whole history instead of one prompt
+        conversation.apply(provider, body, req.conversation)
     return HttpCall("POST", url, headers, json.dumps(body, separators=(",", ":")).encode())
 
 

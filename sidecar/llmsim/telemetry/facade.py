@@ -26,7 +26,7 @@ from opentelemetry import metrics, propagate, trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from llmsim.api.profile import SimulationProfileSpec
-from llmsim.telemetry import genai, labels, otel
+from llmsim.telemetry import genai, labels, otel, otel_logs
 from llmsim.telemetry.anomaly import Anomaly, AnomalyDetector, Expectations
 from llmsim.telemetry.events import CloudEventSink, EventBus
 from llmsim.telemetry.prometheus import PromMetrics, observe_many
@@ -65,6 +65,7 @@ class Telemetry:
         profile_lookup: ProfileLookup | None = None,
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
+        request_logs: otel_logs.RequestLogs | None = None,
     ) -> None:
         self.settings = settings or TelemetrySettings()
         self.prometheus = prometheus or PromMetrics()
@@ -76,6 +77,7 @@ class Telemetry:
         )
         self.models = models or labels.ModelLabeler(limit=self.settings.model_label_limit)
         self.profile_lookup = profile_lookup
+        self.request_logs = request_logs or otel_logs.RequestLogs()
         self.clock = clock
         self.wall_clock = wall_clock
         self._detectors: dict[str, AnomalyDetector] = {}
@@ -108,6 +110,7 @@ class Telemetry:
             settings=settings,
             prometheus=prometheus,
             otel_providers=otel.from_env(service_name),
+            request_logs=otel_logs.RequestLogs.from_env(service_name),
             events=EventBus(settings.events_source, sink),
             models=labels.ModelLabeler(known_models, settings.model_label_limit),
             profile_lookup=profile_lookup,
@@ -125,6 +128,7 @@ class Telemetry:
             self.complete_session(sid)
         await self.events.aclose()
         await asyncio.to_thread(self.otel.shutdown)  # flushing exporters blocks; keep the loop free
+        await asyncio.to_thread(self.request_logs.shutdown)
 
     # requests ------------------------------------------------------------------------------
 
@@ -152,7 +156,9 @@ class Telemetry:
         model = self._guard("labels", lambda: self.models(rec.model), labels.OTHER)
         self._guard("prometheus", lambda: self._prometheus(rec, model), None)
         self._guard("otel_metrics", lambda: self.instruments.record(rec, model), None)
-        trace_id = self._guard("tracing", lambda: self._span(rec, span), None)
+        span_context = self._guard("tracing", lambda: self._span(rec, span), None)
+        trace_id = f"{span_context.trace_id:032x}" if span_context is not None else None
+        self._guard("logs", lambda: self.request_logs.emit(rec, span_context), None)
         session = self._guard("sessions", lambda: self._session(rec), None)
         anomalies = self._guard("anomaly", lambda: self._anomalies(rec, spec, session), [])
         self._guard("events", lambda: self._events(rec, trace_id, anomalies), None)
@@ -187,12 +193,13 @@ class Telemetry:
         if rec.fault:
             p.faults.labels(provider, model, mode, labels.fault_label(rec.fault)).inc()
 
-    def _span(self, rec: RequestRecord, span: trace.Span | None) -> str | None:
+    def _span(self, rec: RequestRecord, span: trace.Span | None) -> trace.SpanContext | None:
+        """End the request's span; its context (else the caller's, when not recording) or None."""
         if span is None:
             parent = propagate.extract(rec.carrier) if rec.carrier else None
             if not self.otel.recording:
                 ctx = trace.get_current_span(parent).get_span_context() if parent is not None else None
-                return f"{ctx.trace_id:032x}" if ctx is not None and ctx.is_valid else None
+                return ctx if ctx is not None and ctx.is_valid else None
             start_ns = int(rec.started_at * 1e9)
             span = self.otel.tracer.start_span(
                 genai.span_name(rec), context=parent, kind=SpanKind.SERVER, start_time=start_ns
@@ -209,7 +216,7 @@ class Telemetry:
             span.set_status(Status(StatusCode.ERROR, rec.error_message or rec.outcome))
         span.end(end_time=start_ns + int(rec.e2e_s * 1e9))
         ctx = span.get_span_context()
-        return f"{ctx.trace_id:032x}" if ctx.is_valid else None
+        return ctx if ctx.is_valid else None
 
     def _session(self, rec: RequestRecord) -> Session | None:
         if not rec.session_id:

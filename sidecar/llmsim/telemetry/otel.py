@@ -35,7 +35,7 @@ log = logging.getLogger(__name__)
 INSTRUMENTATION_NAME = "llmsim"
 DEFAULT_SERVICE_NAME = "llmsim"
 
-Signal = Literal["traces", "metrics"]
+Signal = Literal["traces", "metrics", "logs"]
 
 
 def sdk_disabled(env: Mapping[str, str]) -> bool:
