@@ -312,13 +312,13 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
         our_ca = str(ca_dir / "llmsim-ca-cert.pem")
         upstream_cmd = [py, "-m", "bench.proxy", "upstream", str(up_plain), str(up_tls), up_cert, up_key]
 
-        def ours(mode: str, engine: str = "frontdoor") -> tuple[list[str], int, int]:
+        def ours(mode: str) -> tuple[list[str], int, int]:
             port, tls_port = free_port(), free_port()
             cmd = [py, "-m", "llmsim.cli.main", "proxy", "--mode", mode, "--listen", f"127.0.0.1:{port}",
                    "--admin", f"127.0.0.1:{free_port()}", "--ca-dir", str(ca_dir), "--log-level", "error",
                    "--intercept", f"127.0.0.1:{up_plain}", "--upstream", f"openai=http://127.0.0.1:{up_plain}",
                    "--resolve", f"{HOST}=127.0.0.1:{up_tls}", "--upstream-ca", up_ca,
-                   "--tls-listen", f"127.0.0.1:{tls_port}", "--profile", str(_profile(tmp)), "--engine", engine]  # fmt: skip
+                   "--tls-listen", f"127.0.0.1:{tls_port}", "--profile", str(_profile(tmp))]  # fmt: skip
             return cmd, port, tls_port
 
         def mitmdump() -> tuple[list[str], int, int]:
@@ -343,18 +343,6 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
             ("llmsim proxy: base-url", lambda: ours("passthrough"), "base", False),
             ("llmsim proxy: host-alias (TLS :443)", lambda: ours("passthrough"), "tls", True),
             ("llmsim proxy: simulate, CONNECT+TLS", lambda: ours("simulate"), "connect-tls", False),
-            (
-                "llmsim proxy --engine mitmproxy: proxy, plain HTTP",
-                lambda: ours("passthrough", "mitmproxy"),
-                "absolute",
-                False,
-            ),
-            (
-                "llmsim proxy --engine mitmproxy: CONNECT+TLS",
-                lambda: ours("passthrough", "mitmproxy"),
-                "connect-tls",
-                False,
-            ),
         ]
         with _process(upstream_cmd, up_tls, core=1):
             for label, factory, kind, use_tls in paths:

@@ -28,7 +28,6 @@ import numpy as np
 from aiohttp import web
 from aiohttp.streams import StreamReader
 from multidict import CIMultiDict
-from yarl import URL
 
 from llmsim.api.faults import FaultType
 from llmsim.api.profile import Mode
@@ -58,7 +57,6 @@ HOP_BY_HOP = frozenset(
     }
 )  # fmt: skip
 UPSTREAM_HEADER = "x-llmsim-upstream"
-DESTINATION_HEADER = "x-llmsim-destination"
 DEFAULT_UPSTREAMS: dict[str, str] = {
     "openai": "https://api.openai.com",
     "anthropic": "https://api.anthropic.com",
@@ -89,8 +87,6 @@ class DataPath:
     upstreams: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_UPSTREAMS))
     observations: TextIO | None = None
     """JSON lines of measured passthrough/perturb timings (input of `llmsim profile fit`)."""
-    engine_token: str | None = None
-    """Set by the mitmproxy engine: requests carrying `x-llmsim-destination: <token> URL` go to URL."""
     _session: aiohttp.ClientSession | None = None
     _counter: int = 0
     in_flight: int = 0
@@ -111,14 +107,6 @@ class DataPath:
     # -- routing ---------------------------------------------------------------------------
 
     def destination(self, request: web.Request) -> Destination:
-        if self.engine_token is not None:
-            marked = request.headers.get(DESTINATION_HEADER, "")
-            token, _, marked_url = marked.partition(" ")
-            if token == self.engine_token:
-                target = URL(marked_url)
-                scheme = target.scheme or "https"
-                port = target.port or (443 if scheme == "https" else 80)
-                return Destination(scheme, (target.host or "").lower(), port)
         secure = request.transport is not None and request.transport.get_extra_info("sslcontext") is not None
         scheme = "https" if secure else "http"
         if request.raw_path.startswith(("http://", "https://")):

@@ -5,11 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import secrets
 import socket
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from aiohttp import web
 
@@ -72,14 +70,9 @@ class ProxyOptions:
     watch_interval_s: float = 0.5
     drain_s: float = 10.0
     """On shutdown (SIGTERM), how long in-flight requests and streams may take to finish."""
-    engine: str = "frontdoor"
-    """`frontdoor` (asyncio CONNECT/TLS front door, the fast default) or `mitmproxy` (mitmproxy's proxy
-    server with our addon in front of the same data path)."""
 
     def validate(self) -> None:
         Scope.build(self.intercept)
-        if self.engine not in ("frontdoor", "mitmproxy"):
-            raise ValueError(f"--engine {self.engine!r}: use frontdoor or mitmproxy")
         for provider, url in self.upstreams.items():
             if not url.startswith(("http://", "https://")):
                 raise ValueError(f"--upstream {provider}={url}: the URL must start with http:// or https://")
@@ -127,7 +120,6 @@ class ProxyServer:
         self.listen_address: Address | None = None
         self.admin_address: Address | None = None
         self.tls_address: Address | None = None
-        self._mitm: Any = None
         self._tls: TlsListener | None = None
 
     async def start(self) -> None:
@@ -172,23 +164,8 @@ class ProxyServer:
             *self.listen_address, self.admin_address, self.ca.cert_path, self.state.profile.name,
         )  # fmt: skip
 
-    async def _start_mitmproxy(self, http_server: web.Server) -> Address:
-        from llmsim.proxy import mitm_engine
-
-        loop = asyncio.get_running_loop()
-        internal = await loop.create_server(http_server, "127.0.0.1", 0, backlog=1024)
-        self._servers.append(internal)
-        self.datapath.engine_token = secrets.token_hex(16)
-        self._mitm = await mitm_engine.start(
-            self.options, self.state, self.ca, _bound(internal)[1], self.datapath.engine_token
-        )
-        address: Address = self._mitm.address
-        return address
-
     async def stop(self) -> None:
         self.state.ready = False
-        if self._mitm is not None:
-            await self._mitm.stop()
         for task in self._tasks:
             task.cancel()
         for server in self._servers:
