@@ -34,6 +34,7 @@ from llmsim.api.profile import Mode
 from llmsim.headers import FAULT as FAULT_HEADER
 from llmsim.headers import MODE as MODE_HEADER
 from llmsim.headers import parse_mode
+from llmsim.providers import catalog
 from llmsim.providers.base import ApiError, Endpoint, HttpRequestFacts
 from llmsim.proxy import perturb, provider_errors, safety
 from llmsim.proxy.facts import RequestInfo, request_info
@@ -57,11 +58,7 @@ HOP_BY_HOP = frozenset(
     }
 )  # fmt: skip
 UPSTREAM_HEADER = "x-llmsim-upstream"
-DEFAULT_UPSTREAMS: dict[str, str] = {
-    "openai": "https://api.openai.com",
-    "anthropic": "https://api.anthropic.com",
-    "gemini": "https://generativelanguage.googleapis.com",
-}
+DEFAULT_UPSTREAMS: dict[str, str] = catalog.default_upstreams()
 """Where base-url capture sends each provider's requests (azure and ollama must be configured)."""
 _LOOPBACK_NAMES = frozenset({"localhost", "::1", "ip6-localhost"})
 _STREAM_TYPES = ("text/event-stream", "application/x-ndjson", "application/jsonl", "application/stream+json")

@@ -7,7 +7,7 @@ from typing import Any
 from aiohttp import web
 
 from llmsim.profiles import ProfileRegistry, default_profile
-from llmsim.providers import anthropic, gemini, ollama, openai_common
+from llmsim.providers import catalog, errors
 from llmsim.providers.base import ApiError, BodyAnswer, ErrorKind
 from llmsim.server import control, models_route, observability, routes
 from llmsim.server.pipeline import STATE, Pipeline
@@ -47,14 +47,8 @@ async def unknown_route(request: web.Request, handler: Any) -> web.StreamRespons
 
 def _unrouted_answer(request: web.Request, error: ApiError) -> BodyAnswer:
     """The error in the shape of the provider whose path (or credentials) the request uses."""
-    path = request.path
-    if path.startswith("/api/"):
-        return ollama.error_answer(error)
-    if path.startswith(("/v1beta/", "/v1alpha/")) or ("/models/" in path and ":" in path.rsplit("/", 1)[-1]):
-        return gemini.error_answer(error)
-    if path.startswith("/v1/messages") or "anthropic-version" in request.headers:
-        return anthropic.error_answer(error, "req_unrouted")
-    return openai_common.error_answer(error, "req_unrouted")
+    provider = catalog.classify(request.path, request.headers, request.query)
+    return errors.error_answer(provider, error)
 
 
 def create_app(registry: ProfileRegistry | None = None, settings: ServerSettings | None = None,
