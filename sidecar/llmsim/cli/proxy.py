@@ -16,7 +16,7 @@ from llmsim.errors import LLMSimError
 from llmsim.proxy.ca import DEFAULT_CA_DIR
 from llmsim.proxy.redact import RedactingFilter
 from llmsim.proxy.runner import ProxyOptions, ProxyServer, parse_address
-from llmsim.server import gc_policy
+from llmsim.runtime import gc_policy
 
 log = logging.getLogger("llmsim.proxy")
 

@@ -21,7 +21,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TextIO, cast
+from typing import Any, TextIO
 
 import aiohttp
 import numpy as np
@@ -35,17 +35,18 @@ from llmsim.headers import FAULT as FAULT_HEADER
 from llmsim.headers import MODE as MODE_HEADER
 from llmsim.headers import parse_mode
 from llmsim.providers import catalog
-from llmsim.providers.base import ApiError, Endpoint, HttpRequestFacts
+from llmsim.providers.base import ApiError, HttpRequestFacts
 from llmsim.proxy import perturb, provider_errors, safety
 from llmsim.proxy.facts import RequestInfo, request_info
 from llmsim.proxy.metrics import ProxyMetrics
 from llmsim.proxy.redact import redact_text, redact_url
 from llmsim.proxy.state import ProxyState
-from llmsim.server import fault_hooks, pipeline
-from llmsim.server.pipeline import STATE
-from llmsim.server.records import RequestRecord
+from llmsim.runtime import endpoints, fault_hooks, intake, seeding
+from llmsim.runtime.state import STATE
 from llmsim.simulation.faults import parse_forced
+from llmsim.telemetry.facade import trace_carrier
 from llmsim.telemetry.prometheus import observe_many
+from llmsim.telemetry.records import RecordBuilder
 
 log = logging.getLogger("llmsim.proxy")
 
@@ -218,7 +219,7 @@ class DataPath:
         spec = self.state.profile.spec
         seed = [spec.seed, self._counter] if spec.seed is not None else [int.from_bytes(os.urandom(8))]
         rng = np.random.default_rng(seed)
-        endpoint = _endpoint_of(request)
+        endpoint = endpoints.endpoint_of(request)
         if endpoint is None:
             plan = perturb.plan_perturbation(
                 spec, rng, forced=forced, activated_at=self.state.activated_at, now=self.state.clock()
@@ -239,12 +240,17 @@ class DataPath:
             return plan, None, {}  # the real provider answers invalid requests itself
         gen = dataclasses.replace(
             gen,
-            api_key_id=pipeline.api_key_id(facts.headers, facts.query),
+            api_key_id=intake.api_key_id(facts.headers, facts.query),
             client_request_id=info.request_id,
         )
         try:
             outcome = await fault_hooks.decide(
-                sim_state, self.state.profile, facts, gen, asyncio.get_running_loop().time()
+                sim_state,
+                self.state.profile,
+                gen,
+                asyncio.get_running_loop().time(),
+                forced=intake.forced_fault(facts.headers),
+                seed=seeding.fault_seed(sim_state, spec, seeding.header_seed(facts)),
             )
         except ApiError as exc:
             answer = endpoint.render_error(exc, facts)
@@ -504,45 +510,34 @@ class DataPath:
         sim_state = request.app.get(STATE)
         if sim_state is None:
             return
-        endpoint = _endpoint_of(request)
+        endpoint = endpoints.endpoint_of(request)
         fault = plan.fault.value if plan is not None and plan.fault is not None else None
-        record = RequestRecord(
-            request_id=info.request_id or f"proxy-{self._counter}",
-            provider=info.provider,
-            operation=endpoint.operation if endpoint is not None else "chat",
-            path=info.path,
-            model=info.model or "",
-            response_model=info.model or "",
-            profile=self.state.profile.name,
-            mode=mode.value,
-            stream=info.stream,
-            status=status,
-            outcome="ok" if status < 400 else "error",
-            error_kind=None if status < 400 else _error_kind(status),
-            fault=fault,
-            fault_reason="perturb" if fault else None,
-            completion_tokens=len(times) if info.stream else 0,
-            ttft_s=times[0] - t0 if times else None,
-            token_times_s=[t - t0 for t in times] if info.stream else [],
-            e2e_s=end - t0,
+        record = RecordBuilder(
+            info.request_id or f"proxy-{self._counter}",
+            info.provider,
+            endpoint.operation if endpoint is not None else "chat",
             started_at=time.time() - (end - t0),
-            headers={k: v for k, v in request.headers.items() if k.lower() in ("traceparent", "tracestate")},
+            mode=mode.value,
         )
-        sim_state.report(record)
+        record.model = record.response_model = info.model or ""
+        record.profile = self.state.profile.name
+        record.stream, record.status = info.stream, status
+        record.fault, record.fault_reason = fault, "perturb" if fault else None
+        if status >= 400:
+            record.fail(_error_kind(status))
+        record.output_tokens = len(times) if info.stream else 0
+        record.token_times_s = [t - t0 for t in times] if info.stream else []
+        if times and not info.stream:
+            record.token_times_s = [times[0] - t0]
+        record.e2e_s = end - t0
+        record.carrier = trace_carrier(request.headers)
+        sim_state.report(record.build())
 
 
 def _error_kind(status: int) -> str:
     return {400: "invalid_request", 401: "authentication", 403: "permission", 404: "not_found",
             413: "too_large", 429: "rate_limit", 503: "overloaded", 529: "overloaded"}.get(
         status, "server_error" if status >= 500 else "invalid_request")  # fmt: skip
-
-
-def _endpoint_of(request: web.Request) -> Endpoint | None:
-    """The simulator endpoint the request's path routes to (None for paths it does not serve)."""
-    handler = request.match_info.handler
-    owner = getattr(handler, "__self__", handler)
-    endpoint = getattr(owner, "endpoint", None)
-    return cast(Endpoint, endpoint) if endpoint is not None else None
 
 
 def _rewind(request: web.Request, body: bytes) -> None:

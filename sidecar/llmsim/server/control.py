@@ -28,9 +28,9 @@ from llmsim import __version__
 from llmsim.api.faults import FaultType
 from llmsim.errors import ProfileError, describe_validation_error
 from llmsim.profiles import NamedProfile, deep_merge, dump_spec, parse_spec
+from llmsim.runtime.state import STATE
 from llmsim.server import control_models as cm
 from llmsim.server.observability import TELEMETRY
-from llmsim.server.pipeline import STATE
 from llmsim.simulation import faults, planner
 from llmsim.simulation.plan import FaultDecision, ResponsePlan
 from llmsim.simulation.request import GenerationRequest, Message, ToolChoice, ToolSpec

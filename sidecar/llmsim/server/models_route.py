@@ -16,7 +16,8 @@ from aiohttp import web
 
 from llmsim.providers import anthropic, catalog, gemini, ollama, openai_common
 from llmsim.providers.base import ApiError, ErrorKind, json_body
-from llmsim.server.pipeline import STATE, new_request_id
+from llmsim.runtime.intake import new_request_id
+from llmsim.runtime.state import STATE
 
 GeminiLister = Callable[[list[str], str | None], tuple[int, dict[str, Any]]]
 """(listed model names, model id or None) -> (status, body) in Gemini's shape."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import gc
 
-from llmsim.server.gc_policy import NEVER, GcPolicy
+from llmsim.runtime.gc_policy import NEVER, GcPolicy
 
 
 def test_apply_freezes_start_up_objects_and_disables_automatic_full_collections() -> None:
