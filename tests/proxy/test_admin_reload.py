@@ -112,17 +112,16 @@ async def test_an_in_flight_stream_survives_a_reload(
 async def test_simulation_failures_fail_open_with_a_provider_error(
     proxy_factory: ProxyFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from llmsim.proxy import datapath
+
     proxy = await proxy_factory()
 
-    async def broken(request: object) -> object:
+    def broken(request: object, body: bytes) -> None:
         raise RuntimeError("boom")
 
-    original = proxy.datapath.simulate
-
-    async def simulate_with_broken_engine(request, handler, info, body):  # type: ignore[no-untyped-def]
-        return await original(request, broken, info, body)
-
-    monkeypatch.setattr(proxy.datapath, "simulate", simulate_with_broken_engine)
+    monkeypatch.setattr(datapath, "_rewind", broken)
     status, doc, headers = await chat(proxy)
     assert status == 500 and doc["error"]["type"] == "server_error"  # type: ignore[index]
+    assert "internal error" in doc["error"]["message"]  # type: ignore[index]
     assert headers.get("x-llmsim-fail-open") == "1"
+    assert proxy.metrics.registry.get_sample_value("llmsim_proxy_fail_open_total", {"mode": "simulate"}) == 1

@@ -17,13 +17,16 @@ from llmsim.profiles import NamedProfile
 from llmsim.proxy import upstream
 from llmsim.proxy.admin import create_admin_app
 from llmsim.proxy.ca import DEFAULT_CA_DIR, CertificateAuthority
+from llmsim.proxy.datapath import DataPath
 from llmsim.proxy.frontdoor import FrontDoor
-from llmsim.proxy.handler import DEFAULT_UPSTREAMS, DataPath, open_observations
 from llmsim.proxy.metrics import ProxyMetrics
 from llmsim.proxy.reload import ProfileWatcher
+from llmsim.proxy.reporting import Reporter, open_observations
+from llmsim.proxy.routing import DEFAULT_UPSTREAMS, Router
 from llmsim.proxy.scope import Scope
 from llmsim.proxy.state import ProxyState
 from llmsim.proxy.tlslistener import TlsListener
+from llmsim.runtime.state import RuntimeState
 from llmsim.server import observability
 from llmsim.server.app import create_app
 
@@ -96,20 +99,25 @@ class ProxyServer:
             extra_hosts=options.intercept,
             mode_override=options.mode,
         )
+        self.runtime = RuntimeState(self.state.registry)
+        """Shared by the data path and the simulator app inside the proxy."""
+        self.state.on_activate.append(self.runtime.reactivate)
         self.metrics = ProxyMetrics()
         self.ca = CertificateAuthority(options.ca_dir)
         resolver_overrides = dict(options.resolve)
         ssl_ctx = upstream.client_ssl_context(options.upstream_ca)
+        self.router = Router({**DEFAULT_UPSTREAMS, **options.upstreams})
         self.datapath = DataPath(
-            state=self.state,
-            metrics=self.metrics,
+            self.state,
+            self.runtime,
+            self.metrics,
+            self.router,
             session_factory=lambda: upstream.new_session(
                 upstream.UpstreamResolver(resolver_overrides, options.bypass_hosts_file), ssl_ctx
             ),
-            upstreams={**DEFAULT_UPSTREAMS, **options.upstreams},
-            observations=open_observations(options.observations),
+            reporter=Reporter(self.runtime, open_observations(options.observations)),
         )
-        self.app = create_app(self.state.registry)
+        self.app = create_app(state=self.runtime)
         self.app.middlewares.insert(0, self.datapath.middleware())
         self._runner = web.AppRunner(
             self.app, access_log=None, handle_signals=False, shutdown_timeout=options.drain_s
@@ -140,7 +148,7 @@ class ProxyServer:
             self.tls_address = await self._tls.start(*self.options.tls_listen)
         own = {f"{h}:{p}" for h, p in [self.listen_address] if h}
         own |= {f"localhost:{self.listen_address[1]}", f"127.0.0.1:{self.listen_address[1]}"}
-        self.datapath.own_addresses = frozenset(own)
+        self.router.own_addresses = frozenset(own)
         if self.options.admin is not None:
             telemetry = self.app.get(observability.TELEMETRY)
             extra = (lambda: telemetry.prometheus.render()[0]) if telemetry is not None else None

@@ -20,6 +20,7 @@ from llmsim import headers, streaming
 from llmsim.api.faults import FaultType
 from llmsim.api.profile import Mode, Provider
 from llmsim.profiles import NamedProfile
+from llmsim.providers import errors
 from llmsim.providers.base import Answer, ApiError, Endpoint, ErrorKind, HttpRequestFacts
 from llmsim.runtime import fault_hooks, intake, seeding
 from llmsim.runtime.capacity_gate import QueueFull
@@ -31,8 +32,6 @@ from llmsim.telemetry.facade import trace_carrier
 from llmsim.telemetry.records import RecordBuilder
 
 log = logging.getLogger("llmsim.server")
-
-INTERNAL_ERROR_MESSAGE = "The simulator failed to process this request (internal error; see the llmsim log)."
 
 
 def _resolve_profile(state: RuntimeState, facts: HttpRequestFacts) -> NamedProfile:
@@ -118,8 +117,8 @@ class Pipeline:
             raise
         except Exception:  # fail open: a provider-shaped 500, never a traceback
             log.exception("internal error while simulating %s %s", request.method, request.path)
-            record.internal_error(INTERNAL_ERROR_MESSAGE)
-            internal = ApiError(ErrorKind.SERVER_ERROR, INTERNAL_ERROR_MESSAGE)
+            internal = errors.internal_error()
+            record.internal_error(internal.message)
             return await self._send(request, self.endpoint.render_error(internal, facts), start, record)
         finally:
             record.e2e_s = loop.time() - start
