@@ -20,18 +20,46 @@ def test_apply_freezes_start_up_objects_and_disables_automatic_full_collections(
     assert gc.get_threshold() == before and gc.get_freeze_count() == 0
 
 
+class FakeTime:
+    """A clock that `sleep` advances: the policy's loop runs instantly, on simulated time."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.ticks = 0
+
+    def __call__(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.now += seconds
+        self.ticks += 1
+        await asyncio.sleep(0)  # let the test observe between ticks
+
+
 async def test_full_collections_run_when_idle_and_are_forced_when_never_idle() -> None:
     busy = [1]
-    policy = GcPolicy(in_flight=lambda: busy[0], idle_every_s=0.05, max_every_s=0.3)
-    task = asyncio.create_task(policy.run(tick_s=0.02))
+    clock = FakeTime()
+    policy = GcPolicy(
+        in_flight=lambda: busy[0], idle_every_s=10, max_every_s=300, clock=clock, sleep=clock.sleep
+    )
+    task = asyncio.create_task(policy.run(tick_s=0.5))
+
+    async def advance(seconds: float) -> None:
+        until = clock.now + seconds
+        while clock.now < until:
+            await asyncio.sleep(0)
+
     try:
-        await asyncio.sleep(0.15)
+        await advance(299)
         assert policy.full_collections == 0, "no full collection while requests are in flight"
-        await asyncio.sleep(0.3)
-        assert policy.forced_collections >= 1, "but one is forced after max_every_s"
-        forced = policy.full_collections
+        await advance(2)
+        assert policy.forced_collections == 1, "but one is forced after max_every_s"
         busy[0] = 0
-        await asyncio.sleep(0.15)
-        assert policy.full_collections > forced and policy.forced_collections == forced
+        await advance(9)
+        assert policy.full_collections == 1, "idle, but not for idle_every_s since the last one"
+        await advance(2)
+        assert policy.full_collections == 2 and policy.forced_collections == 1, "an idle one"
+        await advance(60)
+        assert policy.full_collections == 2 + 6, "then one every idle_every_s while idle"
     finally:
         task.cancel()

@@ -129,6 +129,8 @@ class ProxyServer:
         self.admin_address: Address | None = None
         self.tls_address: Address | None = None
         self._tls: TlsListener | None = None
+        self.watcher: ProfileWatcher | None = None
+        """Polls the profile file (when `--profile` is one)."""
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
@@ -162,10 +164,8 @@ class ProxyServer:
             self._servers.append(admin)
             self.admin_address = _bound(admin)
         if self.profile_path is not None:
-            watcher = ProfileWatcher(
-                self.profile_path, self.state, self.metrics, self.options.watch_interval_s
-            )
-            self._tasks.append(asyncio.create_task(watcher.run()))
+            self.watcher = ProfileWatcher(self.profile_path, self.state, self.metrics, self.options.watch_interval_s)
+            self._tasks.append(asyncio.create_task(self.watcher.run()))
         self.state.ready = True
         log.info(
             "llmsim proxy on %s:%d (admin %s, CA %s, profile %r)",
