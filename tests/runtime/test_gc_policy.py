@@ -25,14 +25,14 @@ class FakeTime:
 
     def __init__(self) -> None:
         self.now = 1000.0
-        self.ticks = 0
+        self.ticked = asyncio.Event()
 
     def __call__(self) -> float:
         return self.now
 
     async def sleep(self, seconds: float) -> None:
         self.now += seconds
-        self.ticks += 1
+        self.ticked.set()
         await asyncio.sleep(0)  # let the test observe between ticks
 
 
@@ -47,7 +47,8 @@ async def test_full_collections_run_when_idle_and_are_forced_when_never_idle() -
     async def advance(seconds: float) -> None:
         until = clock.now + seconds
         while clock.now < until:
-            await asyncio.sleep(0)
+            clock.ticked.clear()
+            await clock.ticked.wait()
 
     try:
         await advance(299)

@@ -28,5 +28,7 @@ def error_answer(provider: str, error: ApiError, request_id: str = "") -> BodyAn
     if provider == "gemini":
         return gemini.error_answer(error)
     if provider == "anthropic":
-        return anthropic.error_answer(error, anthropic.error_request_id(request_id) if request_id else UNROUTED_REQUEST_ID)
+        return anthropic.error_answer(
+            error, anthropic.error_request_id(request_id) if request_id else UNROUTED_REQUEST_ID
+        )
     return openai_common.error_answer(error, request_id or UNROUTED_REQUEST_ID, azure=provider == "azure")

@@ -164,7 +164,9 @@ class ProxyServer:
             self._servers.append(admin)
             self.admin_address = _bound(admin)
         if self.profile_path is not None:
-            self.watcher = ProfileWatcher(self.profile_path, self.state, self.metrics, self.options.watch_interval_s)
+            self.watcher = ProfileWatcher(
+                self.profile_path, self.state, self.metrics, self.options.watch_interval_s
+            )
             self._tasks.append(asyncio.create_task(self.watcher.run()))
         self.state.ready = True
         log.info(
