@@ -27,8 +27,8 @@ from llmsim.proxy.scope import Scope
 from llmsim.proxy.state import ProxyState
 from llmsim.proxy.tlslistener import TlsListener
 from llmsim.runtime.state import RuntimeState
-from llmsim.server import observability
 from llmsim.server.app import create_app
+from llmsim.telemetry.facade import Telemetry
 
 log = logging.getLogger("llmsim.proxy")
 
@@ -117,7 +117,9 @@ class ProxyServer:
             ),
             reporter=Reporter(self.runtime, open_observations(options.observations)),
         )
-        self.app = create_app(state=self.runtime)
+        self.telemetry = Telemetry.for_registry(self.state.registry)
+        """Every request's telemetry (simulated by the app, or answered by the data path)."""
+        self.app = create_app(state=self.runtime, telemetry=self.telemetry)
         self.app.middlewares.insert(0, self.datapath.middleware())
         self._runner = web.AppRunner(
             self.app, access_log=None, handle_signals=False, shutdown_timeout=options.drain_s
@@ -152,9 +154,9 @@ class ProxyServer:
         own |= {f"localhost:{self.listen_address[1]}", f"127.0.0.1:{self.listen_address[1]}"}
         self.router.own_addresses = frozenset(own)
         if self.options.admin is not None:
-            telemetry = self.app.get(observability.TELEMETRY)
-            extra = (lambda: telemetry.prometheus.render()[0]) if telemetry is not None else None
-            admin_app = create_admin_app(self.state, self.metrics, extra)
+            admin_app = create_admin_app(
+                self.state, self.metrics, lambda: self.telemetry.prometheus.render()[0]
+            )
             self._admin_runner = web.AppRunner(admin_app, access_log=None)
             await self._admin_runner.setup()
             assert self._admin_runner.server is not None

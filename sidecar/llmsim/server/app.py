@@ -11,7 +11,7 @@ from llmsim.providers import catalog, errors
 from llmsim.providers.base import ApiError, BodyAnswer, ErrorKind
 from llmsim.runtime import endpoints
 from llmsim.runtime.state import STATE, RuntimeSettings, RuntimeState
-from llmsim.server import control, models_route, observability, routes
+from llmsim.server import control, models_route, observability, openapi, routes, simulate_api
 from llmsim.server.pipeline import Pipeline
 from llmsim.telemetry.facade import Telemetry
 
@@ -83,7 +83,11 @@ def create_app(
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     observability.install(
-        app, state.finished, telemetry or observability.telemetry_for(state.registry), state.rate_limiter
+        app, state.finished, telemetry or Telemetry.for_registry(state.registry), state.rate_limiter
     )
-    control.add_routes(app)
+    app.router.add_post("/v1/sessions", control.wrap(control.create_session))
+    app.router.add_delete("/v1/sessions/{session_id}", control.wrap(control.complete_session))
+    app.router.add_get("/v1/metrics/{session_id}", control.wrap(control.session_metrics))
+    app.router.add_post("/v1/simulate", control.wrap(simulate_api.simulate))
+    app.router.add_get("/openapi.json", openapi.openapi)
     return app

@@ -15,10 +15,9 @@ from typing import Any
 from aiohttp import web
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
-from llmsim.api.profile import SimulationProfileSpec
 from llmsim.headers import PROFILE as PROFILE_HEADER
 from llmsim.headers import SESSION as SESSION_HEADER
-from llmsim.profiles import NamedProfile, ProfileRegistry
+from llmsim.profiles import NamedProfile
 from llmsim.runtime import endpoints
 from llmsim.telemetry import labels
 from llmsim.telemetry.facade import Telemetry
@@ -27,24 +26,6 @@ from llmsim.telemetry.records import RequestRecord
 TELEMETRY: web.AppKey[Telemetry] = web.AppKey("llmsim_telemetry", Telemetry)
 
 _Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-
-def registry_lookup(registry: ProfileRegistry) -> Callable[[str], SimulationProfileSpec | None]:
-    def lookup(name: str) -> SimulationProfileSpec | None:
-        try:
-            return registry.get(name).spec
-        except KeyError:
-            return None
-
-    return lookup
-
-
-def telemetry_for(registry: ProfileRegistry) -> Telemetry:
-    """Telemetry from the environment, knowing the registry's model names and profiles."""
-    specs = [registry.get(name).spec for name in registry.names()]
-    return Telemetry.from_env(
-        known_models=labels.known_models(specs), profile_lookup=registry_lookup(registry)
-    )
 
 
 def session_profile(app: web.Application, headers: Mapping[str, str]) -> NamedProfile | None:

@@ -43,6 +43,9 @@ STATUS_FAULTS = frozenset(
 STREAM_FAULTS = frozenset({FaultType.DISCONNECT, FaultType.MALFORMED_CHUNK, FaultType.MIDSTREAM_ERROR})
 """Faults that strike after `after_tokens` tokens of an otherwise normal answer."""
 
+REPLACING_FAULTS = STATUS_FAULTS | {FaultType.TIMEOUT}
+"""Faults that answer instead of the model: an error status, or (`timeout`) nothing at all."""
+
 RETRY_AFTER_FAULTS = frozenset({FaultType.RATE_LIMIT, FaultType.OVERLOADED})
 """Faults whose answer carries a `retry-after` hint."""
 

@@ -19,6 +19,7 @@ from opentelemetry import metrics, propagate, trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from llmsim.api.profile import SimulationProfileSpec
+from llmsim.profiles import ProfileRegistry
 from llmsim.telemetry import genai, labels, otel
 from llmsim.telemetry.anomaly import Anomaly, AnomalyDetector, Expectations
 from llmsim.telemetry.events import CloudEventSink, EventBus
@@ -100,6 +101,23 @@ class Telemetry:
             events=EventBus(settings.events_source, sink),
             models=labels.ModelLabeler(known_models, settings.model_label_limit),
             profile_lookup=profile_lookup,
+        )
+
+    @classmethod
+    def for_registry(
+        cls, registry: ProfileRegistry, service_name: str = otel.DEFAULT_SERVICE_NAME
+    ) -> Telemetry:
+        """Telemetry from the environment that knows the registry's model names and profiles."""
+        specs = [registry.get(name).spec for name in registry.names()]
+
+        def lookup(name: str) -> SimulationProfileSpec | None:
+            try:
+                return registry.get(name).spec
+            except KeyError:
+                return None
+
+        return cls.from_env(
+            known_models=labels.known_models(specs), profile_lookup=lookup, service_name=service_name
         )
 
     # lifecycle -----------------------------------------------------------------------------
