@@ -10,13 +10,15 @@ in a passthrough run, and how late the loop fired the upstream's own timers)."""
 from __future__ import annotations
 
 import asyncio
+import json
 import statistics
 
+import aiohttp
 import pytest
 
 from llmsim.api.profile import Mode
 
-from .conftest import ProxyFactory, timed_stream
+from .conftest import ProxyFactory, client_ssl, timed_stream
 from .fakes import Upstream
 
 pytestmark = pytest.mark.slow
@@ -155,3 +157,42 @@ async def test_the_data_path_counts_requests_in_flight_for_the_gc_policy(
     finally:
         watcher.cancel()
     assert status == 200 and max(seen) == 1 and proxy.datapath.in_flight == 0
+
+
+async def test_timeout_holds_the_request_then_cuts_it_without_reaching_upstream(
+    proxy_factory: ProxyFactory, upstream: Upstream
+) -> None:
+    proxy = await proxy_factory({**perturb_spec(0, 0), "faults": {"params": {"timeoutS": 0.2}}})
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    with pytest.raises(aiohttp.ServerDisconnectedError):
+        await timed_stream(proxy, headers={"x-llmsim-fault": "timeout"})
+    assert loop.time() - started >= 0.2, "held for timeoutS before the cut"
+    assert upstream.requests == []
+
+
+async def test_a_whole_body_that_meets_a_stream_fault_is_cut_or_truncated_as_the_simulator_does(
+    proxy_factory: ProxyFactory, upstream: Upstream
+) -> None:
+    proxy = await proxy_factory(perturb_spec(0, 0))
+    assert proxy.listen_address is not None
+    chat = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}
+    async with aiohttp.ClientSession() as session:
+
+        async def post(fault: str) -> tuple[int, bytes | None]:
+            async with session.post(
+                "https://api.openai.com/v1/chat/completions", json=chat, headers={"x-llmsim-fault": fault},
+                proxy=f"http://127.0.0.1:{proxy.listen_address[1]}", ssl=client_ssl(proxy),
+            ) as resp:  # fmt: skip
+                try:
+                    return resp.status, await resp.read()
+                except aiohttp.ClientPayloadError:
+                    return resp.status, None
+
+        status, cut = await post("disconnect")
+        assert status == 200 and cut is None, "half the body, then the connection is cut"
+        status, truncated = await post("malformed_chunk")
+        assert status == 200 and truncated is not None and truncated.startswith(b'{"id": "chatcmpl-up"')
+        with pytest.raises(ValueError):
+            json.loads(truncated)
+    assert len(upstream.requests) == 2
