@@ -260,11 +260,23 @@ def _stream_row(name: str, streams: int, results: list[dict[str, Any]], cpu: flo
     }  # fmt: skip
 
 
+PERTURB_ADDED_TTFT_MS = 5.0
+"""perturb rows add this before the first event (and nothing to the gaps): every event then goes
+through the perturbed relay and the shared deadline scheduler, at the upstream's own pace + 5 ms."""
+
+
 def _profile(tmp: Path) -> Path:
     path = tmp / "bench-proxy.yaml"
     path.write_text(json.dumps({"seed": 1, "latency": {
         "ttftMs": {"type": "constant", "value": TTFT_MS}, "itlMs": {"type": "constant", "value": ITL_MS},
         "outputTokens": {"type": "constant", "value": TOKENS}}}))  # fmt: skip
+    return path
+
+
+def _perturb_profile(tmp: Path) -> Path:
+    path = tmp / "bench-proxy-perturb.yaml"
+    path.write_text(json.dumps({"seed": 1, "latency": {
+        "ttftMs": {"type": "constant", "value": PERTURB_ADDED_TTFT_MS}, "itlMs": {"type": "constant", "value": 0}}}))  # fmt: skip
     return path
 
 
@@ -313,12 +325,13 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
         upstream_cmd = [py, "-m", "bench.proxy", "upstream", str(up_plain), str(up_tls), up_cert, up_key]
 
         def ours(mode: str) -> tuple[list[str], int, int]:
+            profile = _perturb_profile(tmp) if mode == "perturb" else _profile(tmp)
             port, tls_port = free_port(), free_port()
             cmd = [py, "-m", "llmsim.cli.main", "proxy", "--mode", mode, "--listen", f"127.0.0.1:{port}",
                    "--admin", f"127.0.0.1:{free_port()}", "--ca-dir", str(ca_dir), "--log-level", "error",
                    "--intercept", f"127.0.0.1:{up_plain}", "--upstream", f"openai=http://127.0.0.1:{up_plain}",
                    "--resolve", f"{HOST}=127.0.0.1:{up_tls}", "--upstream-ca", up_ca,
-                   "--tls-listen", f"127.0.0.1:{tls_port}", "--profile", str(_profile(tmp))]  # fmt: skip
+                   "--tls-listen", f"127.0.0.1:{tls_port}", "--profile", str(profile)]  # fmt: skip
             return cmd, port, tls_port
 
         def mitmdump() -> tuple[list[str], int, int]:
@@ -343,6 +356,12 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
             ("llmsim proxy: base-url", lambda: ours("passthrough"), "base", False),
             ("llmsim proxy: host-alias (TLS :443)", lambda: ours("passthrough"), "tls", True),
             ("llmsim proxy: simulate, CONNECT+TLS", lambda: ours("simulate"), "connect-tls", False),
+            (
+                "llmsim proxy: perturb +5 ms TTFT, proxy, plain HTTP",
+                lambda: ours("perturb"),
+                "absolute",
+                False,
+            ),
         ]
         with _process(upstream_cmd, up_tls, core=1):
             for label, factory, kind, use_tls in paths:

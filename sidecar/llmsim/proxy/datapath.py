@@ -179,7 +179,7 @@ class DataPath:
         ex.status, ex.error = answer.status, error
         try:
             response = await streaming.send(ex.request, answer, ex.started, ex.written)
-        except streaming.ClientGone:
+        except (streaming.ClientGone, ConnectionError):
             ex.gone = True
             response = web.Response(status=499)
         self._report(ex)

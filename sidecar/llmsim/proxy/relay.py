@@ -90,6 +90,8 @@ async def _relay(ex: Exchange, upstream: aiohttp.ClientResponse) -> web.StreamRe
             await _perturbed_stream(ex, response, upstream, plan, ndjson)
         else:
             await _delayed(ex, response, upstream, plan)
+    except ConnectionResetError:  # our write to the client failed (aiohttp's ClientConnectionResetError too)
+        ex.gone = True
     except (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError):
         ex.broken = True  # the upstream cut its answer: so does the client's connection
         _abort(ex.request)
