@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from llmsim.profiles import NamedProfile, ProfileRegistry
+from llmsim.runtime.state import RuntimeSettings
 from llmsim.server.app import create_app
-from llmsim.server.state import ServerSettings
 from simserver import FAST, SimServer, profile_from
 
 
@@ -19,7 +19,7 @@ def sim_server_factory() -> Iterator[Callable[..., SimServer]]:
     started: list[SimServer] = []
 
     def start(
-        spec: dict[str, Any] | None = None, *extra: NamedProfile, settings: ServerSettings | None = None
+        spec: dict[str, Any] | None = None, *extra: NamedProfile, settings: RuntimeSettings | None = None
     ) -> SimServer:
         default = profile_from(spec if spec is not None else FAST, name="test")
         server = SimServer(create_app(ProfileRegistry(default, list(extra)), settings)).start()

@@ -10,11 +10,11 @@ from __future__ import annotations
 import copy
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import Any
 
 import jsonpatch
 
+from llmsim.providers import catalog
 from llmsim_operator import constants as c
 from llmsim_operator.resources import sidecar
 from llmsim_operator.settings import OperatorSettings
@@ -22,19 +22,12 @@ from llmsim_operator.settings import OperatorSettings
 Pod = dict[str, Any]
 
 PROXY_URL = f"http://127.0.0.1:{c.PROXY_PORT}"
-PROVIDER_HOSTS = ("api.openai.com", "api.anthropic.com", "generativelanguage.googleapis.com")
+PROVIDER_HOSTS = catalog.ALIAS_HOSTS
 """Names host-alias capture resolves to 127.0.0.1 (wildcards such as *.openai.azure.com cannot be aliased)."""
 BASE_NO_PROXY = ("localhost", "127.0.0.1", "::1", ".svc", ".cluster.local")
 """Always exempt from the proxy: the pod itself and in-cluster services."""
 
-
-class Capture(StrEnum):
-    """How an app's traffic reaches the sidecar (annotation `llmsim.io/capture`)."""
-
-    PROXY = "proxy"
-    BASE_URL = "base-url"
-    HOST_ALIAS = "host-alias"
-    IPTABLES = "iptables"
+Capture = sidecar.Capture
 
 
 @dataclass(frozen=True)
@@ -172,13 +165,7 @@ def capture_env(capture: Capture) -> list[tuple[str, str]]:
     if capture is Capture.PROXY:
         return [(name, PROXY_URL) for name in ("HTTPS_PROXY", "HTTP_PROXY", "https_proxy", "http_proxy")]
     if capture is Capture.BASE_URL:
-        return [
-            ("OPENAI_BASE_URL", f"{PROXY_URL}/v1"),
-            ("AZURE_OPENAI_ENDPOINT", PROXY_URL),
-            ("ANTHROPIC_BASE_URL", PROXY_URL),
-            ("GOOGLE_GEMINI_BASE_URL", PROXY_URL),
-            ("OLLAMA_HOST", PROXY_URL),
-        ]
+        return catalog.base_url_env(PROXY_URL)
     return []
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from llmsim.api.profile import Mode
+from llmsim.providers import catalog
 
 PROFILE = "x-llmsim-profile"
 """Pick a named profile for this request."""
@@ -18,7 +19,7 @@ MODE = "x-simulation-mode"
 """simulate | perturb | passthrough, per request."""
 REQUEST_IDS = ("x-llmsim-request-id", "x-request-id", "idempotency-key")
 """Client request ids, in order of preference (per-request fault decisions, fail-first)."""
-CREDENTIALS = ("authorization", "api-key", "x-api-key", "x-goog-api-key")
+CREDENTIALS = catalog.CREDENTIAL_HEADERS
 """Provider credentials: never logged or exported (the `key=` query parameter neither)."""
 
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 
-SECRET_HEADERS = frozenset({"authorization", "proxy-authorization", "api-key", "x-api-key", "x-goog-api-key"})
+from llmsim.providers import catalog
+
+SECRET_HEADERS = frozenset({*catalog.CREDENTIAL_HEADERS, "proxy-authorization"})
 """Header names whose values are never logged."""
 
 REDACTED = "<redacted>"
@@ -13,7 +15,7 @@ REDACTED = "<redacted>"
 _QUERY_KEY = re.compile(r"(?i)([?&;](?:key|api[-_]?key)=)[^&#\s]*")
 _BEARER = re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]+")
 _INLINE = re.compile(
-    r"(?i)\b(authorization|api-key|x-api-key|x-goog-api-key)(\s*[:=]\s*)([^\s,;]+(?:\s+[^\s,;]+)?)"
+    rf"(?i)\b({'|'.join(map(re.escape, catalog.CREDENTIAL_HEADERS))})(\s*[:=]\s*)([^\s,;]+(?:\s+[^\s,;]+)?)"
 )
 
 

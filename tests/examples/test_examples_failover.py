@@ -17,8 +17,8 @@ from examplefiles import EXAMPLES
 from served import ServedApp, load_example_module
 
 from llmsim import profiles
+from llmsim.runtime.state import STATE
 from llmsim.server.app import create_app
-from llmsim.server.pipeline import STATE
 
 gateway = load_example_module("failover/gateway.py", "llmsim_failover_gateway")
 check = load_example_module("failover/check_failover.py", "llmsim_failover_check")

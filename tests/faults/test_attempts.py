@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from llmsim.server.attempts import AttemptCounter
+from llmsim.runtime.attempts import AttemptCounter
 
 
 def test_attempts_count_from_zero_per_key() -> None:

@@ -256,7 +256,10 @@ def test_slow_stream_inflates_the_inter_token_latency(server: SimServer) -> None
         return arrivals[-1] - arrivals[0]
 
     normal, slow = token_span("none"), token_span("slow_stream")
-    assert slow >= 0.9 * 10 * 7 * 0.001  # 7 gaps of 1 ms, times the factor 10 (never faster than planned)
+    # 7 gaps of 1 ms, times the factor 10: planned 70 ms (the exact gaps are the planner's, tested
+    # without a clock). Measured at the client, a late first arrival shortens the span, so the check
+    # is halfway between no slowdown (7 ms) and the planned one, not the planned span itself.
+    assert slow >= 0.5 * 10 * 7 * 0.001
     assert slow > 3 * normal
 
 

@@ -12,8 +12,8 @@ import pytest
 import redis.asyncio
 
 from llmsim.api.faults import RateLimits
-from llmsim.server import ratelimit_store
-from llmsim.server.ratelimit_store import PodBuckets, RateLimiter, RedisBuckets
+from llmsim.runtime import ratelimit_store
+from llmsim.runtime.ratelimit_store import PodBuckets, RateLimiter, RedisBuckets
 from llmsim.simulation import ratelimit
 from llmsim.simulation.ratelimit import BucketLimits
 

@@ -81,7 +81,7 @@ def test_the_worker_prints_its_partial_as_one_marked_line(
         (tmp_path / "partial-1.json").write_text(json.dumps(doc))
         return 0
 
-    monkeypatch.setattr(cli, "main", fake_load)
+    monkeypatch.setattr(worker, "run_load", fake_load)
     args: list[Any] = ["--scenario", "s.yaml", "--worker-index", "1", "--out", str(tmp_path)]
     assert worker.main(args) == 0
     assert seen == [["load", *args]]

@@ -60,6 +60,7 @@ async def proxy_factory(upstream: Upstream, pki: Pki, tmp_path: Path) -> AsyncIt
     async def start(
         spec: dict[str, Any] | None = None, profile_file: Path | None = None, **options: Any
     ) -> ProxyServer:
+        options.setdefault("watch_interval_s", 3600.0)  # tests drive `server.watcher.check()` themselves
         options.setdefault(
             "resolve",
             {h: ("127.0.0.1", upstream.port) for h in ("api.openai.com", "api.anthropic.com", "origin.test")},
@@ -70,7 +71,6 @@ async def proxy_factory(upstream: Upstream, pki: Pki, tmp_path: Path) -> AsyncIt
             admin=("127.0.0.1", 0),
             ca_dir=tmp_path / "ca",
             upstream_ca=pki.ca_file,
-            watch_interval_s=0.1,
             **options,
         )
         server = ProxyServer(opts, None if profile_file else named(spec if spec is not None else QUIET))

@@ -93,6 +93,9 @@ class Upstream:
     tokens: int = 10
     requests: list[dict[str, str]] = field(default_factory=list)
     sent_at: list[list[float]] = field(default_factory=list)
+    """Per stream, the loop time each event was written."""
+    started_at: list[float] = field(default_factory=list)
+    """Per stream, the loop time its schedule started (event k is due `ttft_s + k * itl_s` later)."""
     port: int = 0
 
     def app(self) -> web.Application:
@@ -134,6 +137,7 @@ class Upstream:
     async def _stream(self, request: web.Request, frames: list[bytes]) -> web.StreamResponse:
         loop = asyncio.get_running_loop()
         start = loop.time()
+        self.started_at.append(start)
         response = web.StreamResponse(
             headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
         )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import json
 from pathlib import Path
 
@@ -60,36 +61,89 @@ async def test_pause_and_reset_pass_everything_through_until_resume(
     assert (await admin(proxy, "GET", "/readyz"))[0] == 200
 
 
+class FakeWallClock:
+    """The proxy state's clock, advanced by the test instead of by waiting."""
+
+    def __init__(self) -> None:
+        self.now = dt.datetime(2026, 11, 26, 12, 0, tzinfo=dt.UTC)
+
+    def __call__(self) -> dt.datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += dt.timedelta(seconds=seconds)
+
+
 async def test_the_proxy_expires_a_profile_by_itself(proxy_factory: ProxyFactory, upstream: Upstream) -> None:
     proxy = await proxy_factory({**QUIET, "durationS": 0.3})
+    clock = FakeWallClock()
+    proxy.state.clock = clock
+    proxy.state.activated_at = clock()
     assert is_simulated((await chat(proxy))[1])
-    await asyncio.sleep(0.35)
+    clock.advance(0.29)
+    assert is_simulated((await chat(proxy))[1])
+    clock.advance(0.02)
     assert not is_simulated((await chat(proxy))[1])
+    _, metrics = await admin(proxy, "GET", "/metrics")
+    assert 'llmsim_proxy_decisions_total{mode="passthrough",reason="expired"} 1.0' in metrics
 
 
-async def test_a_changed_profile_applies_within_two_seconds_and_a_bad_one_is_ignored(
+async def test_a_changed_profile_applies_to_the_next_request_and_a_bad_one_is_ignored(
     proxy_factory: ProxyFactory, upstream: Upstream, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     path = tmp_path / "profile.yaml"
     path.write_text(yaml.safe_dump({**QUIET, "mode": "simulate"}))
     proxy = await proxy_factory(profile_file=path)
-    assert is_simulated((await chat(proxy))[1])
+    assert proxy.watcher is not None and is_simulated((await chat(proxy))[1])
+    assert not proxy.watcher.check(), "an unchanged file is not reloaded"
     path.write_text(yaml.safe_dump({"mode": "passthrough"}))
-    loop = asyncio.get_running_loop()
-    t0 = loop.time()
-    while proxy.state.profile.spec.mode.value != "passthrough":
-        assert loop.time() - t0 < 2.0, "reload took longer than 2 s"
-        await asyncio.sleep(0.05)
+    assert proxy.watcher.check() and proxy.state.profile.spec.mode.value == "passthrough"
     assert not is_simulated((await chat(proxy))[1])
     generation = proxy.state.generation
     path.write_text("mode: chaos\nlatency: {ttftMs: {type: nope}}\n")
-    await asyncio.sleep(0.5)
+    assert not proxy.watcher.check()
     assert proxy.state.generation == generation and proxy.state.profile.spec.mode.value == "passthrough"
     assert "rejected" in caplog.text and "mode" in caplog.text
     assert (
         proxy.metrics.registry.get_sample_value("llmsim_proxy_profile_reloads_total", {"result": "invalid"})
         == 1
     )
+
+
+async def test_the_watcher_checks_the_file_once_per_interval_and_survives_a_failing_check(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """How soon a change applies: within one `interval_s` (0.5 s by default) plus the parse."""
+    from llmsim.proxy.metrics import ProxyMetrics
+    from llmsim.proxy.reload import POLL_INTERVAL_S, ProfileWatcher
+    from llmsim.proxy.state import ProxyState
+
+    from .conftest import named
+
+    path = tmp_path / "profile.yaml"
+    path.write_text(yaml.safe_dump(QUIET))
+    waits: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        waits.append(seconds)
+        if len(waits) > 3:
+            raise asyncio.CancelledError
+
+    watcher = ProfileWatcher(path, ProxyState(named(QUIET)), ProxyMetrics(), sleep=sleep)
+    checks: list[int] = []
+
+    def check() -> bool:
+        checks.append(1)
+        if len(checks) == 1:
+            raise OSError("disk went away")
+        return False
+
+    watcher.check = check  # type: ignore[method-assign]
+    with pytest.raises(asyncio.CancelledError):
+        await watcher.run()
+    assert waits == [POLL_INTERVAL_S] * 4 and POLL_INTERVAL_S <= 0.5
+    assert len(checks) == 3, "a failed check is logged and the next one still runs"
+    assert "profile reload failed" in caplog.text
 
 
 async def test_an_in_flight_stream_survives_a_reload(
@@ -101,28 +155,34 @@ async def test_an_in_flight_stream_survives_a_reload(
     path = tmp_path / "profile.yaml"
     path.write_text(yaml.safe_dump({"mode": "passthrough"}))
     proxy = await proxy_factory(profile_file=path)
+    assert proxy.watcher is not None
     task = asyncio.create_task(timed_stream(proxy))
-    await asyncio.sleep(0.15)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 10
+    while not (upstream.sent_at and upstream.sent_at[-1]):  # the stream is under way
+        assert loop.time() < deadline and not task.done()
+        await asyncio.sleep(0.005)
     path.write_text(yaml.safe_dump({**QUIET, "mode": "simulate"}))
+    assert proxy.watcher.check()
     status, _, times, body = await task
     assert status == 200 and body.endswith(b"[DONE]\n\n") and -1.0 not in times
+    assert len(upstream.sent_at[-1]) == upstream.tokens, "the whole stream came from the upstream"
     assert proxy.state.profile.spec.mode.value == "simulate"
 
 
 async def test_simulation_failures_fail_open_with_a_provider_error(
     proxy_factory: ProxyFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from llmsim.proxy import datapath
+
     proxy = await proxy_factory()
 
-    async def broken(request: object) -> object:
+    def broken(request: object, body: bytes) -> None:
         raise RuntimeError("boom")
 
-    original = proxy.datapath.simulate
-
-    async def simulate_with_broken_engine(request, handler, info, body):  # type: ignore[no-untyped-def]
-        return await original(request, broken, info, body)
-
-    monkeypatch.setattr(proxy.datapath, "simulate", simulate_with_broken_engine)
+    monkeypatch.setattr(datapath, "_rewind", broken)
     status, doc, headers = await chat(proxy)
     assert status == 500 and doc["error"]["type"] == "server_error"  # type: ignore[index]
+    assert "internal error" in doc["error"]["message"]  # type: ignore[index]
     assert headers.get("x-llmsim-fail-open") == "1"
+    assert proxy.metrics.registry.get_sample_value("llmsim_proxy_fail_open_total", {"mode": "simulate"}) == 1

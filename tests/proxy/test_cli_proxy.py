@@ -40,6 +40,13 @@ def test_bad_flags_are_one_line_errors(capsys: pytest.CaptureFixture[str]) -> No
     assert "PROVIDER=URL" in capsys.readouterr().err
 
 
+def test_there_is_no_engine_option(capsys: pytest.CaptureFixture[str]) -> None:
+    """`--engine mitmproxy` was accepted but never started an engine; it is gone, not ignored."""
+    with pytest.raises(SystemExit) as exited:
+        main(["proxy", "--engine", "mitmproxy"])
+    assert exited.value.code == 2 and "unrecognized arguments: --engine" in capsys.readouterr().err
+
+
 async def test_the_command_serves_simulated_answers_under_uvloop(tmp_path: Path) -> None:
     profile = tmp_path / "p.yaml"
     profile.write_text(

@@ -48,22 +48,6 @@ async def test_a_non_llm_host_presents_its_own_certificate(
     assert proxy.metrics.tunnels._value.get() == 1
 
 
-async def test_the_mitmproxy_engine_tunnels_other_hosts_and_simulates_llm_hosts(
-    proxy_factory: ProxyFactory, pki: Pki, upstream: Upstream
-) -> None:
-    proxy = await proxy_factory(engine="mitmproxy", resolve={})
-    assert proxy.listen_address is not None
-    cert, body = await _tls_via_connect(
-        proxy.listen_address[1], f"localhost:{upstream.port}", str(pki.ca_file)
-    )
-    assert cert.fingerprint(hashes.SHA256()) == pki.leaf_fingerprint and body.endswith(b"origin says hi")
-    cert, body = await _tls_via_connect(
-        proxy.listen_address[1], "api.openai.com", str(proxy.ca.cert_path), "/v1/models"
-    )
-    issuer = cert.issuer.get_attributes_for_oid(x509.oid.NameOID.COMMON_NAME)[0].value
-    assert issuer == "llmsim" and b'"object":"list"' in body.replace(b" ", b"")
-
-
 async def test_an_llm_host_gets_a_certificate_from_our_ca(
     proxy_factory: ProxyFactory, upstream: Upstream
 ) -> None:

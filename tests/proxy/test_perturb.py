@@ -5,8 +5,8 @@ import pytest
 
 from llmsim import profiles
 from llmsim.api.faults import FaultType
-from llmsim.proxy.perturb import FrameSplitter, PerturbPlan, plan_perturbation
-from llmsim.simulation.faults import parse_forced
+from llmsim.proxy.perturb import PerturbPlan, plan_perturbation
+from llmsim.simulation import faults
 
 
 def test_deadlines_add_ttft_and_gaps_from_absolute_times() -> None:
@@ -30,60 +30,29 @@ def test_cumulative_gap_cycles_through_the_samples() -> None:
     assert plan.cumulative_gap(7) == pytest.approx(2 * 0.06 + 0.01)
 
 
-def test_plan_samples_the_profile_and_draws_faults_at_their_rates() -> None:
+def test_the_plan_samples_the_added_latency_and_carries_the_cores_fault() -> None:
     spec = profiles.parse_spec(
         {
             "latency": {
                 "ttftMs": {"type": "constant", "value": 200},
                 "itlMs": {"type": "constant", "value": 0},
             },
-            "faults": {"rates": {"server_error": 0.2, "slow_stream": 0.1}, "params": {"slowStreamFactor": 4}},
+            "faults": {"params": {"slowStreamFactor": 4, "afterTokens": 3}},
         },
         "t",
     )
     rng = np.random.default_rng(5)
-    plans = [plan_perturbation(spec, rng) for _ in range(3000)]
-    assert all(p.added_ttft_s == pytest.approx(0.2) and p.gaps_s == () for p in plans)
-    errors = sum(p.fault is FaultType.SERVER_ERROR for p in plans) / len(plans)
-    slow = [p for p in plans if p.fault is FaultType.SLOW_STREAM]
-    assert abs(errors - 0.2) < 4 * (0.2 * 0.8 / 3000) ** 0.5
-    assert abs(len(slow) / 3000 - 0.1) < 4 * (0.1 * 0.9 / 3000) ** 0.5
-    assert all(p.slow_factor == 4 for p in slow)
-    assert all(p.replaces_response for p in plans if p.fault is FaultType.SERVER_ERROR)
-
-
-def test_forced_fault_and_none() -> None:
-    spec = profiles.parse_spec({"faults": {"rates": {"server_error": 1.0}}}, "t")
-    rng = np.random.default_rng(0)
-    assert plan_perturbation(spec, rng, forced=FaultType.DISCONNECT).fault is FaultType.DISCONNECT
-    assert plan_perturbation(spec, rng, forced=FaultType.NONE).fault is None
-    with pytest.raises(ValueError, match="x-llmsim-fault"):
-        parse_forced("explode")
+    clean = plan_perturbation(spec, rng)
+    assert clean.added_ttft_s == pytest.approx(0.2) and clean.gaps_s == () and clean.fault is None
+    slow = plan_perturbation(spec, rng, faults.decision(FaultType.SLOW_STREAM, "rate", spec.faults.params))
+    assert slow.slow_factor == 4 and not slow.strikes
+    cut = plan_perturbation(spec, rng, faults.decision(FaultType.DISCONNECT, "forced", spec.faults.params))
+    assert cut.strikes and cut.after_events == 3 and cut.slow_factor == 1.0
 
 
 def test_noop_plans_are_relayed_byte_for_byte() -> None:
+    params = profiles.parse_spec({}, "t").faults.params
     assert PerturbPlan(0.0, ()).is_noop
     assert not PerturbPlan(0.0, (0.001,)).is_noop
-    assert not PerturbPlan(0.0, (), fault=FaultType.DISCONNECT).is_noop
-
-
-def test_splitter_yields_whole_events_only() -> None:
-    sse = FrameSplitter(ndjson=False)
-    assert sse.feed(b"data: 1\n\nda") == [b"data: 1\n\n"]
-    assert sse.feed(b"ta: 2\r\n\r\nevent: x\n") == [b"data: 2\n\n"]
-    assert sse.flush() == b"event: x\n"
-    nd = FrameSplitter(ndjson=True)
-    assert nd.feed(b'{"a":1}\n{"b"') == [b'{"a":1}\n']
-    assert nd.feed(b":2}\n") == [b'{"b":2}\n']
-
-
-@pytest.mark.parametrize("cut", range(1, 30))
-def test_event_counter_agrees_with_the_splitter_wherever_reads_are_cut(cut: int) -> None:
-    from llmsim.proxy.perturb import EventCounter
-
-    stream = b"data: 1\n\ndata: 2\r\n\r\nevent: x\ndata: 3\n\n\ndata: 4\n\n"
-    counter, splitter = EventCounter(ndjson=False), FrameSplitter(ndjson=False)
-    counted = counter.feed(stream[:cut]) + counter.feed(stream[cut:])
-    assert counted == len(splitter.feed(stream)) == 4
-    nd = EventCounter(ndjson=True)
-    assert nd.feed(b'{"a":1}\n{"b"') + nd.feed(b":2}\n") == 2
+    assert not PerturbPlan(0.0, (), fault=faults.decision(FaultType.DISCONNECT, "forced", params)).is_noop
+    assert PerturbPlan(0.0, (), fault=faults.decision(FaultType.RATE_LIMIT, "rate_limit", params)).is_noop

@@ -11,7 +11,7 @@ import openai
 import pytest
 
 from llmsim.api.profile import Capacity
-from llmsim.server.capacity_gate import CapacityGate, QueueFull
+from llmsim.runtime.capacity_gate import CapacityGate, QueueFull
 from simserver import SimServer
 
 BODY = {"model": "m", "messages": [{"role": "user", "content": "hi"}], "stream": True}

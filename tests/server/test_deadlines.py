@@ -133,3 +133,66 @@ def test_take_due_counts_one_slot_per_token_index_across_choices() -> None:
     assert deadlines.take_due(two_choices, 0, 0.0) == (b"a0b0", 2, 1)
     assert deadlines.take_due(two_choices, 2, 0.05) == (b"a1b1end", 5, 1)
     assert deadlines.take_due(two_choices, 0, 1.0) == (b"a0b0a1b1end", 5, 2)
+
+
+# -- feeds: frames that arrive while the stream plays (the proxy's perturbed relay) ----------------
+
+
+async def test_a_feed_writes_pushed_frames_at_their_deadlines_in_order() -> None:
+    loop = asyncio.get_running_loop()
+    transport = FakeTransport(loop)
+    written: list[float] = []
+    feed = deadlines.DeadlineScheduler(loop).feed(transport, chunked=True, on_write=written.append)
+    start = loop.time()
+    due = [start + 0.02, start + 0.03, start + 0.03]
+    feed.push(due[0], b"one")
+    feed.push(due[1], b"two")
+    feed.push(due[2], b"broken", counted=False)
+    assert await feed.drained()
+    bodies = [data for _, data in transport.writes]
+    assert bodies == [b"3\r\none\r\n", b"9\r\ntwobroken\r\n"], "frames due together go out together"
+    assert transport.writes[0][0] >= due[0] and transport.writes[1][0] >= due[1], "never early"
+    assert len(written) == 2, "uncounted frames are not reported"
+
+
+async def test_a_feed_that_runs_dry_parks_and_resumes_with_the_next_push() -> None:
+    loop = asyncio.get_running_loop()
+    transport = FakeTransport(loop)
+    scheduler = deadlines.DeadlineScheduler(loop)
+    feed = scheduler.feed(transport, chunked=False, on_write=None)
+    feed.push(loop.time(), b"a")
+    assert await feed.drained() and len(scheduler) == 0, "a dry feed leaves the heap"
+    feed.push(loop.time() + 0.01, b"b")
+    assert await feed.drained() and [data for _, data in transport.writes] == [b"a", b"b"], "raw framing"
+
+
+async def test_a_feed_notices_a_gone_client_and_a_slow_reader() -> None:
+    loop = asyncio.get_running_loop()
+    transport = FakeTransport(loop)
+    feed = deadlines.DeadlineScheduler(loop).feed(transport, chunked=True, on_write=None)
+    assert not feed.backlogged
+    transport.buffered = deadlines.HIGH_WATER + 1
+    assert feed.backlogged
+    transport.closing = True
+    feed.push(loop.time(), b"lost")
+    assert not await feed.drained() and feed.gone and transport.writes == []
+    feed.push(loop.time(), b"ignored")
+    assert not await feed.drained() and transport.writes == []
+
+
+async def test_a_transport_that_raises_fails_only_its_own_feed() -> None:
+    loop = asyncio.get_running_loop()
+
+    class Broken(FakeTransport):
+        def write(self, data: bytes) -> None:
+            raise ConnectionResetError("gone")
+
+    scheduler = deadlines.DeadlineScheduler(loop)
+    broken = scheduler.feed(Broken(loop), chunked=True, on_write=None)
+    healthy_transport = FakeTransport(loop)
+    healthy = scheduler.feed(healthy_transport, chunked=True, on_write=None)
+    broken.push(loop.time(), b"x")
+    healthy.push(loop.time(), b"y")
+    with pytest.raises(ConnectionResetError):
+        await broken.drained()
+    assert await healthy.drained() and healthy_transport.writes[0][1] == b"1\r\ny\r\n"

@@ -260,9 +260,9 @@ def test_unknown_model_in_a_strict_profile_is_not_found(sim_server_factory: Call
 
 
 def test_oversized_body_is_413_not_a_hang(sim_server_factory: Callable[..., SimServer]) -> None:
-    from llmsim.server.state import ServerSettings
+    from llmsim.runtime.state import RuntimeSettings
 
-    server = sim_server_factory(FAST, settings=ServerSettings(max_body_bytes=10_000))
+    server = sim_server_factory(FAST, settings=RuntimeSettings(max_body_bytes=10_000))
     t0 = time.monotonic()
     with pytest.raises(openai.APIStatusError) as info:
         client(server).chat.completions.create(

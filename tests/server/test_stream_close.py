@@ -11,8 +11,8 @@ from collections.abc import Callable
 import pytest
 from aiohttp import web
 
-from llmsim.server.pipeline import STATE
-from llmsim.server.records import RequestRecord
+from llmsim.runtime.state import STATE
+from llmsim.telemetry.records import RequestRecord
 from simserver import FAST, SimServer
 
 BODY = json.dumps({"model": "m", "stream": True, "messages": [{"role": "user", "content": "hi"}]}).encode()
@@ -34,7 +34,7 @@ def stream_and_close(server: SimServer, until: bytes) -> bytes:
     return seen  # closed with RST (linger 0), the harshest way a client can leave
 
 
-@pytest.mark.parametrize(("until", "outcome"), [(b"data: [DONE]", "ok"), (b'"content":"', "client_closed")])
+@pytest.mark.parametrize(("until", "outcome"), [(b"data: [DONE]", "ok"), (b'"content":"', "cancelled")])
 def test_closing_after_the_last_event_is_a_success_and_before_it_a_cancel(
     sim_server_factory: Callable[..., SimServer], until: bytes, outcome: str
 ) -> None:

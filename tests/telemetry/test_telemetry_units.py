@@ -20,7 +20,7 @@ from llmsim.telemetry import genai, labels, otel, stats
 from llmsim.telemetry.anomaly import AnomalyDetector, Expectations
 from llmsim.telemetry.events import EventBus
 from llmsim.telemetry.facade import Telemetry
-from llmsim.telemetry.records import RequestRecord
+from llmsim.telemetry.records import RecordBuilder, RequestRecord
 from llmsim.telemetry.sessions import SessionError, SessionStore
 from llmsim.telemetry.settings import TelemetrySettings
 
@@ -49,14 +49,6 @@ def record(**kw: Any) -> RequestRecord:
     }
     base.update(kw)
     return RequestRecord(**base)
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 50.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def samples(t: Telemetry, name: str, **match: str) -> float:
@@ -167,40 +159,64 @@ def test_error_rate_anomaly_ignores_deliberate_faults_and_perturb_latency() -> N
 # facade ------------------------------------------------------------------------------------------
 
 
-def test_live_request_reports_ttft_itl_and_e2e_from_its_clock() -> None:
-    clock = FakeClock()
-    t = Telemetry(clock=clock, wall_clock=lambda: 1_000.0)
-    session = t.create_session(session_id="s1")
-    rt = t.start_request(provider="anthropic", operation="chat", model="claude", session_id="s1", stream=True)
-    assert samples(t, "llmsim_active_streams", provider="anthropic") == 1
-    assert t.sessions.metrics("s1").active_requests == 1  # type: ignore[union-attr]
-    for dt in (0.1, 0.15, 0.2):
-        clock.now = 50.0 + dt
-        rt.token()
-    clock.now = 50.25
-    rec = rt.finish(input_tokens=7, output_tokens=3, finish_reasons=["stop"], response_model="claude")
-    assert rec is not None and rec.ttft_s == pytest.approx(0.1) and rec.e2e_s == pytest.approx(0.25)
-    assert rec.itl_s == pytest.approx((0.05, 0.05))
-    assert rt.finish() is None  # idempotent
-    assert samples(t, "llmsim_active_streams") == 0
-    assert samples(t, "llmsim_itl_seconds_count", provider="anthropic", outcome="ok") == 2
+def test_the_builder_makes_the_one_record_the_pipeline_and_the_proxy_report() -> None:
+    built = RecordBuilder("r1", "anthropic", "chat", started_at=1_000.0, mode="perturb")
+    built.model, built.stream, built.session_id = "claude", True, "s1"
+    for at in (0.1, 0.15, 0.2):
+        built.token(at)
+    built.input_tokens, built.output_tokens, built.finish_reasons = 7, 3, ["stop"]
+    built.e2e_s, built.status, built.carrier = 0.25, 200, {"traceparent": "00-x"}
+    rec = built.build()
+    assert (rec.outcome, rec.ttft_s, rec.e2e_s, rec.mode, rec.request_id) == (
+        "ok",
+        0.1,
+        0.25,
+        "perturb",
+        "r1",
+    )
+    assert rec.itl_s == pytest.approx((0.05, 0.05)) and rec.finish_reasons == ("stop",)
+    assert rec.carrier == {"traceparent": "00-x"} and rec.ended_at == pytest.approx(1_000.25)
+    t = Telemetry()
+    t.create_session(session_id="s1")
+    t.observe(rec)
+    assert samples(t, "llmsim_itl_seconds_count", provider="anthropic", outcome="ok", mode="perturb") == 2
     assert samples(t, "llmsim_tokens_total", direction="input") == 7
     m = t.sessions.metrics("s1")
-    assert m is not None and m.requests == 1 and m.active_requests == 0 and session.id == "s1"
+    assert m is not None and m.requests == 1 and m.active_requests == 0
 
 
-def test_a_whole_body_counts_its_first_token_at_the_end() -> None:
-    clock = FakeClock()
-    t = Telemetry(clock=clock)
-    rt = t.start_request(provider="openai", operation="chat", model="m")
-    clock.now += 0.4
-    rec = rt.finish(output_tokens=5)
-    assert rec is not None and rec.ttft_s == pytest.approx(0.4) == rec.e2e_s
-    rt = t.start_request(provider="openai", operation="chat", model="m")
-    rt.set_fault("rate_limit", "rate")
-    rec = rt.finish("rate_limit", status=429)
-    assert rec is not None and rec.ttft_s is None
-    assert samples(t, "llmsim_faults_injected_total", fault="rate_limit") == 1
+@pytest.mark.parametrize(
+    ("fault", "ending", "outcome"),
+    [
+        (None, None, "ok"),
+        ("slow_stream", None, "ok"),
+        ("disconnect", None, "disconnect"),
+        ("timeout", None, "timeout"),
+        ("rate_limit", "rate_limit", "rate_limit"),
+        (None, "not_found", "not_found"),
+        ("server_error", "", "server_error"),
+        (None, "cancel", "cancelled"),
+        (None, "internal", "internal_error"),
+    ],
+)
+def test_the_outcome_names_what_the_client_got(fault: str | None, ending: str | None, outcome: str) -> None:
+    built = RecordBuilder("r", "openai", "chat", started_at=0.0)
+    built.fault = fault
+    built.output_tokens, built.finish_reasons = 10, ["stop"]
+    built.token(0.1)
+    if ending == "cancel":
+        built.cancel()
+    elif ending == "internal":
+        built.internal_error("boom")
+    elif ending is not None:
+        built.fail(ending or None, "the message")
+    rec = built.build()
+    assert rec.outcome == outcome
+    # tokens the client never got are not counted; finish reasons only for complete answers
+    assert rec.output_tokens == (10 if outcome == "ok" else 1)
+    assert rec.finish_reasons == (("stop",) if outcome == "ok" else ())
+    expected_message = {None: None, "cancel": None, "internal": "boom"}.get(ending, "the message")
+    assert rec.error_message == expected_message
 
 
 def test_a_failing_component_never_reaches_the_caller() -> None:
@@ -215,26 +231,19 @@ def test_a_failing_component_never_reaches_the_caller() -> None:
     assert samples(t, "llmsim_telemetry_errors_total", component="otel_metrics") == 1
 
 
-def test_trace_headers_forward_this_requests_span() -> None:
+def test_a_records_trace_context_makes_its_span_a_child_of_the_caller() -> None:
     exporter = InMemorySpanExporter()
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
     providers = otel.OtelProviders(provider.get_tracer("t"), otel_metrics.NoOpMeter("t"), provider)
     t = Telemetry(otel_providers=providers)
     incoming = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
-    rt = t.start_request(
-        provider="openai", operation="chat", model="gpt-4o", headers={"TraceParent": incoming}
-    )
-    forwarded = rt.trace_headers()["traceparent"]
-    assert (
-        forwarded.startswith("00-0af7651916cd43dd8448eb211c80319c-") and "b7ad6b7169203331" not in forwarded
-    )
-    rt.finish(output_tokens=1)
+    t.observe(record(carrier={"traceparent": incoming}))
     (span,) = exporter.get_finished_spans()
     assert (
         span.name == "chat gpt-4o" and span.parent is not None and span.parent.span_id == 0xB7AD6B7169203331
     )
-    assert forwarded.split("-")[2] == f"{span.context.span_id:016x}"
+    assert span.context.trace_id == 0x0AF7651916CD43DD8448EB211C80319C
     provider.shutdown()
 
 

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from enum import StrEnum
+from typing import Any
 
 from llmsim_operator import constants as c
 from llmsim_operator.settings import OperatorSettings
 
-if TYPE_CHECKING:
-    from llmsim_operator.injection import Capture
+
+class Capture(StrEnum):
+    """How an app's traffic reaches the sidecar (annotation `llmsim.io/capture`)."""
+
+    PROXY = "proxy"
+    BASE_URL = "base-url"
+    HOST_ALIAS = "host-alias"
+    IPTABLES = "iptables"
+
 
 UNPRIVILEGED_PORT_SYSCTL = "net.ipv4.ip_unprivileged_port_start"
 TMP_VOLUME = "llmsim-tmp"

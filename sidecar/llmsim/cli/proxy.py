@@ -16,7 +16,7 @@ from llmsim.errors import LLMSimError
 from llmsim.proxy.ca import DEFAULT_CA_DIR
 from llmsim.proxy.redact import RedactingFilter
 from llmsim.proxy.runner import ProxyOptions, ProxyServer, parse_address
-from llmsim.server import gc_policy
+from llmsim.runtime import gc_policy
 
 log = logging.getLogger("llmsim.proxy")
 
@@ -99,12 +99,6 @@ def register(subparsers: Any) -> None:
         metavar="FILE",
         help="append measured TTFT/ITL/E2E of forwarded requests as JSON lines (input of `llmsim profile fit`)",
     )
-    add(
-        "--engine",
-        choices=["frontdoor", "mitmproxy"],
-        default="frontdoor",
-        help="frontdoor: asyncio CONNECT/TLS front door (fast, default); mitmproxy: mitmproxy's proxy server + addon",
-    )
     add("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     add("--no-uvloop", action="store_true", help="use the default asyncio event loop")
     add(
@@ -145,7 +139,6 @@ def options_from(args: argparse.Namespace) -> ProxyOptions:
             resolve=resolve,
             bypass_hosts_file=args.bypass_hosts_file,
             observations=args.record,
-            engine=args.engine,
         )
         options.validate()
     except ValueError as exc:

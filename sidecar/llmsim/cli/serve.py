@@ -11,10 +11,9 @@ from typing import Any
 from aiohttp import web
 
 from llmsim import profiles
-from llmsim.server import gc_policy
+from llmsim.runtime import gc_policy
+from llmsim.runtime.state import DEFAULT_MAX_BODY_BYTES, STATE, RuntimeSettings
 from llmsim.server.app import create_app
-from llmsim.server.pipeline import STATE
-from llmsim.server.state import DEFAULT_MAX_BODY_BYTES, ServerSettings
 
 log = logging.getLogger("llmsim.serve")
 
@@ -75,7 +74,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     )
     raise_fd_limit()
     registry = build_registry(args.profile)
-    app = create_app(registry, ServerSettings(max_body_bytes=args.max_body_bytes))
+    app = create_app(registry, RuntimeSettings(max_body_bytes=args.max_body_bytes))
     if args.gc == "latency":
         state = app[STATE]
         gc_policy.install(app, gc_policy.GcPolicy(in_flight=lambda: state.in_flight))

@@ -12,6 +12,7 @@ from urllib.parse import quote
 from llmsim.api.scenario import Target, TargetProvider
 from llmsim.loadgen import conversation
 from llmsim.loadgen.requestmix import PlannedRequest
+from llmsim.providers import catalog
 
 PLACEHOLDER_KEY = "llmsim-placeholder-key"
 
@@ -84,14 +85,10 @@ def build_call(target: Target, req: PlannedRequest, api_key: str | None) -> Http
             ]
             body["tool_choice"] = "required"
         if provider == TargetProvider.OPENAI:
-            url = f"{base}/v1/chat/completions"
-            headers["authorization"] = f"Bearer {key}"
+            url = base + catalog.OPENAI.chat_path
         else:
-            url = (
-                f"{base}/openai/deployments/{quote(target.model, safe='')}/chat/completions"
-                f"?api-version={quote(target.api_version)}"
-            )
-            headers["api-key"] = key
+            path = catalog.AZURE.chat_path.format(deployment=quote(target.model, safe=""))
+            url = f"{base}{path}?api-version={quote(target.api_version)}"
     elif provider == TargetProvider.ANTHROPIC:
         body = {
             "model": target.model,
@@ -105,9 +102,7 @@ def build_call(target: Target, req: PlannedRequest, api_key: str | None) -> Http
         if req.tool_call:
             body["tools"] = [{"name": TOOL_NAME, "input_schema": _TOOL_SCHEMA}]
             body["tool_choice"] = {"type": "any"}
-        url = f"{base}/v1/messages"
-        headers["x-api-key"] = key
-        headers["anthropic-version"] = "2023-06-01"
+        url = base + catalog.ANTHROPIC.chat_path
     elif provider == TargetProvider.GEMINI:
         body = {
             "contents": [{"role": "user", "parts": [{"text": req.prompt}]}],
@@ -119,8 +114,10 @@ def build_call(target: Target, req: PlannedRequest, api_key: str | None) -> Http
             body["tools"] = [{"functionDeclarations": [{"name": TOOL_NAME, "parameters": _TOOL_SCHEMA}]}]
             body["toolConfig"] = {"functionCallingConfig": {"mode": "ANY"}}
         method = "streamGenerateContent?alt=sse" if req.stream else "generateContent"
-        url = f"{base}/{target.gemini_api_version}/models/{quote(target.model, safe='')}:{method}"
-        headers["x-goog-api-key"] = key
+        path = catalog.GEMINI.chat_path.format(
+            version=target.gemini_api_version, model=quote(target.model, safe=""), method=method
+        )
+        url = base + path
     else:  # ollama
         body = {
             "model": target.model,
@@ -133,9 +130,11 @@ def build_call(target: Target, req: PlannedRequest, api_key: str | None) -> Http
             body["tools"] = [
                 {"type": "function", "function": {"name": TOOL_NAME, "parameters": _TOOL_SCHEMA}}
             ]
-        url = f"{base}/api/chat"
-        if api_key:
-            headers["authorization"] = f"Bearer {api_key}"
+        url = base + catalog.OLLAMA.chat_path
+    info = catalog.get(provider.value)
+    if api_key or provider != TargetProvider.OLLAMA:  # Ollama needs no key; send one only when given
+        headers[info.credential_header] = info.credential_scheme + key
+    headers.update(info.required_headers)
     if req.stream and provider != TargetProvider.OLLAMA:
         headers["accept"] = "text/event-stream"
     if req.conversation is not None:  # a workflow turn: the whole history instead of one prompt

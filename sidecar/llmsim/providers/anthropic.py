@@ -57,6 +57,7 @@ _ERRORS: dict[ErrorKind, tuple[int, str, str]] = {
     ErrorKind.SERVER_ERROR: (500, "api_error", "Internal server error"),
     ErrorKind.OVERLOADED: (529, "overloaded_error", "Overloaded"),
     ErrorKind.TIMEOUT: (504, "timeout_error", "Request timed out"),
+    ErrorKind.BAD_GATEWAY: (502, "api_error", "Bad gateway"),
 }
 
 _STOP_REASONS = {
@@ -126,6 +127,11 @@ def request_id(plan: ResponsePlan) -> str:
     return "req_011" + plan.response_id
 
 
+def error_request_id(simulator_id: str) -> str:
+    """The `request_id` of an error answer: Anthropic's shape of the id the simulator assigned."""
+    return "req_011" + (simulator_id or "error")
+
+
 def message_id(plan: ResponsePlan) -> str:
     return "msg_011" + plan.response_id
 
@@ -187,7 +193,7 @@ def _worded(error: ApiError, facts: HttpRequestFacts) -> ApiError:
 
 
 def _request_id_of(facts: HttpRequestFacts) -> str:
-    return "req_011" + (facts.request_id or "error")
+    return error_request_id(facts.request_id)
 
 
 class Messages:

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Literal, NamedTuple, Protocol
 
-from llmsim.simulation.plan import FaultDecision, ResponsePlan
+from llmsim.simulation.plan import ResponsePlan
 from llmsim.simulation.request import GenerationRequest
 
 
@@ -90,6 +90,31 @@ class ErrorKind(StrEnum):
     SERVER_ERROR = "server_error"
     OVERLOADED = "overloaded"
     TIMEOUT = "timeout"
+    BAD_GATEWAY = "bad_gateway"
+    """The proxy could not reach the upstream."""
+
+
+def kind_for_status(status: int) -> ErrorKind:
+    """The error kind a provider's HTTP status means (for answers llmsim forwards, not renders)."""
+    if status in _STATUS_KINDS:
+        return _STATUS_KINDS[status]
+    return ErrorKind.SERVER_ERROR if status >= 500 else ErrorKind.INVALID_REQUEST
+
+
+_STATUS_KINDS = {
+    400: ErrorKind.INVALID_REQUEST,
+    401: ErrorKind.AUTHENTICATION,
+    403: ErrorKind.PERMISSION,
+    404: ErrorKind.NOT_FOUND,
+    405: ErrorKind.METHOD_NOT_ALLOWED,
+    413: ErrorKind.TOO_LARGE,
+    415: ErrorKind.UNSUPPORTED_MEDIA,
+    429: ErrorKind.RATE_LIMIT,
+    502: ErrorKind.BAD_GATEWAY,
+    503: ErrorKind.OVERLOADED,
+    504: ErrorKind.TIMEOUT,
+    529: ErrorKind.OVERLOADED,
+}
 
 
 @dataclass(frozen=True)
@@ -130,14 +155,6 @@ class Endpoint(Protocol):
     def render_error(self, error: ApiError, facts: HttpRequestFacts) -> BodyAnswer:
         """Render an error in the provider's own shape."""
         ...
-
-
-class FaultRenderer(Protocol):
-    """Optional: how a provider renders faults that replace the response (status faults)."""
-
-    def render_fault(
-        self, fault: FaultDecision, request: GenerationRequest, facts: HttpRequestFacts
-    ) -> Answer: ...
 
 
 def json_body(obj: Any) -> bytes:

@@ -24,11 +24,12 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import cast
+from typing import Literal, cast
 
 from llmsim.api.faults import FaultType
 from llmsim.providers import anthropic, gemini, ollama, openai_common, sse
 from llmsim.providers.base import Answer, ApiError, BodyAnswer, ErrorKind, Frame
+from llmsim.simulation.faults import STREAM_FAULTS
 from llmsim.simulation.plan import FaultDecision
 from llmsim.simulation.ratelimit import Verdict, go_duration
 from llmsim.simulation.request import GenerationRequest
@@ -187,8 +188,6 @@ def ratelimit_headers(provider: str, verdict: Verdict, now_unix: float) -> dict[
             headers["x-ratelimit-remaining-tokens"] = str(verdict.remaining_tokens)
             headers["x-ratelimit-reset-tokens"] = go_duration(verdict.reset_tokens_s or 0.0)
     elif provider == "anthropic":
-        from llmsim.providers import anthropic
-
         both = anthropic.ratelimit_headers(
             requests_limit=verdict.limit_requests or 0,
             requests_remaining=verdict.remaining_requests or 0,
@@ -221,26 +220,41 @@ def stall_answer(fault: FaultDecision) -> BodyAnswer | None:
 # Stream faults
 
 
+StreamEnd = Literal["continue", "eof", "abort"]
+"""After a stream fault strikes: keep sending the rest, end the body normally, or cut the connection."""
+
+
+def stream_strike(
+    fault: FaultType, request: GenerationRequest, sent_frames: int, rest: tuple[Frame, ...]
+) -> tuple[bytes, StreamEnd]:
+    """What a stream fault writes where it strikes (after `sent_frames` frames; `rest`: the frames
+    that would follow) and how the stream goes on: `disconnect` writes nothing and cuts the
+    connection; `malformed_chunk` writes the provider's broken frame and continues; `midstream_error`
+    writes the provider's in-stream error and ends the body. Rendered answers (`apply`) and
+    forwarded ones (the proxy's relay) strike through this one function."""
+    if fault is FaultType.DISCONNECT:
+        return b"", "abort"
+    if fault is FaultType.MALFORMED_CHUNK:
+        return malformed_frame(request, rest), "continue"
+    return midstream_error_frame(request, sent_frames), "eof"
+
+
 def apply(answer: Answer, fault: FaultDecision | None, request: GenerationRequest) -> Answer:
     """Transform a rendered success answer for `disconnect`, `malformed_chunk` and `midstream_error`
     (other faults, and None, leave it unchanged)."""
-    if fault is None or fault.fault not in (
-        FaultType.DISCONNECT,
-        FaultType.MALFORMED_CHUNK,
-        FaultType.MIDSTREAM_ERROR,
-    ):
+    if fault is None or fault.fault not in STREAM_FAULTS:
         return answer
     if isinstance(answer, BodyAnswer):
         return _apply_body(answer, fault)
     kept, rest = split_frames(answer.frames, fault.after_tokens)
     at = rest[0].at_s if rest else (kept[-1].at_s if kept else 0.0)
-    if fault.fault is FaultType.DISCONNECT:
+    data, end = stream_strike(fault.fault, request, len(kept), rest)
+    if end == "abort":
         return dataclasses.replace(answer, frames=kept, end="abort")
-    if fault.fault is FaultType.MALFORMED_CHUNK:
-        broken = Frame(at, malformed_frame(request, rest), fault.after_tokens)
-        return dataclasses.replace(answer, frames=(*kept, broken, *rest))
-    error = Frame(at, midstream_error_frame(request, len(kept)), fault.after_tokens)
-    return dataclasses.replace(answer, frames=(*kept, error), end="eof")
+    struck = Frame(at, data, fault.after_tokens)
+    if end == "continue":
+        return dataclasses.replace(answer, frames=(*kept, struck, *rest))
+    return dataclasses.replace(answer, frames=(*kept, struck), end="eof")
 
 
 def split_frames(frames: tuple[Frame, ...], after_tokens: int) -> tuple[tuple[Frame, ...], tuple[Frame, ...]]:
@@ -253,9 +267,10 @@ def split_frames(frames: tuple[Frame, ...], after_tokens: int) -> tuple[tuple[Fr
 
 
 def _apply_body(answer: BodyAnswer, fault: FaultDecision) -> BodyAnswer:
+    """A whole body meets a stream fault: `disconnect` sends half of it and cuts the connection,
+    `malformed_chunk` sends it truncated (`midstream_error` on a body is a status fault)."""
     if fault.fault is FaultType.DISCONNECT:
         return dataclasses.replace(answer, end="abort")  # half the body, then the connection is cut
-    # malformed_chunk (midstream_error on a body is a status fault, see fault_error)
     return dataclasses.replace(answer, body=answer.body[: max(1, len(answer.body) // 2)])
 
 

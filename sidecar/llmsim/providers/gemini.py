@@ -62,6 +62,7 @@ _ERRORS: dict[ErrorKind, tuple[int, str, str]] = {
     ),
     ErrorKind.OVERLOADED: (503, "UNAVAILABLE", "The model is overloaded. Please try again later."),
     ErrorKind.TIMEOUT: (504, "DEADLINE_EXCEEDED", "Deadline expired before operation could complete."),
+    ErrorKind.BAD_GATEWAY: (502, "UNAVAILABLE", "The service is currently unavailable."),
 }
 
 _FINISH = {"stop": "STOP", "length": "MAX_TOKENS", "tool_calls": "STOP", "stop_sequence": "STOP"}

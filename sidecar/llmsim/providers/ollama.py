@@ -52,6 +52,7 @@ _ERRORS: dict[ErrorKind, tuple[int, str]] = {
     ErrorKind.SERVER_ERROR: (500, "llama runner process has terminated: exit status 2"),
     ErrorKind.OVERLOADED: (503, "server busy, please try again.  maximum pending requests exceeded"),
     ErrorKind.TIMEOUT: (500, "timed out waiting for llama runner to start"),
+    ErrorKind.BAD_GATEWAY: (502, "bad gateway"),
 }
 
 NDJSON_HEADERS = {"Content-Type": "application/x-ndjson"}

@@ -40,6 +40,7 @@ _ERRORS: dict[ErrorKind, tuple[int, str, str | None]] = {
     ErrorKind.SERVER_ERROR: (500, "server_error", None),
     ErrorKind.OVERLOADED: (503, "server_error", None),
     ErrorKind.TIMEOUT: (504, "server_error", None),
+    ErrorKind.BAD_GATEWAY: (502, "server_error", None),
 }
 
 

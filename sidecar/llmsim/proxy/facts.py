@@ -7,8 +7,10 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from urllib.parse import parse_qsl
 
 from llmsim import headers as llmsim_headers
+from llmsim.providers import catalog
 
 _GEMINI = re.compile(r"^/v1(?:beta|alpha)?/models/(?P<model>[^/:]+):(?P<method>[A-Za-z]+)")
 _AZURE = re.compile(r"^/openai/deployments/(?P<deployment>[^/]+)/")
@@ -30,27 +32,13 @@ class RequestInfo:
     request_id: str | None
 
 
-def provider_of(host: str, path: str, headers: Mapping[str, str]) -> str:
-    """`openai`, `azure`, `anthropic`, `gemini` or `ollama`, from host, path and credentials."""
-    host = host.lower()
-    if host.endswith(".openai.azure.com") or path.startswith("/openai/"):
-        return "azure"
-    if host == "api.anthropic.com" or path.startswith("/v1/messages"):
-        return "anthropic"
-    if host == "generativelanguage.googleapis.com" or _GEMINI.match(path) or "x-goog-api-key" in headers:
-        return "gemini"
-    if path.startswith("/api/"):
-        return "ollama"
-    return "openai"
-
-
 def request_info(
     host: str, port: int, method: str, target: str, headers: Mapping[str, str], body: bytes
 ) -> RequestInfo:
     """Facts from the request; `headers` keys are lower-case; a body that is not JSON is fine."""
     path = target.split("?", 1)[0]
     query = target.split("?", 1)[1] if "?" in target else ""
-    provider = provider_of(host, path, headers)
+    provider = catalog.classify(path, headers, dict(parse_qsl(query)), host)
     doc: dict[str, object] = {}
     if body[:1] in (b"{", b" ", b"\n"):
         try:

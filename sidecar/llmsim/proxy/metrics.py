@@ -1,55 +1,39 @@
-"""Prometheus metrics of the proxy (served on the admin port)."""
+"""The proxy's own Prometheus metrics (served on the admin port, next to the simulator's telemetry).
+
+Only what is proxy-specific: why requests got their mode, tunnels, profile reloads, the fail-open
+path, the kill switch and the active profile's state. Request counts and latencies of every mode
+are the telemetry's `llmsim_*` metrics (`docs/telemetry.md`), labelled with `mode`.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterator
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge
 from prometheus_client.core import GaugeMetricFamily, Metric
 
 from llmsim.api.profile import Mode
 from llmsim.proxy import safety
 from llmsim.proxy.state import ProxyState
-from llmsim.telemetry.buckets import LatencyBuckets
 
 FAIL_OPEN_MODES = (Mode.SIMULATE.value, Mode.PERTURB.value)
 """The modes whose internal errors are answered by the fail-open path."""
 
 
 class ProxyMetrics:
-    """Counters and histograms labelled by mode (`simulate`, `perturb`, `passthrough`) and provider."""
+    """The proxy-specific counters and gauges."""
 
-    def __init__(
-        self, registry: CollectorRegistry | None = None, buckets: LatencyBuckets | None = None
-    ) -> None:
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry()
         r = self.registry
-        b = buckets if buckets is not None else LatencyBuckets.from_env()
-        self.requests = Counter(
-            "llmsim_proxy_requests", "Intercepted requests by mode, provider and outcome",
-            ["mode", "provider", "outcome"], registry=r,
-        )  # fmt: skip
         self.decisions = Counter(
             "llmsim_proxy_decisions", "Why each request got its mode (profile, header, paused, expired, ...)",
             ["mode", "reason"], registry=r,
         )  # fmt: skip
-        self.ttft = Histogram(
-            "llmsim_proxy_ttft_seconds", "Time to first body byte/event as the client sees it",
-            ["mode", "provider"], buckets=b.ttft, registry=r,
-        )  # fmt: skip
-        self.itl = Histogram(
-            "llmsim_proxy_itl_seconds", "Gap between consecutive stream events forwarded to the client",
-            ["mode", "provider"], buckets=b.itl, registry=r,
-        )  # fmt: skip
-        self.e2e = Histogram(
-            "llmsim_proxy_e2e_seconds", "Request start to last byte", ["mode", "provider"],
-            buckets=b.e2e, registry=r,
-        )  # fmt: skip
         self.tunnels = Counter(
             "llmsim_proxy_tunnels", "Connections tunnelled untouched (not LLM hosts)", registry=r
         )
-        self.open_connections = Gauge("llmsim_proxy_open_connections", "Client connections open", registry=r)
         self.reloads = Counter(
             "llmsim_proxy_profile_reloads", "Profile reloads by result", ["result"], registry=r
         )

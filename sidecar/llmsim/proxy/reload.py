@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from llmsim import profiles
@@ -33,12 +34,20 @@ class ProfileWatcher:
     """Reloads `path` into `state` when its content changes."""
 
     def __init__(
-        self, path: Path, state: ProxyState, metrics: ProxyMetrics, interval_s: float = POLL_INTERVAL_S
+        self,
+        path: Path,
+        state: ProxyState,
+        metrics: ProxyMetrics,
+        interval_s: float = POLL_INTERVAL_S,
+        *,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self.path = path
         self.state = state
         self.metrics = metrics
         self.interval_s = interval_s
+        self.sleep = sleep
+        """How the poll loop waits (injectable: tests run it on fake time)."""
         self._seen = _digest(path)
 
     def check(self) -> bool:
@@ -69,7 +78,7 @@ class ProfileWatcher:
 
     async def run(self) -> None:
         while True:
-            await asyncio.sleep(self.interval_s)
+            await self.sleep(self.interval_s)
             try:
                 self.check()
             except Exception:

@@ -5,11 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import secrets
 import socket
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from aiohttp import web
 
@@ -19,15 +17,18 @@ from llmsim.profiles import NamedProfile
 from llmsim.proxy import upstream
 from llmsim.proxy.admin import create_admin_app
 from llmsim.proxy.ca import DEFAULT_CA_DIR, CertificateAuthority
+from llmsim.proxy.datapath import DataPath
 from llmsim.proxy.frontdoor import FrontDoor
-from llmsim.proxy.handler import DEFAULT_UPSTREAMS, DataPath, open_observations
 from llmsim.proxy.metrics import ProxyMetrics
 from llmsim.proxy.reload import ProfileWatcher
+from llmsim.proxy.reporting import Reporter, open_observations
+from llmsim.proxy.routing import DEFAULT_UPSTREAMS, Router
 from llmsim.proxy.scope import Scope
 from llmsim.proxy.state import ProxyState
 from llmsim.proxy.tlslistener import TlsListener
-from llmsim.server import observability
+from llmsim.runtime.state import RuntimeState
 from llmsim.server.app import create_app
+from llmsim.telemetry.facade import Telemetry
 
 log = logging.getLogger("llmsim.proxy")
 
@@ -72,14 +73,9 @@ class ProxyOptions:
     watch_interval_s: float = 0.5
     drain_s: float = 10.0
     """On shutdown (SIGTERM), how long in-flight requests and streams may take to finish."""
-    engine: str = "frontdoor"
-    """`frontdoor` (asyncio CONNECT/TLS front door, the fast default) or `mitmproxy` (mitmproxy's proxy
-    server with our addon in front of the same data path)."""
 
     def validate(self) -> None:
         Scope.build(self.intercept)
-        if self.engine not in ("frontdoor", "mitmproxy"):
-            raise ValueError(f"--engine {self.engine!r}: use frontdoor or mitmproxy")
         for provider, url in self.upstreams.items():
             if not url.startswith(("http://", "https://")):
                 raise ValueError(f"--upstream {provider}={url}: the URL must start with http:// or https://")
@@ -103,21 +99,28 @@ class ProxyServer:
             extra_hosts=options.intercept,
             mode_override=options.mode,
         )
+        self.runtime = RuntimeState(self.state.registry)
+        """Shared by the data path and the simulator app inside the proxy."""
+        self.state.on_activate.append(self.runtime.reactivate)
         self.metrics = ProxyMetrics()
         self.metrics.bind(self.state)
         self.ca = CertificateAuthority(options.ca_dir)
         resolver_overrides = dict(options.resolve)
         ssl_ctx = upstream.client_ssl_context(options.upstream_ca)
+        self.router = Router({**DEFAULT_UPSTREAMS, **options.upstreams})
         self.datapath = DataPath(
-            state=self.state,
-            metrics=self.metrics,
+            self.state,
+            self.runtime,
+            self.metrics,
+            self.router,
             session_factory=lambda: upstream.new_session(
                 upstream.UpstreamResolver(resolver_overrides, options.bypass_hosts_file), ssl_ctx
             ),
-            upstreams={**DEFAULT_UPSTREAMS, **options.upstreams},
-            observations=open_observations(options.observations),
+            reporter=Reporter(self.runtime, open_observations(options.observations)),
         )
-        self.app = create_app(self.state.registry)
+        self.telemetry = Telemetry.for_registry(self.state.registry)
+        """Every request's telemetry (simulated by the app, or answered by the data path)."""
+        self.app = create_app(state=self.runtime, telemetry=self.telemetry)
         self.app.middlewares.insert(0, self.datapath.middleware())
         self._runner = web.AppRunner(
             self.app, access_log=None, handle_signals=False, shutdown_timeout=options.drain_s
@@ -128,8 +131,9 @@ class ProxyServer:
         self.listen_address: Address | None = None
         self.admin_address: Address | None = None
         self.tls_address: Address | None = None
-        self._mitm: Any = None
         self._tls: TlsListener | None = None
+        self.watcher: ProfileWatcher | None = None
+        """Polls the profile file (when `--profile` is one)."""
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
@@ -149,11 +153,11 @@ class ProxyServer:
             self.tls_address = await self._tls.start(*self.options.tls_listen)
         own = {f"{h}:{p}" for h, p in [self.listen_address] if h}
         own |= {f"localhost:{self.listen_address[1]}", f"127.0.0.1:{self.listen_address[1]}"}
-        self.datapath.own_addresses = frozenset(own)
+        self.router.own_addresses = frozenset(own)
         if self.options.admin is not None:
-            telemetry = self.app.get(observability.TELEMETRY)
-            extra = (lambda: telemetry.prometheus.render()[0]) if telemetry is not None else None
-            admin_app = create_admin_app(self.state, self.metrics, extra)
+            admin_app = create_admin_app(
+                self.state, self.metrics, lambda: self.telemetry.prometheus.render()[0]
+            )
             self._admin_runner = web.AppRunner(admin_app, access_log=None)
             await self._admin_runner.setup()
             assert self._admin_runner.server is not None
@@ -163,33 +167,18 @@ class ProxyServer:
             self._servers.append(admin)
             self.admin_address = _bound(admin)
         if self.profile_path is not None:
-            watcher = ProfileWatcher(
+            self.watcher = ProfileWatcher(
                 self.profile_path, self.state, self.metrics, self.options.watch_interval_s
             )
-            self._tasks.append(asyncio.create_task(watcher.run()))
+            self._tasks.append(asyncio.create_task(self.watcher.run()))
         self.state.ready = True
         log.info(
             "llmsim proxy on %s:%d (admin %s, CA %s, profile %r)",
             *self.listen_address, self.admin_address, self.ca.cert_path, self.state.profile.name,
         )  # fmt: skip
 
-    async def _start_mitmproxy(self, http_server: web.Server) -> Address:
-        from llmsim.proxy import mitm_engine
-
-        loop = asyncio.get_running_loop()
-        internal = await loop.create_server(http_server, "127.0.0.1", 0, backlog=1024)
-        self._servers.append(internal)
-        self.datapath.engine_token = secrets.token_hex(16)
-        self._mitm = await mitm_engine.start(
-            self.options, self.state, self.ca, _bound(internal)[1], self.datapath.engine_token
-        )
-        address: Address = self._mitm.address
-        return address
-
     async def stop(self) -> None:
         self.state.ready = False
-        if self._mitm is not None:
-            await self._mitm.stop()
         for task in self._tasks:
             task.cancel()
         for server in self._servers:

@@ -6,13 +6,10 @@ import fnmatch
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-DEFAULT_TLS_HOSTS: tuple[str, ...] = (
-    "api.openai.com",
-    "*.openai.azure.com",
-    "api.anthropic.com",
-    "generativelanguage.googleapis.com",
-)
-"""LLM provider hosts whose TLS is always intercepted."""
+from llmsim.providers import catalog
+
+DEFAULT_TLS_HOSTS: tuple[str, ...] = catalog.TLS_HOSTS
+"""LLM provider hosts whose TLS is always intercepted (the provider catalog's)."""
 
 
 @dataclass(frozen=True)

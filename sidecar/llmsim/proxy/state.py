@@ -38,6 +38,14 @@ class ProxyState:
         self.activated_at = clock()
         self.scope = Scope.build([*extra_hosts, *profile.spec.intercept_hosts])
         self.ready = False
+        self.on_activate: list[Callable[[str], None]] = []
+        """Called with a profile's name when it becomes active anew (installed, resumed): the
+        runtime restarts the clock its fault windows count from."""
+
+    def _activated(self) -> None:
+        self.activated_at = self.clock()
+        for callback in self.on_activate:
+            callback(self.profile.name)
 
     @property
     def profile(self) -> NamedProfile:
@@ -48,8 +56,8 @@ class ProxyState:
         scope = Scope.build([*self.extra_hosts, *profile.spec.intercept_hosts])
         self.registry.replace(profile, make_default=True)
         self.scope = scope
-        self.activated_at = self.clock()
         self.generation += 1
+        self._activated()
         log.info(
             "profile %r active (generation %d, source %s)", profile.name, self.generation, profile.source
         )
@@ -60,7 +68,7 @@ class ProxyState:
 
     def resume(self) -> None:
         self.paused = False
-        self.activated_at = self.clock()
+        self._activated()
         log.warning("resumed: the profile applies again (activation clock restarted)")
 
     def reset(self) -> None:

@@ -7,11 +7,12 @@ from typing import Any
 from aiohttp import web
 
 from llmsim.profiles import ProfileRegistry, default_profile
-from llmsim.providers import anthropic, gemini, ollama, openai_common
+from llmsim.providers import catalog, errors
 from llmsim.providers.base import ApiError, BodyAnswer, ErrorKind
-from llmsim.server import control, models_route, observability, routes
-from llmsim.server.pipeline import STATE, Pipeline
-from llmsim.server.state import ServerSettings, ServerState
+from llmsim.runtime import endpoints
+from llmsim.runtime.state import STATE, RuntimeSettings, RuntimeState
+from llmsim.server import control, models_route, observability, openapi, routes, simulate_api
+from llmsim.server.pipeline import Pipeline
 from llmsim.telemetry.facade import Telemetry
 
 
@@ -47,32 +48,31 @@ async def unknown_route(request: web.Request, handler: Any) -> web.StreamRespons
 
 def _unrouted_answer(request: web.Request, error: ApiError) -> BodyAnswer:
     """The error in the shape of the provider whose path (or credentials) the request uses."""
-    path = request.path
-    if path.startswith("/api/"):
-        return ollama.error_answer(error)
-    if path.startswith(("/v1beta/", "/v1alpha/")) or ("/models/" in path and ":" in path.rsplit("/", 1)[-1]):
-        return gemini.error_answer(error)
-    if path.startswith("/v1/messages") or "anthropic-version" in request.headers:
-        return anthropic.error_answer(error, "req_unrouted")
-    return openai_common.error_answer(error, "req_unrouted")
+    provider = catalog.classify(request.path, request.headers, request.query)
+    return errors.error_answer(provider, error)
 
 
-def create_app(registry: ProfileRegistry | None = None, settings: ServerSettings | None = None,
-               telemetry: Telemetry | None = None) -> web.Application:  # fmt: skip
+def create_app(
+    registry: ProfileRegistry | None = None,
+    settings: RuntimeSettings | None = None,
+    telemetry: Telemetry | None = None,
+    *,
+    state: RuntimeState | None = None,
+) -> web.Application:
     """Build the simulator app: every provider route, health and readiness, the control API and
-    `/metrics`. `telemetry` defaults to one configured from the environment (`OTEL_*`, `LLMSIM_*`)."""
-    app = web.Application(
-        middlewares=[unknown_route], client_max_size=(settings or ServerSettings()).max_body_bytes + 1
-    )
-    state = ServerState(registry or ProfileRegistry(default_profile()), settings)
+    `/metrics`. `telemetry` defaults to one configured from the environment (`OTEL_*`, `LLMSIM_*`);
+    `state` to a new RuntimeState over `registry` (the proxy passes the one its data path shares)."""
+    if state is None:
+        state = RuntimeState(registry or ProfileRegistry(default_profile()), settings)
+    app = web.Application(middlewares=[unknown_route], client_max_size=state.settings.max_body_bytes + 1)
     app[STATE] = state
 
     async def close_rate_limiter(app: web.Application) -> None:
-        await state.rate_limiter.close()
+        await app[STATE].rate_limiter.close()
 
     app.on_cleanup.append(close_rate_limiter)
     for route in routes.all_routes():
-        app.router.add_route(route.method, route.path, Pipeline(route.endpoint).handle)
+        endpoints.bind(app, route.method, route.path, route.endpoint, Pipeline(route.endpoint).handle)
     app.router.add_get("/v1/models", models_route.list_models)
     app.router.add_get("/v1/models/{model_id}", models_route.list_models)
     app.router.add_get("/{version:v1beta|v1alpha}/models", models_route.gemini_models)
@@ -88,9 +88,13 @@ def create_app(registry: ProfileRegistry | None = None, settings: ServerSettings
     observability.install(
         app,
         state.finished,
-        telemetry or observability.telemetry_for(state.registry),
+        telemetry or Telemetry.for_registry(state.registry),
         state.rate_limiter,
         profile=lambda: observability.active_profile(state),
     )
-    control.add_routes(app)
+    app.router.add_post("/v1/sessions", control.wrap(control.create_session))
+    app.router.add_delete("/v1/sessions/{session_id}", control.wrap(control.complete_session))
+    app.router.add_get("/v1/metrics/{session_id}", control.wrap(control.session_metrics))
+    app.router.add_post("/v1/simulate", control.wrap(simulate_api.simulate))
+    app.router.add_get("/openapi.json", openapi.openapi)
     return app

@@ -1,7 +1,9 @@
 """`GET /v1/models[/{id}]`: OpenAI's model list, or Gemini's when the credentials are Gemini's.
 
 DESIGN.md: where two providers share a path, the request's credentials decide
-(`x-goog-api-key` or `key=` means Gemini; `Authorization: Bearer` means OpenAI).
+(`x-goog-api-key` or `key=` means Gemini; `Authorization: Bearer` means OpenAI); see
+`providers.catalog.classify`, which also knows Anthropic's `anthropic-version`/`x-api-key` and a
+provider's own host (the proxy simulating `api.anthropic.com`).
 """
 
 from __future__ import annotations
@@ -13,25 +15,17 @@ from typing import Any
 
 from aiohttp import web
 
-from llmsim.providers import anthropic, gemini, ollama, openai_common
+from llmsim.providers import anthropic, catalog, gemini, ollama, openai_common
 from llmsim.providers.base import ApiError, ErrorKind, json_body
-from llmsim.server.pipeline import STATE, new_request_id
-from llmsim.server.records import RequestRecord
+from llmsim.runtime.intake import new_request_id
+from llmsim.runtime.state import STATE
+from llmsim.telemetry.records import RequestRecord
 
 GeminiLister = Callable[[list[str], str | None], tuple[int, dict[str, Any]]]
 """(listed model names, model id or None) -> (status, body) in Gemini's shape."""
 
 gemini_lister: GeminiLister | None = gemini.list_models
 """Answers Gemini-credentialed list calls (the Gemini provider's model list)."""
-
-
-def is_gemini(request: web.Request) -> bool:
-    return "x-goog-api-key" in request.headers or "key" in request.query
-
-
-def is_anthropic(request: web.Request) -> bool:
-    """Anthropic's SDKs always send `anthropic-version`; curl users send `x-api-key`."""
-    return "anthropic-version" in request.headers or "x-api-key" in request.headers
 
 
 def _openai_model(name: str) -> dict[str, Any]:
@@ -42,10 +36,11 @@ async def list_models(request: web.Request) -> web.StreamResponse:
     state = request.app[STATE]
     listed = list(state.registry.default.spec.models.listed)
     model_id = request.match_info.get("model_id")
-    if is_gemini(request) and gemini_lister is not None:
+    provider = catalog.classify(request.path, request.headers, request.query, request.host)
+    if provider == "gemini" and gemini_lister is not None:
         status, body = gemini_lister(listed, model_id)
         return web.Response(status=status, body=json_body(body), content_type="application/json")
-    if is_anthropic(request):
+    if provider == "anthropic":
         strict = state.registry.default.spec.models.strict
         status, body = anthropic.list_models(listed, model_id, strict=strict)
         return web.Response(status=status, body=json_body(body), content_type="application/json")

@@ -1,9 +1,10 @@
 """Glue between the serving app and `llmsim.telemetry`: `/metrics`, the request observer, the
 active-streams middleware, session profiles and the telemetry lifetime.
 
-The pipeline reports each finished request as a `server.records.RequestRecord`; `to_record`
-turns it into telemetry's record. Nothing here can fail a request: the observer runs inside
-`ServerState.report`, which swallows errors, and the facade swallows its own.
+The pipeline (and the proxy's data path) report each finished request as a
+`telemetry.records.RequestRecord`, which the observer hands to `Telemetry.observe`. Nothing here
+can fail a request: the observer runs inside `RuntimeState.report`, which swallows errors, and the
+facade swallows its own.
 """
 
 from __future__ import annotations
@@ -15,84 +16,21 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
-from llmsim.api.profile import SimulationProfileSpec
 from llmsim.headers import PROFILE as PROFILE_HEADER
 from llmsim.headers import SESSION as SESSION_HEADER
-from llmsim.profiles import NamedProfile, ProfileRegistry
-from llmsim.server import records as server_records
+from llmsim.profiles import NamedProfile
+from llmsim.runtime import endpoints
 from llmsim.telemetry import labels
-from llmsim.telemetry.facade import Telemetry, trace_carrier
+from llmsim.telemetry.facade import Telemetry
 from llmsim.telemetry.profile_gauges import ActiveProfile, ProfileCollector
 from llmsim.telemetry.records import RequestRecord
 
 if TYPE_CHECKING:
-    from llmsim.server.state import ServerState
+    from llmsim.runtime.state import RuntimeState
 
 TELEMETRY: web.AppKey[Telemetry] = web.AppKey("llmsim_telemetry", Telemetry)
 
-_STREAM_FAULTS = frozenset({"disconnect", "malformed_chunk", "midstream_error", "timeout"})
 _Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-
-def outcome_of(rec: server_records.RequestRecord) -> str:
-    """The telemetry outcome: `ok`, `cancelled`, `internal_error`, an error kind or a fault type."""
-    if rec.outcome == "ok":
-        if rec.fault in _STREAM_FAULTS:
-            return rec.fault or labels.ERROR
-        return labels.OK
-    if rec.outcome == "client_closed":
-        return labels.CANCELLED
-    if rec.outcome == "internal_error":
-        return labels.INTERNAL_ERROR
-    return rec.error_kind or rec.fault or labels.ERROR
-
-
-def to_record(rec: server_records.RequestRecord, mode: str = "simulate") -> RequestRecord:
-    outcome = outcome_of(rec)
-    output = (
-        rec.completion_tokens if outcome == labels.OK else min(rec.completion_tokens, len(rec.token_times_s))
-    )
-    return RequestRecord(
-        provider=rec.provider,
-        operation=rec.operation,
-        model=rec.model,
-        mode=rec.mode or mode,
-        outcome=outcome,
-        started_at=rec.started_at,
-        e2e_s=rec.e2e_s,
-        ttft_s=rec.ttft_s,
-        token_times_s=tuple(rec.token_times_s),
-        input_tokens=rec.prompt_tokens,
-        output_tokens=output,
-        fault=rec.fault,
-        fault_reason=rec.fault_reason,
-        status=rec.status or None,
-        session_id=rec.session_id,
-        profile=rec.profile or None,
-        response_model=rec.response_model or None,
-        finish_reasons=tuple(rec.finish_reasons) if outcome == labels.OK else (),
-        request_id=rec.request_id,
-        stream=rec.stream,
-        carrier=trace_carrier(rec.headers),
-    )
-
-
-def registry_lookup(registry: ProfileRegistry) -> Callable[[str], SimulationProfileSpec | None]:
-    def lookup(name: str) -> SimulationProfileSpec | None:
-        try:
-            return registry.get(name).spec
-        except KeyError:
-            return None
-
-    return lookup
-
-
-def telemetry_for(registry: ProfileRegistry) -> Telemetry:
-    """Telemetry from the environment, knowing the registry's model names and profiles."""
-    specs = [registry.get(name).spec for name in registry.names()]
-    return Telemetry.from_env(
-        known_models=labels.known_models(specs), profile_lookup=registry_lookup(registry)
-    )
 
 
 def session_profile(app: web.Application, headers: Mapping[str, str]) -> NamedProfile | None:
@@ -115,24 +53,17 @@ async def metrics(request: web.Request) -> web.Response:
     return web.Response(body=body, headers={"Content-Type": content_type})
 
 
-def _endpoint_provider(request: web.Request) -> str | None:
-    handler = request.match_info.handler
-    endpoint = getattr(getattr(handler, "__self__", handler), "endpoint", None)
-    provider = getattr(endpoint, "provider", None)
-    return provider if isinstance(provider, str) else None
-
-
 @web.middleware
 async def active_streams(request: web.Request, handler: _Handler) -> web.StreamResponse:
     """Count provider requests in flight (`llmsim_active_streams`, the session's active count)."""
     telemetry = request.app.get(TELEMETRY)
-    provider = _endpoint_provider(request) if telemetry is not None else None
-    if telemetry is None or provider is None:
+    endpoint = endpoints.endpoint_of(request) if telemetry is not None else None
+    if telemetry is None or endpoint is None:
         return await handler(request)
     gauge = None
     session_id = request.headers.get(SESSION_HEADER)
     try:
-        gauge = telemetry.prometheus.active.labels(labels.provider_label(provider), "simulate")
+        gauge = telemetry.prometheus.active.labels(labels.provider_label(endpoint.provider), "simulate")
         gauge.inc()
         if session_id:
             telemetry.sessions.started(session_id)
@@ -170,7 +101,7 @@ class RateLimiterCollector:
         yield fallbacks
 
 
-def active_profile(state: ServerState) -> ActiveProfile:
+def active_profile(state: RuntimeState) -> ActiveProfile:
     """The profile requests without `x-llmsim-profile` get, and how long it has been active."""
     profile = state.registry.default
     start = state.activated_at.get(profile.name)  # loop time, which is time.monotonic()
@@ -179,7 +110,7 @@ def active_profile(state: ServerState) -> ActiveProfile:
 
 def install(
     app: web.Application,
-    state_finished: list[Callable[[server_records.RequestRecord], None]],
+    state_finished: list[Callable[[RequestRecord], None]],
     telemetry: Telemetry,
     rate_limiter: Any = None,
     profile: Callable[[], ActiveProfile | None] | None = None,
@@ -192,7 +123,7 @@ def install(
         telemetry.prometheus.registry.register(RateLimiterCollector(lambda: rate_limiter))
     if profile is not None:
         telemetry.prometheus.registry.register(ProfileCollector(profile))
-    state_finished.append(lambda rec: telemetry.observe(to_record(rec)))
+    state_finished.append(telemetry.observe)
     app.router.add_get("/metrics", metrics)
 
     async def lifetime(app: web.Application) -> AsyncIterator[None]:

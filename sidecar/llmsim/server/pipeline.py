@@ -1,21 +1,17 @@
 """The request pipeline: HTTP request -> facts -> GenerationRequest -> fault/plan -> answer -> bytes.
 
 Thin by design: every decision is made by pure functions (parsers, planner, fault engine,
-renderers); this module only reads the request, holds a capacity slot, sends the answer at its
-deadlines and reports a RequestRecord. It fails open: whatever goes wrong inside, the client
-gets a well-formed provider error, never a hang or a bare traceback.
+renderers) and the runtime layer (intake, seeding, fault hooks, capacity); this module only puts
+them in order, holds a capacity slot, sends the answer at its deadlines and reports the request's
+record. It fails open: whatever goes wrong inside, the client gets a well-formed provider error,
+never a hang or a bare traceback.
 """
 
 from __future__ import annotations
 
 import asyncio
-import dataclasses
-import hashlib
 import logging
 import time
-import uuid
-import zlib
-from collections.abc import Mapping
 from fnmatch import fnmatchcase
 
 from aiohttp import web
@@ -24,66 +20,21 @@ from llmsim import headers, streaming
 from llmsim.api.faults import FaultType
 from llmsim.api.profile import Mode, Provider
 from llmsim.profiles import NamedProfile
+from llmsim.providers import errors
 from llmsim.providers.base import Answer, ApiError, Endpoint, ErrorKind, HttpRequestFacts
-from llmsim.server import fault_hooks, observability
-from llmsim.server.capacity_gate import QueueFull
-from llmsim.server.records import RequestRecord
-from llmsim.server.state import ServerState
+from llmsim.runtime import fault_hooks, intake, seeding
+from llmsim.runtime.capacity_gate import QueueFull
+from llmsim.runtime.state import STATE, RuntimeState
+from llmsim.server import observability
 from llmsim.simulation import planner
 from llmsim.simulation.request import GenerationRequest
+from llmsim.telemetry.facade import trace_carrier
+from llmsim.telemetry.records import RecordBuilder
 
 log = logging.getLogger("llmsim.server")
 
-STATE: web.AppKey[ServerState] = web.AppKey("llmsim_state", ServerState)
 
-KEPT_HEADERS = ("traceparent", "tracestate", "user-agent", "x-stainless-retry-count", "anthropic-version")
-
-
-def new_request_id() -> str:
-    return uuid.uuid4().hex[:24]
-
-
-def api_key_id(request_headers: Mapping[str, str], query: Mapping[str, str]) -> str | None:
-    """A short non-reversible fingerprint of the caller's credential (never the credential)."""
-    for name in headers.CREDENTIALS:
-        value = request_headers.get(name)
-        if value:
-            return hashlib.sha256(value.removeprefix("Bearer ").encode()).hexdigest()[:12]
-    key = query.get("key")
-    return hashlib.sha256(key.encode()).hexdigest()[:12] if key else None
-
-
-async def read_facts(
-    request: web.Request, state: ServerState, request_id: str
-) -> tuple[HttpRequestFacts, ApiError | None]:
-    """Read the body within the size limit; an oversize body becomes a TOO_LARGE error."""
-    lowered = {k.lower(): v for k, v in request.headers.items()}
-    query = dict(request.query)
-    limit = state.settings.max_body_bytes
-    error: ApiError | None = None
-    body = b""
-    if request.content_length is not None and request.content_length > limit:
-        error = ApiError(
-            ErrorKind.TOO_LARGE,
-            f"Request body too large: {request.content_length} bytes; the limit is {limit} bytes.",
-        )
-    else:
-        chunks: list[bytes] = []
-        size = 0
-        async for chunk in request.content.iter_chunked(1 << 16):
-            size += len(chunk)
-            if size > limit:
-                error = ApiError(ErrorKind.TOO_LARGE, f"Request body too large: more than {limit} bytes.")
-                break
-            chunks.append(chunk)
-        body = b"".join(chunks)
-    facts = HttpRequestFacts(
-        request.method, request.path, dict(request.match_info), query, lowered, body, request_id
-    )
-    return facts, error
-
-
-def _resolve_profile(state: ServerState, facts: HttpRequestFacts) -> NamedProfile:
+def _resolve_profile(state: RuntimeState, facts: HttpRequestFacts) -> NamedProfile:
     name = facts.headers.get(headers.PROFILE)
     try:
         return state.registry.get(name)
@@ -96,10 +47,7 @@ def _resolve_profile(state: ServerState, facts: HttpRequestFacts) -> NamedProfil
 
 
 def _check_mode(facts: HttpRequestFacts) -> None:
-    try:
-        mode = headers.parse_mode(facts.headers.get(headers.MODE))
-    except ValueError as exc:
-        raise ApiError(ErrorKind.INVALID_REQUEST, str(exc), param=headers.MODE) from None
+    mode = intake.requested_mode(facts.headers)
     if mode is not None and mode is not Mode.SIMULATE:
         raise ApiError(
             ErrorKind.INVALID_REQUEST,
@@ -127,25 +75,6 @@ def _check_model(profile: NamedProfile, gen: GenerationRequest) -> None:
         )
 
 
-def _rng_seed(
-    state: ServerState, profile: NamedProfile, facts: HttpRequestFacts, gen: GenerationRequest, number: int
-) -> list[int]:
-    header = facts.headers.get(headers.SEED)
-    if header is not None:
-        try:
-            return [int(header)]
-        except ValueError:
-            raise ApiError(
-                ErrorKind.INVALID_REQUEST,
-                f"Invalid value for header '{headers.SEED}': {header!r}; expected an integer.",
-                param=headers.SEED,
-            ) from None
-    base = state.seed_for(profile.spec)
-    if gen.seed is not None:
-        return [base, gen.seed, zlib.crc32(facts.body)]
-    return [base, number]
-
-
 class Pipeline:
     """Serves one endpoint; an instance is bound to each route."""
 
@@ -154,69 +83,74 @@ class Pipeline:
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         state = request.app[STATE]
-        request_id = new_request_id()
-        record = RequestRecord(request_id=request_id, provider=self.endpoint.provider, operation=self.endpoint.operation,
-                               path=request.path, started_at=time.time())  # fmt: skip
+        record = RecordBuilder(
+            intake.new_request_id(), self.endpoint.provider, self.endpoint.operation, started_at=time.time()
+        )
         state.in_flight += 1
         try:
-            return await self._handle(request, state, request_id, record)
+            return await self._handle(request, state, record)
         finally:
             state.in_flight -= 1
 
     async def _handle(
-        self, request: web.Request, state: ServerState, request_id: str, record: RequestRecord
+        self, request: web.Request, state: RuntimeState, record: RecordBuilder
     ) -> web.StreamResponse:
         loop = asyncio.get_running_loop()
-        facts, early_error = await read_facts(request, state, request_id)
+        facts, early_error = await intake.read_facts(
+            request, state.settings.max_body_bytes, record.request_id
+        )
         start = loop.time()
         record.session_id = facts.headers.get(headers.SESSION)
-        record.headers = {k: facts.headers[k] for k in KEPT_HEADERS if k in facts.headers}
+        record.carrier = trace_carrier(facts.headers)
         try:
             if early_error is not None:
                 raise early_error
             return await self._serve(request, state, facts, record, start)
         except ApiError as error:
-            record.outcome = "fault" if record.fault else "error"
-            record.error_kind = error.kind.value
+            record.fail(error.kind.value, error.message)
             return await self._send(request, self.endpoint.render_error(error, facts), start, record)
         except streaming.ClientGone:
-            record.outcome = "client_closed"
+            record.cancel()
             return web.Response(status=499)
         except asyncio.CancelledError:
-            record.outcome = "client_closed"
+            record.cancel()
             raise
         except Exception:  # fail open: a provider-shaped 500, never a traceback
             log.exception("internal error while simulating %s %s", request.method, request.path)
-            record.outcome = "internal_error"
-            internal = ApiError(
-                ErrorKind.SERVER_ERROR,
-                "The simulator failed to process this request (internal error; see the llmsim log).",
-            )
+            internal = errors.internal_error()
+            record.internal_error(internal.message)
             return await self._send(request, self.endpoint.render_error(internal, facts), start, record)
         finally:
             record.e2e_s = loop.time() - start
-            state.report(record)
+            state.report(record.build())
 
     async def _serve(
         self,
         request: web.Request,
-        state: ServerState,
+        state: RuntimeState,
         facts: HttpRequestFacts,
-        record: RequestRecord,
+        record: RecordBuilder,
         start: float,
     ) -> web.StreamResponse:
-        gen = self.endpoint.parse(facts)
-        gen = dataclasses.replace(gen, api_key_id=api_key_id(facts.headers, facts.query),
-                                  client_request_id=headers.client_request_id(facts.headers))  # fmt: skip
+        gen = intake.enrich(self.endpoint.parse(facts), facts)
         record.model, record.stream = gen.model, gen.stream
         profile = observability.session_profile(request.app, facts.headers) or _resolve_profile(state, facts)
         record.profile = profile.name
         _check_mode(facts)
         _check_provider(profile, self.endpoint.provider)
         _check_model(profile, gen)
-        seed = _rng_seed(state, profile, facts, gen, state.next_request_number())
-        rng = planner.new_rng(*seed)
-        outcome = await fault_hooks.decide(state, profile, facts, gen, start)
+        seed_header = seeding.header_seed(facts)
+        rng = planner.new_rng(
+            *seeding.rng_seed(state, profile.spec, facts, gen, seed_header, state.next_request_number())
+        )
+        outcome = await fault_hooks.decide(
+            state,
+            profile,
+            gen,
+            start,
+            forced=intake.forced_fault(facts.headers),
+            seed=seeding.fault_seed(state, profile.spec, seed_header),
+        )
         fault = outcome.fault
         if fault is not None:
             record.fault, record.fault_reason = fault.fault.value, fault.reason
@@ -232,9 +166,8 @@ class Pipeline:
                     profile.spec, gen, rng, response_id=facts.request_id, created=int(time.time()),
                     active_streams=active, queue_s=queue_s, fault=fault, cache=cache,
                 )  # fmt: skip
-                record.queue_s, record.planned_ttft_s = queue_s, plan.timing.ttft_s
                 record.response_model = plan.model
-                record.prompt_tokens, record.completion_tokens = plan.prompt_tokens, plan.completion_tokens
+                record.input_tokens, record.output_tokens = plan.prompt_tokens, plan.completion_tokens
                 record.finish_reasons = [c.finish_reason for c in plan.choices]
                 answer = fault_hooks.finish(self.endpoint.render(plan, gen, facts), outcome, gen)
                 return await self._send(request, answer, start, record)
@@ -244,13 +177,11 @@ class Pipeline:
                            headers={"retry-after": "1"}) from None  # fmt: skip
 
     async def _send(
-        self, request: web.Request, answer: Answer, start: float, record: RequestRecord
+        self, request: web.Request, answer: Answer, start: float, record: RecordBuilder
     ) -> web.StreamResponse:
         record.status = answer.status
 
         def on_token(t: float) -> None:
-            if record.ttft_s is None:
-                record.ttft_s = t - start
-            record.token_times_s.append(t - start)
+            record.token(t - start)
 
         return await streaming.send(request, answer, start, on_token if answer.status == 200 else None)

@@ -43,6 +43,9 @@ STATUS_FAULTS = frozenset(
 STREAM_FAULTS = frozenset({FaultType.DISCONNECT, FaultType.MALFORMED_CHUNK, FaultType.MIDSTREAM_ERROR})
 """Faults that strike after `after_tokens` tokens of an otherwise normal answer."""
 
+REPLACING_FAULTS = STATUS_FAULTS | {FaultType.TIMEOUT}
+"""Faults that answer instead of the model: an error status, or (`timeout`) nothing at all."""
+
 RETRY_AFTER_FAULTS = frozenset({FaultType.RATE_LIMIT, FaultType.OVERLOADED})
 """Faults whose answer carries a `retry-after` hint."""
 
@@ -81,16 +84,24 @@ def conversation_id(request: GenerationRequest) -> str:
     return hashlib.blake2b(raw, digest_size=16).hexdigest()
 
 
-def request_key(spec: FaultSpec, request: GenerationRequest) -> str:
+def opaque_conversation_id(provider: str, path: str, body: bytes) -> str:
+    """The conversation identity of a request nobody parsed (a route the simulator does not know,
+    met by the proxy): a stable hash of its provider, path and body."""
+    raw = provider.encode() + b"\x1f" + path.encode() + b"\x1f" + body
+    return hashlib.blake2b(raw, digest_size=16).hexdigest()
+
+
+def request_key(spec: FaultSpec, request: GenerationRequest, conversation: str | None = None) -> str:
     """The identity a request's fault decisions (and attempt counter) are keyed by.
 
     `failFirst.key: conversation` keys by the conversation hash; otherwise the client's request
     id is used when it sent one (`rid:` prefix), and the conversation hash when it did not.
+    `conversation` replaces `conversation_id(request)` (see `opaque_conversation_id`).
     """
     by_conversation = spec.fail_first is not None and spec.fail_first.key == "conversation"
     if request.client_request_id and not by_conversation:
         return f"rid:{request.client_request_id}"
-    return f"conv:{conversation_id(request)}"
+    return f"conv:{conversation or conversation_id(request)}"
 
 
 def unit(seed: int, key: str, attempt: int, rule: str) -> float:

@@ -1,15 +1,10 @@
-"""The one object the request path talks to: `Telemetry`.
+"""The one object the serving side talks to: `Telemetry`.
 
-Two ways to report a request:
-
-* live: `rt = telemetry.start_request(...)` when it is admitted (counts it as an active stream
-  and opens its span, whose context `rt.trace_headers()` can forward upstream), `rt.token()` when
-  token-carrying bytes are written (the first call is the first token), `rt.finish(...)` at the end;
-* after the fact: `telemetry.observe(record)` with a complete `RequestRecord`.
-
-Either way the request lands in Prometheus, OpenTelemetry (span + GenAI metrics), its session,
-the anomaly detector and the event stream. Nothing here raises into the caller: a failure in
-telemetry is logged at debug level and counted in `llmsim_telemetry_errors_total`.
+A finished request is reported once, with `telemetry.observe(record)` (a `RequestRecord`, built
+by the simulator's pipeline or the proxy's data path with a `RecordBuilder`). It lands in
+Prometheus, OpenTelemetry (span + GenAI metrics), its session, the anomaly detector and the event
+stream. Nothing here raises into the caller: a failure in telemetry is logged at debug level and
+counted in `llmsim_telemetry_errors_total`.
 """
 
 from __future__ import annotations
@@ -17,15 +12,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from opentelemetry import context as otel_context
 from opentelemetry import metrics, propagate, trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from llmsim.api.profile import SimulationProfileSpec
+from llmsim.profiles import ProfileRegistry
 from llmsim.telemetry import genai, labels, otel, otel_logs
 from llmsim.telemetry.anomaly import Anomaly, AnomalyDetector, Expectations
 from llmsim.telemetry.events import CloudEventSink, EventBus
@@ -63,8 +57,6 @@ class Telemetry:
         sessions: SessionStore | None = None,
         models: labels.ModelLabeler | None = None,
         profile_lookup: ProfileLookup | None = None,
-        clock: Callable[[], float] = time.monotonic,
-        wall_clock: Callable[[], float] = time.time,
         request_logs: otel_logs.RequestLogs | None = None,
     ) -> None:
         self.settings = settings or TelemetrySettings()
@@ -78,8 +70,6 @@ class Telemetry:
         self.models = models or labels.ModelLabeler(limit=self.settings.model_label_limit)
         self.profile_lookup = profile_lookup
         self.request_logs = request_logs or otel_logs.RequestLogs()
-        self.clock = clock
-        self.wall_clock = wall_clock
         self._detectors: dict[str, AnomalyDetector] = {}
         self._lock = threading.Lock()
 
@@ -116,6 +106,23 @@ class Telemetry:
             profile_lookup=profile_lookup,
         )
 
+    @classmethod
+    def for_registry(
+        cls, registry: ProfileRegistry, service_name: str = otel.DEFAULT_SERVICE_NAME
+    ) -> Telemetry:
+        """Telemetry from the environment that knows the registry's model names and profiles."""
+        specs = [registry.get(name).spec for name in registry.names()]
+
+        def lookup(name: str) -> SimulationProfileSpec | None:
+            try:
+                return registry.get(name).spec
+            except KeyError:
+                return None
+
+        return cls.from_env(
+            known_models=labels.known_models(specs), profile_lookup=lookup, service_name=service_name
+        )
+
     # lifecycle -----------------------------------------------------------------------------
 
     async def start(self) -> None:
@@ -132,31 +139,12 @@ class Telemetry:
 
     # requests ------------------------------------------------------------------------------
 
-    def start_request(
-        self,
-        *,
-        provider: str,
-        operation: str,
-        model: str = "",
-        mode: str = "simulate",
-        headers: Mapping[str, str] | None = None,
-        session_id: str | None = None,
-        profile: str | None = None,
-        stream: bool = False,
-    ) -> RequestTelemetry:
-        """Report a request as admitted now; finish it with `RequestTelemetry.finish`."""
-        return RequestTelemetry(
-            self, provider, operation, model, mode, trace_carrier(headers or {}), session_id, profile, stream
-        )
-
-    def observe(
-        self, rec: RequestRecord, spec: SimulationProfileSpec | None = None, span: trace.Span | None = None
-    ) -> None:
+    def observe(self, rec: RequestRecord, spec: SimulationProfileSpec | None = None) -> None:
         """Report a finished request (metrics, span, session, anomalies, events). Never raises."""
         model = self._guard("labels", lambda: self.models(rec.model), labels.OTHER)
         self._guard("prometheus", lambda: self._prometheus(rec, model), None)
         self._guard("otel_metrics", lambda: self.instruments.record(rec, model), None)
-        span_context = self._guard("tracing", lambda: self._span(rec, span), None)
+        span_context = self._guard("tracing", lambda: self._span(rec), None)
         trace_id = f"{span_context.trace_id:032x}" if span_context is not None else None
         self._guard("logs", lambda: self.request_logs.emit(rec, span_context), None)
         session = self._guard("sessions", lambda: self._session(rec), None)
@@ -193,20 +181,16 @@ class Telemetry:
         if rec.fault:
             p.faults.labels(provider, model, mode, labels.fault_label(rec.fault)).inc()
 
-    def _span(self, rec: RequestRecord, span: trace.Span | None) -> trace.SpanContext | None:
-        """End the request's span; its context (else the caller's, when not recording) or None."""
-        if span is None:
-            parent = propagate.extract(rec.carrier) if rec.carrier else None
-            if not self.otel.recording:
-                ctx = trace.get_current_span(parent).get_span_context() if parent is not None else None
-                return ctx if ctx is not None and ctx.is_valid else None
-            start_ns = int(rec.started_at * 1e9)
-            span = self.otel.tracer.start_span(
-                genai.span_name(rec), context=parent, kind=SpanKind.SERVER, start_time=start_ns
-            )
-        else:
-            span.update_name(genai.span_name(rec))
-            start_ns = int(rec.started_at * 1e9)
+    def _span(self, rec: RequestRecord) -> trace.SpanContext | None:
+        """Record the request's span; its context (else the caller's, when not recording) or None."""
+        parent = propagate.extract(rec.carrier) if rec.carrier else None
+        if not self.otel.recording:
+            ctx = trace.get_current_span(parent).get_span_context() if parent is not None else None
+            return ctx if ctx is not None and ctx.is_valid else None
+        start_ns = int(rec.started_at * 1e9)
+        span = self.otel.tracer.start_span(
+            genai.span_name(rec), context=parent, kind=SpanKind.SERVER, start_time=start_ns
+        )
         span.set_attributes(genai.span_attributes(rec))
         if rec.ttft_s is not None:
             span.add_event(
@@ -330,129 +314,3 @@ def request_event_data(rec: RequestRecord, trace_id: str | None) -> dict[str, An
         "profile": rec.profile,
         "traceId": trace_id,
     }
-
-
-class RequestTelemetry:
-    """One request in flight. Methods never raise; `finish` is idempotent."""
-
-    def __init__(
-        self,
-        owner: Telemetry,
-        provider: str,
-        operation: str,
-        model: str,
-        mode: str,
-        carrier: dict[str, str],
-        session_id: str | None,
-        profile: str | None,
-        stream: bool,
-    ) -> None:
-        self.owner = owner
-        self.provider, self.operation, self.model, self.mode = provider, operation, model, mode
-        self.carrier = carrier
-        self.session_id = session_id
-        self.profile = profile
-        self.stream = stream
-        self.fault: str | None = None
-        self.fault_reason: str | None = None
-        self.started_at = owner.wall_clock()
-        self._t0 = owner.clock()
-        self._tokens: list[float] = []
-        self._finished = False
-        self._span: trace.Span | None = None
-        self._active = owner._guard("prometheus", self._enter, None)
-
-    def _enter(self) -> Any:
-        owner = self.owner
-        if self.session_id:
-            owner.sessions.started(self.session_id)
-        gauge = owner.prometheus.active.labels(
-            labels.provider_label(self.provider), labels.mode_label(self.mode)
-        )
-        gauge.inc()
-        if owner.otel.recording:
-            parent = propagate.extract(self.carrier) if self.carrier else None
-            self._span = owner.otel.tracer.start_span(
-                self.operation, context=parent, kind=SpanKind.SERVER, start_time=int(self.started_at * 1e9)
-            )
-        return gauge
-
-    def trace_headers(self) -> dict[str, str]:
-        """`traceparent` (and friends) naming this request's span, to forward upstream."""
-        headers: dict[str, str] = {}
-        try:
-            if self._span is not None:
-                propagate.inject(headers, context=trace.set_span_in_context(self._span))
-            else:
-                headers.update(self.carrier)
-        except Exception:
-            log.debug("trace header injection failed", exc_info=True)
-        return headers
-
-    def context(self) -> otel_context.Context | None:
-        """The OTel context with this request's span (for child spans), or None."""
-        return trace.set_span_in_context(self._span) if self._span is not None else None
-
-    def set_fault(self, fault: str | None, reason: str | None = None) -> None:
-        self.fault, self.fault_reason = fault, reason
-
-    def token(self, at: float | None = None) -> None:
-        """Token-carrying bytes were written now (or at `at`, on the telemetry clock)."""
-        self._tokens.append((self.owner.clock() if at is None else at) - self._t0)
-
-    def first_token(self, at: float | None = None) -> None:
-        """The first token was written (ignored if a token was reported already)."""
-        if not self._tokens:
-            self.token(at)
-
-    def finish(
-        self,
-        outcome: str = labels.OK,
-        *,
-        model: str | None = None,
-        response_model: str | None = None,
-        input_tokens: int = 0,
-        output_tokens: int = 0,
-        finish_reasons: Iterable[str] = (),
-        status: int | None = None,
-        error_message: str | None = None,
-        request_id: str | None = None,
-        spec: SimulationProfileSpec | None = None,
-    ) -> RequestRecord | None:
-        """The request is over: report it. Returns the record (None if already finished)."""
-        if self._finished:
-            return None
-        self._finished = True
-        e2e = self.owner.clock() - self._t0
-        if self._active is not None:
-            self.owner._guard("prometheus", self._active.dec, None)
-        if not self._tokens and outcome == labels.OK and output_tokens > 0:
-            self._tokens.append(e2e)  # a whole body: the first token arrives with it
-        rec = RequestRecord(
-            provider=self.provider,
-            operation=self.operation,
-            model=model if model is not None else self.model,
-            mode=self.mode,
-            outcome=outcome,
-            started_at=self.started_at,
-            e2e_s=e2e,
-            ttft_s=self._tokens[0] if self._tokens else None,
-            token_times_s=tuple(self._tokens),
-            input_tokens=input_tokens,
-            output_tokens=output_tokens,
-            fault=self.fault,
-            fault_reason=self.fault_reason,
-            error_message=error_message,
-            status=status,
-            session_id=self.session_id,
-            profile=self.profile,
-            response_model=response_model,
-            finish_reasons=tuple(finish_reasons),
-            request_id=request_id,
-            stream=self.stream,
-            carrier=self.carrier,
-        )
-        if self.session_id:
-            self.owner._guard("sessions", lambda: self.owner.sessions.ended(self.session_id or ""), None)
-        self.owner.observe(rec, spec=spec, span=self._span)
-        return rec

@@ -16,6 +16,7 @@ from collections.abc import Iterable
 
 from llmsim.api.faults import FaultType
 from llmsim.api.profile import Mode, Provider, SimulationProfileSpec
+from llmsim.providers.base import ErrorKind
 
 OTHER = "other"
 """The label value that absorbs everything outside the bounded sets."""
@@ -31,23 +32,8 @@ INTERNAL_ERROR = "internal_error"
 
 PROVIDERS = frozenset(p.value for p in Provider if p is not Provider.ANY) | {"llmsim"}
 MODES = frozenset(m.value for m in Mode)
-_ERROR_KINDS = frozenset(
-    {
-        "invalid_request",
-        "authentication",
-        "permission",
-        "not_found",
-        "method_not_allowed",
-        "too_large",
-        "unsupported_media",
-        "rate_limit",
-        "quota",
-        "context_length",
-        "server_error",
-        "overloaded",
-        "timeout",
-    }
-)
+_ERROR_KINDS = frozenset(kind.value for kind in ErrorKind)
+"""The provider-neutral error kinds (`providers.base.ErrorKind`)."""
 OUTCOMES = (
     frozenset({OK, CANCELLED, ERROR, INTERNAL_ERROR})
     | _ERROR_KINDS

@@ -1,26 +1,31 @@
-"""Process-wide state of a serving app: profiles, capacity gates, counters, observers."""
+"""Process-wide state of a serving app (the simulator's, or the one inside the proxy): profiles,
+when each became active, capacity gates, attempt counters, rate-limit buckets, request observers."""
 
 from __future__ import annotations
 
 import itertools
+import logging
 import os
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from aiohttp import web
+
 from llmsim.api.profile import SimulationProfileSpec
 from llmsim.profiles import NamedProfile, ProfileRegistry
-from llmsim.server.attempts import AttemptCounter
-from llmsim.server.capacity_gate import CapacityGate
-from llmsim.server.ratelimit_store import RateLimiter
-from llmsim.server.records import RequestRecord
+from llmsim.runtime.attempts import AttemptCounter
+from llmsim.runtime.capacity_gate import CapacityGate
+from llmsim.runtime.ratelimit_store import RateLimiter
 from llmsim.simulation.prompt_cache import PromptCache
+from llmsim.telemetry.records import RequestRecord
+
+log = logging.getLogger("llmsim.runtime")
 
 DEFAULT_MAX_BODY_BYTES = 32 * 1024 * 1024
 
 
 @dataclass
-class ServerSettings:
+class RuntimeSettings:
     """Knobs of the HTTP shell (not part of a profile)."""
 
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
@@ -29,15 +34,16 @@ class ServerSettings:
     """Seed used when a profile sets none."""
 
 
-class ServerState:
-    """Everything the request pipeline needs that outlives one request."""
+class RuntimeState:
+    """Everything a request needs that outlives it, shared by the simulator's pipeline and the
+    proxy's data path (one instance per app)."""
 
-    def __init__(self, registry: ProfileRegistry, settings: ServerSettings | None = None) -> None:
+    def __init__(self, registry: ProfileRegistry, settings: RuntimeSettings | None = None) -> None:
         self.registry = registry
-        self.settings = settings or ServerSettings()
-        self.started_monotonic = time.monotonic()
+        self.settings = settings or RuntimeSettings()
         self.activated_at: dict[str, float] = {}
-        """Monotonic time each profile became active (fault windows and expiry count from it)."""
+        """Loop time each profile became active: its first request, or the first one after
+        `reactivate` (fault windows count from it)."""
         self._gates: dict[tuple[str, int], CapacityGate] = {}
         self._counter = itertools.count()
         self.finished: list[Callable[[RequestRecord], None]] = []
@@ -74,6 +80,10 @@ class ServerState:
         start = self.activated_at.setdefault(profile.name, now)
         return now - start
 
+    def reactivate(self, name: str) -> None:
+        """`name` becomes active anew with its next request (a reloaded or resumed profile)."""
+        self.activated_at.pop(name, None)
+
     def seed_for(self, spec: SimulationProfileSpec) -> int:
         return spec.seed if spec.seed is not None else self.settings.process_seed
 
@@ -82,6 +92,8 @@ class ServerState:
             try:
                 callback(record)
             except Exception:
-                import logging
+                log.exception("request observer failed")
 
-                logging.getLogger("llmsim.server").exception("request observer failed")
+
+STATE: web.AppKey[RuntimeState] = web.AppKey("llmsim_state", RuntimeState)
+"""The app's RuntimeState."""

@@ -22,7 +22,7 @@ import asyncio
 import gc
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 from aiohttp import web
 
@@ -35,11 +35,20 @@ class GcPolicy:
     """Applies the policy and runs full collections at quiet moments."""
 
     def __init__(
-        self, in_flight: Callable[[], int], idle_every_s: float = 10.0, max_every_s: float = 300.0
+        self,
+        in_flight: Callable[[], int],
+        idle_every_s: float = 10.0,
+        max_every_s: float = 300.0,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self.in_flight = in_flight
         self.idle_every_s = idle_every_s
         self.max_every_s = max_every_s
+        self.clock = clock
+        """When collections happen (injectable: tests drive the policy on a fake clock)."""
+        self.sleep = sleep
         self.full_collections = 0
         self.forced_collections = 0
         self._saved: tuple[int, int, int] | None = None
@@ -70,17 +79,16 @@ class GcPolicy:
         return pause
 
     async def run(self, tick_s: float = 0.5) -> None:
-        last = time.monotonic()
+        last = self.clock()
         while True:
-            await asyncio.sleep(tick_s)
-            now = time.monotonic()
-            since = now - last
+            await self.sleep(tick_s)
+            since = self.clock() - last
             if since >= self.idle_every_s and self.in_flight() == 0:
                 self.collect(forced=False)
-                last = time.monotonic()
+                last = self.clock()
             elif since >= self.max_every_s:
                 self.collect(forced=True)
-                last = time.monotonic()
+                last = self.clock()
 
 
 def install(app: web.Application, policy: GcPolicy) -> None:

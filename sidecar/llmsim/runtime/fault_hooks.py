@@ -1,10 +1,11 @@
-"""Where the pipeline asks for a fault decision and applies it.
+"""Where a request asks for its fault decision and has it applied.
 
-`decide` runs before a capacity slot is taken: the pure fault engine
-(`llmsim.simulation.faults.decide`: forced header, context overflow, windows, fail-first,
-rates), then the stateful rate limiter (`server/ratelimit_store`). Its outcome either replaces
-the response (an ApiError for status faults, a stall for `timeout`) or rides along with the plan
-(`slow_stream`, stream faults) and is applied to the rendered answer by `finish`.
+`decide` runs before a capacity slot is taken, for the simulator's pipeline and for the proxy's
+perturb mode alike: the pure fault engine (`simulation.faults.decide`: forced header, context
+overflow, windows, fail-first, rates), then the stateful rate limiter (`runtime/ratelimit_store`).
+Its outcome either replaces the response (an ApiError for status faults, a stall for `timeout`)
+or rides along with the answer (`slow_stream`, stream faults), where `finish` applies it to a
+rendered answer and the proxy's relay to a forwarded one (both through `providers.fault_render`).
 
 An injected status fault is answered without touching the rate-limit buckets (the request never
 reached the "model"); `x-llmsim-fault: none` switches off injected faults but not rate limits.
@@ -13,15 +14,13 @@ reached the "model"); `x-llmsim-fault: none` switches off injected faults but no
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from llmsim import headers
 from llmsim.api.faults import FaultType
 from llmsim.profiles import NamedProfile
 from llmsim.providers import fault_render
-from llmsim.providers.base import Answer, ApiError, BodyAnswer, ErrorKind, HttpRequestFacts
-from llmsim.server.state import ServerState
+from llmsim.providers.base import Answer, ApiError, BodyAnswer
+from llmsim.runtime.state import RuntimeState
 from llmsim.simulation import faults, ratelimit
 from llmsim.simulation.plan import FaultDecision
 from llmsim.simulation.request import GenerationRequest
@@ -40,34 +39,28 @@ class FaultOutcome:
     """Rate-limit headers for the successful answer."""
 
 
-def forced_fault(request_headers: Mapping[str, str]) -> FaultType | None:
-    """The fault forced by `x-llmsim-fault`, or None; ApiError for unknown values."""
-    try:
-        return faults.parse_forced(request_headers.get(headers.FAULT))
-    except ValueError as exc:
-        raise ApiError(ErrorKind.INVALID_REQUEST, str(exc), param=headers.FAULT) from None
-
-
-def _seed(state: ServerState, profile: NamedProfile, facts: HttpRequestFacts) -> int:
-    try:
-        return int(facts.headers[headers.SEED])
-    except (KeyError, ValueError):  # absent (a malformed value was already rejected with a 400)
-        return state.seed_for(profile.spec)
-
-
 async def decide(
-    state: ServerState, profile: NamedProfile, facts: HttpRequestFacts, gen: GenerationRequest, now: float
+    state: RuntimeState,
+    profile: NamedProfile,
+    gen: GenerationRequest,
+    now: float,
+    *,
+    forced: FaultType | None,
+    seed: int,
+    conversation: str | None = None,
 ) -> FaultOutcome:
-    """Decide this request's fault (`now`: loop time, for windows)."""
+    """Decide this request's fault. `now`: loop time (windows); `forced`: the parsed
+    `x-llmsim-fault`; `seed`: `seeding.fault_seed`; `conversation`: the conversation identity of a
+    request the simulator could not parse (default: the parsed request's, see `faults.request_key`)."""
     spec = profile.spec
-    key = faults.request_key(spec.faults, gen)
+    key = faults.request_key(spec.faults, gen, conversation)
     decision = faults.decide(
         spec,
         gen,
         elapsed_s=state.elapsed_s(profile, now),
         attempt=state.attempts.next(f"{profile.name}|{key}"),
-        forced=forced_fault(facts.headers),
-        seed=_seed(state, profile, facts),
+        forced=forced,
+        seed=seed,
         key=key,
     )
     if decision is not None:
