@@ -14,9 +14,10 @@ from prometheus_client import CollectorRegistry, Histogram
 
 from llmsim.errors import LLMSimError
 from llmsim.loadgen.metrics import LoadMetrics
-from llmsim.proxy.metrics import ProxyMetrics
+from llmsim.profiles import ProfileRegistry, default_profile
 from llmsim.telemetry import buckets
 from llmsim.telemetry.buckets import LatencyBuckets
+from llmsim.telemetry.facade import Telemetry
 from llmsim.telemetry.prometheus import PromMetrics
 
 
@@ -53,7 +54,9 @@ def test_serve_proxy_and_load_generator_use_the_same_boundaries(monkeypatch: pyt
     monkeypatch.setenv("LLMSIM_TTFT_BUCKETS_S", "0.1, 0.2,0.5,1,2")
     monkeypatch.setenv("LLMSIM_ITL_BUCKETS_S", "0.01,0.02,0.05")
     serve = PromMetrics(CollectorRegistry())
-    proxy = ProxyMetrics(CollectorRegistry())
+    # The proxy reports every request's latency through the same telemetry as serve (its own
+    # ProxyMetrics hold no latency series); build it the way `llmsim proxy` does.
+    proxy = Telemetry.for_registry(ProfileRegistry(default_profile())).prometheus
     load = LoadMetrics("openai", "gpt-4o", CollectorRegistry())
     ttft = [0.1, 0.2, 0.5, 1.0, 2.0, float("inf")]
     itl = [0.01, 0.02, 0.05, float("inf")]
