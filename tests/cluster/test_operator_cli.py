@@ -8,15 +8,21 @@ Only the listening addresses differ from the defaults (127.0.0.1 and free ports 
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from kubeapi import PROFILES, Kube
 from managedproc import ManagedProcess, free_port
 from operator_proc import LLMSIM
 from test_profiles import profile, ready
 
 from conftest import Cluster, Operators
+
+EXAMPLE = (
+    Path(__file__).resolve().parents[2] / "examples" / "crs" / "llmsim.io_v1alpha1_simulationprofile.yaml"
+)
 
 
 def bare_operator(cluster: Cluster, name: str, *args: str, **env: str) -> ManagedProcess:
@@ -56,8 +62,10 @@ def test_the_operator_with_only_a_kubeconfig_reconciles_a_profile(
 ) -> None:
     process = bare_operator(cluster, f"bare-{namespace}", *args, **env).start()
     try:
-        kube.create(PROFILES, namespace, profile("from-the-readme"))
-        ready(kube, namespace, "from-the-readme")
+        example = yaml.safe_load(EXAMPLE.read_text())  # the profile the README applies
+        example["metadata"]["namespace"] = namespace
+        kube.create(PROFILES, namespace, example)
+        ready(kube, namespace, example["metadata"]["name"])
         assert "WARNING" not in process.log_path.read_text()
     finally:
         assert process.stop() == 0, process.log_tail()

@@ -164,3 +164,19 @@ def test_a_schedule_starts_runs_and_keeps_history_limit_of_them(
     kube.wait_gone(JOBS, namespace, first["metadata"]["name"], RECONCILE_S)
     assert kube.find(CONFIGMAPS, namespace, f"{first['metadata']['name']}-spec") is None
     assert kube.find(JOBS, namespace, second) is not None
+
+
+def test_what_the_crd_admits_but_the_model_rejects_ends_failed_and_invalid_with_the_field_named(
+    kube: Kube, operator: OperatorProcess, namespace: str
+) -> None:
+    # Five cron fields pass the CRD's pattern; minute 61 does not exist.
+    kube.create(SCENARIOS, namespace, load_scenario("odd-clock", schedule="61 * * * *"))
+
+    def invalid() -> dict[str, Any] | None:
+        status = status_of(kube, namespace, "odd-clock")
+        return status if status.get("phase") == "Failed" else None
+
+    status = kube.wait(invalid, "phase Failed", RECONCILE_S)
+    condition = next(cond for cond in status["conditions"] if cond["type"] == "Invalid")
+    assert condition["status"] == "True" and condition["message"].startswith("spec.schedule:")
+    assert kube.list(JOBS, namespace) == []
