@@ -130,6 +130,7 @@ def scheduled(kube: Kube, operator: OperatorProcess, namespace: str) -> Iterator
     yield "every-minute"
 
 
+@pytest.mark.timeout(240)  # two minute boundaries, on a busy machine
 def test_a_schedule_starts_runs_and_keeps_history_limit_of_them(
     kube: Kube, operator: OperatorProcess, namespace: str, scheduled: str
 ) -> None:
