@@ -166,7 +166,7 @@ def test_discriminated_unions_keep_each_variants_own_constraints() -> None:
     ]
     # No `oneOf`: the API server would report the first branch's errors ("type: Unsupported value:
     # lognormal: supported values: constant") and skip the object's CEL rules. What each variant
-    # requires is a CEL rule guarded by the discriminator (tests/cluster/test_crds.py has the API
+    # requires is a CEL rule guarded by the discriminator (tests/cluster/test_cluster_crds.py has the API
     # server enforce every one).
     assert "oneOf" not in ttft
     rules = {r["message"]: r["rule"] for r in ttft["x-kubernetes-validations"]}
@@ -204,7 +204,7 @@ def test_the_schema_and_the_model_reject_the_same_bad_specs(
     kind: str, spec: dict[str, Any], field: str
 ) -> None:
     """Schema-level cases (a JSON Schema validator cannot run the CEL rules; the API server enforces
-    those, and every one has a case in tests/cluster/test_crds.py)."""
+    those, and every one has a case in tests/cluster/test_cluster_crds.py)."""
     doc = {"apiVersion": "llmsim.io/v1alpha1", "kind": kind, "metadata": {"name": "x"}, "spec": spec}
     with pytest.raises(jsonschema.ValidationError):
         validate_cr(doc)

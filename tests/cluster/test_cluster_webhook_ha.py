@@ -17,11 +17,10 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from cluster_objects import INJECT, app_pod, profile, ready, sidecars
 from kubeapi import EVENTS, JSON_PATCH, PODS, PROFILES, SECRETS, WEBHOOKS, Kube
 from managedproc import free_port
 from operator_proc import OperatorProcess
-from test_injection import INJECT, app_pod, sidecars
-from test_profiles import profile, ready
 
 from conftest import Cluster, Operators
 from llmsim_operator import constants as c
@@ -194,3 +193,36 @@ def test_replicas_started_together_serve_one_certificate_that_the_ca_bundle_veri
     issued = sum("webhook certificate (re)generated" in r.log() for r in replicas)
     lost = sum("changed meanwhile (another replica)" in r.log() for r in replicas)
     assert issued == 1 and lost <= 1, (issued, lost)
+
+
+@pytest.fixture()
+def admin_client(cluster: Cluster) -> Iterator[None]:
+    """The operator's API helpers (llmsim_operator.k8s) in this process, as the admin."""
+    import kubernetes
+
+    previous = kubernetes.client.Configuration.get_default_copy()
+    config = kubernetes.client.Configuration()
+    kubernetes.config.load_kube_config(
+        config_file=str(cluster.plane.admin.kubeconfig), client_configuration=config
+    )
+    kubernetes.client.Configuration.set_default(config)
+    yield
+    kubernetes.client.Configuration.set_default(previous)
+
+
+def test_a_secret_update_at_a_stale_version_is_a_conflict_not_an_overwrite(
+    kube: Kube, namespace: str, admin_client: None
+) -> None:
+    """What sharing the certificate relies on: the API server refuses a patch that carries a
+    resourceVersion other than the current one, and write_secret reports it as lost."""
+    from llmsim_operator import k8s
+
+    body = {"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+            "metadata": {"name": "shared", "namespace": namespace, "labels": {}}, "data": {"v": "MQ=="}}  # fmt: skip
+    assert k8s.write_secret(body, None) is True
+    assert k8s.write_secret(body, None) is False  # it exists now: a second create loses
+    read = k8s.read_secret(namespace, "shared")
+    assert read is not None
+    assert k8s.write_secret({**body, "data": {"v": "Mg=="}}, read) is True  # at the version read
+    assert k8s.write_secret({**body, "data": {"v": "Mw=="}}, read) is False  # that version is gone
+    assert kube.get(SECRETS, namespace, "shared")["data"] == {"v": "Mg=="}

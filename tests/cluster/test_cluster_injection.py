@@ -11,39 +11,17 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from cluster_objects import INJECT, app_pod, profile, ready, sidecars
 from kubeapi import PODS, PROFILES, WEBHOOKS, Kube
 from operator_proc import OperatorProcess
 from second_webhook import ENV as SECOND_ENV
 from second_webhook import NAME as SECOND_NAME
 from second_webhook import SecondWebhook
-from test_profiles import profile, ready
 
 from llmsim_operator import constants as c
 from llmsim_operator import injection
 from llmsim_operator.profile_cache import profile_info
 from llmsim_operator.settings import OperatorSettings
-
-INJECT = {c.NAMESPACE_INJECT_LABEL: c.NAMESPACE_INJECT_ENABLED}
-
-
-def app_pod(name: str, annotations: dict[str, str] | None = None, labels: dict[str, str] | None = None,
-            env: list[dict[str, str]] | None = None) -> dict[str, Any]:  # fmt: skip
-    container: dict[str, Any] = {"name": "app", "image": "python:3.12-slim", "command": ["sleep", "infinity"]}
-    if env:
-        container["env"] = env
-    return {
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": {"name": name, "labels": labels or {"app": "chat"}, "annotations": annotations or {}},
-        "spec": {"containers": [container]},
-    }
-
-
-def sidecars(pod: dict[str, Any]) -> list[dict[str, Any]]:
-    spec = pod["spec"]
-    return [
-        ct for ct in (spec.get("initContainers") or []) + spec["containers"] if ct["name"] == c.SIDECAR_NAME
-    ]
 
 
 def env_of(pod: dict[str, Any], container: str = "app") -> dict[str, str | None]:

@@ -8,35 +8,11 @@ from __future__ import annotations
 from typing import Any
 
 import yaml
+from cluster_objects import RECONCILE_S, profile, ready
 from kubeapi import CONFIGMAPS, NAMESPACES, PROFILES, SECRETS, Kube
 from operator_proc import OperatorProcess
 
 from llmsim_operator import constants as c
-
-RECONCILE_S = 30.0
-"""Upper bound for one reconciliation on a busy 2-core machine (typically well under 2 s)."""
-
-
-def profile(name: str, **spec: Any) -> dict[str, Any]:
-    return {
-        "apiVersion": "llmsim.io/v1alpha1",
-        "kind": "SimulationProfile",
-        "metadata": {"name": name},
-        "spec": {"provider": "openai", "mode": "simulate", **spec},
-    }
-
-
-def ready(kube: Kube, namespace: str, name: str, generation: int = 1) -> dict[str, Any]:
-    def check() -> dict[str, Any] | None:
-        found = kube.get(PROFILES, namespace, name)
-        status = found.get("status") or {}
-        if status.get("phase") == "Ready" and status.get("observedGeneration") == generation:
-            return found
-        return None
-
-    return kube.wait(
-        check, f"SimulationProfile {namespace}/{name} Ready at generation {generation}", RECONCILE_S
-    )
 
 
 def rendered(kube: Kube, namespace: str, name: str) -> dict[str, Any]:

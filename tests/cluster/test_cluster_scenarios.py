@@ -13,12 +13,12 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from cluster_objects import RECONCILE_S
 from kubeapi import CONFIGMAPS, JOBS, SCENARIOS, SECRETS, Kube
 from operator_proc import OperatorProcess
 
 from llmsim_operator.resources import scenario as scenario_resources
 
-RECONCILE_S = 30.0
 KEY_VALUE = "sk-test-never-inline-7c1f"
 
 

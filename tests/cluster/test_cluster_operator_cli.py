@@ -13,10 +13,10 @@ from typing import Any
 
 import pytest
 import yaml
+from cluster_objects import profile, ready
 from kubeapi import PROFILES, Kube
 from managedproc import ManagedProcess, free_port
 from operator_proc import LLMSIM
-from test_profiles import profile, ready
 
 from conftest import Cluster, Operators
 
