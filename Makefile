@@ -9,7 +9,9 @@ PY       := $(BIN)/python
 STAMP    := $(VENV)/.installed
 ARGS     ?=
 
-.PHONY: help venv run serve test lint typecheck pytest bench e2e crds crds-check images clean
+CLUSTER_BINS ?= kube etcd helm
+
+.PHONY: help venv run serve test lint typecheck pytest bench e2e crds crds-check images clean cluster-bins cluster test-bins
 
 help: ## Show this help
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*?## "}{printf "  \033[36m%-12s\033[0m %s\n",$$1,$$2}'
@@ -49,8 +51,21 @@ crds-check: $(STAMP) ## Fail when crds/, schemas/ or docs/reference.md differ fr
 pytest: $(STAMP) ## pytest (without benchmarks and e2e)
 	$(BIN)/pytest $(ARGS)
 
-test: $(STAMP) ## Everything CI runs: lint, typecheck, generated-artifact check, pytest
-	$(MAKE) --no-print-directory lint typecheck crds-check pytest
+test: $(STAMP) ## Everything CI runs: lint, typecheck, generated-artifact check, control-plane binaries, pytest
+	$(MAKE) --no-print-directory lint typecheck crds-check test-bins pytest
+
+test-bins:
+	@if command -v go >/dev/null 2>&1; then \
+	  tests/cluster/build.sh $(CLUSTER_BINS) >/dev/null; \
+	else \
+	  echo "make test: no Go toolchain, so no control-plane binaries: tests/cluster will be skipped" >&2; \
+	fi
+
+cluster-bins: ## Build (or find cached) kube-apiserver, kube-controller-manager, kubectl, etcd and helm for tests/cluster (Go; ~20 min the first time)
+	tests/cluster/build.sh $(CLUSTER_BINS)
+
+cluster: $(STAMP) cluster-bins ## Start a local control plane until Ctrl-C (ARGS=--chart also installs the chart, webhook at 127.0.0.1:9443)
+	$(PY) tests/cluster/cluster_up.py $(ARGS)
 
 bench: $(STAMP) ## Benchmarks (timing accuracy, throughput); prints figures side by side with references
 	$(BIN)/python -m bench $(ARGS)

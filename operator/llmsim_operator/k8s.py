@@ -123,20 +123,37 @@ def read_secret(namespace: str, name: str) -> Body | None:
     return None if missing else _plain(secret)
 
 
-def apply_secret(body: Body) -> None:
+def write_secret(body: Body, existing: Body | None) -> bool:
+    """Create the Secret when `existing` is None, else update `existing` (optimistic concurrency:
+    only if nobody changed it since it was read). False on a conflict: another writer (a second
+    replica) got there first, and the caller reads again and goes with what is stored."""
     ns, name = body["metadata"]["namespace"], body["metadata"]["name"]
     what = f"Secret {ns}/{name}"
-    _, conflict = _call(
-        what, lambda: _core().create_namespaced_secret(namespace=ns, body=body, _request_timeout=TIMEOUT), 409
-    )
-    if conflict:
-        patch = {"data": body["data"], "metadata": {"annotations": body["metadata"].get("annotations", {})}}
-        _call(
+    if existing is None:
+        _, conflict = _call(
             what,
-            lambda: _core().patch_namespaced_secret(
-                name=name, namespace=ns, body=patch, _request_timeout=TIMEOUT
-            ),
+            lambda: _core().create_namespaced_secret(namespace=ns, body=body, _request_timeout=TIMEOUT),
+            409,
         )
+        return conflict is None
+    # A patch that carries the resourceVersion read is a precondition: 409 when it changed since.
+    meta = body["metadata"]
+    patch = {
+        "metadata": {
+            "resourceVersion": existing["metadata"]["resourceVersion"],
+            "labels": meta.get("labels") or {},
+            "annotations": meta.get("annotations") or {},
+        },
+        "data": body["data"],
+    }
+    _, conflict = _call(
+        what,
+        lambda: _core().patch_namespaced_secret(
+            name=name, namespace=ns, body=patch, _request_timeout=TIMEOUT
+        ),
+        409,
+    )
+    return conflict is None
 
 
 def create_job(body: Body) -> bool:
@@ -197,6 +214,43 @@ def worker_logs(namespace: str, job_name: str) -> list[str]:
                 if _status_of(exc) != 404:
                     raise
     return logs
+
+
+def list_custom(plural: str, namespace: str) -> list[Body]:
+    """The namespace's objects of one of our custom resources."""
+    listing, _ = _call(
+        f"{plural} in {namespace}",
+        lambda: _custom().list_namespaced_custom_object(
+            c.GROUP, c.VERSION, namespace, plural, _request_timeout=TIMEOUT
+        ),
+    )
+    return [dict(item) for item in listing.get("items") or []]
+
+
+def crd_exists(name: str) -> bool:
+    """Whether the CustomResourceDefinition `name` (`<plural>.<group>`) is installed."""
+    found, missing = _call(
+        f"CustomResourceDefinition {name}",
+        lambda: kubernetes.client.ApiextensionsV1Api().read_custom_resource_definition(
+            name=name, _request_timeout=TIMEOUT
+        ),
+        404,
+    )
+    return missing is None and found is not None
+
+
+def custom_object_exists(group: str, version: str, plural: str, name: str, namespace: str | None) -> bool:
+    """Whether a (cluster-scoped when `namespace` is None) custom object exists."""
+    if namespace is None:
+        call = lambda: _custom().get_cluster_custom_object(  # noqa: E731
+            group, version, plural, name, _request_timeout=TIMEOUT
+        )
+    else:
+        call = lambda: _custom().get_namespaced_custom_object(  # noqa: E731
+            group, version, namespace, plural, name, _request_timeout=TIMEOUT
+        )
+    _, missing = _call(f"{plural} {namespace or ''}/{name}", call, 404)
+    return missing is None
 
 
 def patch_status(plural: str, namespace: str, name: str, status: Body) -> None:

@@ -65,6 +65,10 @@ class OperatorSettings(BaseSettings):
     """Serve the webhook over plain HTTP (tests only; the API server requires HTTPS)."""
     webhook_service: str = "llmsim-webhook"
     """Name of the webhook's Service; the TLS certificate is issued for its DNS names."""
+    webhook_url: str = ""
+    """Base URL the API server calls the webhook at instead of the Service (the chart's `webhook.url`),
+    e.g. `https://127.0.0.1:9443` for an operator outside the cluster; its host is added to the TLS
+    certificate. Empty: the Service."""
     webhook_configuration: str = "llmsim-sidecar-injector"
     """Name of the chart's MutatingWebhookConfiguration whose `caBundle` the operator keeps current."""
     webhook_tls_secret: str = "llmsim-webhook-tls"

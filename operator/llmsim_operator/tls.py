@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import ipaddress
 import re
 import warnings
 from collections.abc import Sequence
@@ -91,8 +92,15 @@ def make_ca(common_name: str, now: dt.datetime, days: int) -> KeyPair:
     return KeyPair(cert.public_bytes(serialization.Encoding.PEM), _key_pem(key))
 
 
+def _general_name(host: str) -> x509.GeneralName:
+    try:
+        return x509.IPAddress(ipaddress.ip_address(host))
+    except ValueError:
+        return x509.DNSName(host)
+
+
 def make_serving_cert(ca: KeyPair, dns_names: Sequence[str], now: dt.datetime, days: int) -> KeyPair:
-    """A server certificate for `dns_names`, signed by `ca`."""
+    """A server certificate for `dns_names` (host names; IP addresses become IP SANs), signed by `ca`."""
     key = _new_key()
     ca_cert = ca.cert
     cert = (
@@ -103,7 +111,7 @@ def make_serving_cert(ca: KeyPair, dns_names: Sequence[str], now: dt.datetime, d
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - dt.timedelta(minutes=1))
         .not_valid_after(min(now + dt.timedelta(days=days), ca_cert.not_valid_after_utc))
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName(n) for n in dns_names]), critical=False)
+        .add_extension(x509.SubjectAlternativeName([_general_name(n) for n in dns_names]), critical=False)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
         .add_extension(
@@ -122,6 +130,19 @@ def service_dns_names(service: str, namespace: str) -> list[str]:
         f"{service}.{namespace}",
         f"{service}.{namespace}.svc.cluster.local",
     ]
+
+
+def covers(cert_pem: bytes, hosts: Sequence[str]) -> bool:
+    """Whether the certificate's subject alternative names include every one of `hosts`."""
+    try:
+        sans = x509.load_pem_x509_certificate(cert_pem).extensions.get_extension_for_class(
+            x509.SubjectAlternativeName
+        )
+    except (ValueError, x509.ExtensionNotFound):
+        return False
+    present = {str(v) for v in sans.value.get_values_for_type(x509.DNSName)}
+    present |= {str(v) for v in sans.value.get_values_for_type(x509.IPAddress)}
+    return all(str(_general_name(h).value) in present for h in hosts)
 
 
 def expires_at(cert_pem: bytes) -> dt.datetime:

@@ -55,7 +55,11 @@ _CLAMP = Rule("!has(self.min) || !has(self.max) || self.min <= self.max", "min m
 CROSS_FIELD_RULES: dict[str, list[Rule]] = {
     # distributions (llmsim.api.distributions); the union merge guards them by `type`
     "Constant": [_CLAMP],
-    "Uniform": [_CLAMP, Rule("self.high >= self.low", "high must be >= low")],
+    # `has` guards: a missing bound is reported by the variant's "needs" rule, not as "no such key"
+    "Uniform": [
+        _CLAMP,
+        Rule("!has(self.high) || !has(self.low) || self.high >= self.low", "high must be >= low"),
+    ],
     "Normal": [_CLAMP],
     "LogNormal": [_CLAMP],
     "Gamma": [_CLAMP],
@@ -213,46 +217,60 @@ class _Converter:
     def _merge_variants(
         self, outer: Schema, variants: list[tuple[Schema, str | None]], discriminator: str, path: str
     ) -> Schema:
-        """One object with every variant's fields; each variant's own constraints go into `oneOf`."""
+        """One object with every variant's fields; what only some variants require or bound becomes a
+        CEL rule guarded by the discriminator. (Not `oneOf`: when no branch matches, the API server
+        reports the errors of whichever branch it tried first, e.g. `type: Unsupported value:
+        "lognormal": supported values: "constant"` for a lognormal that lacks `sigma`, and skips
+        every CEL rule of the object.)"""
         converted = []
         for schema, name in variants:
             one = self.convert(schema, path)
             tag = _tag_of(schema, discriminator, path)
             rules = [dict(r.as_dict()) for r in CROSS_FIELD_RULES.get(name or "", [])]
             converted.append((tag, one, rules))
+        tags = [tag for tag, _, _ in converted]
         names: list[str] = []
         for _, one, _ in converted:
             names.extend(n for n in one["properties"] if n not in names)
         properties: Schema = {}
-        branches: list[Schema] = []
+        common: dict[str, Schema] = {}
         for prop in names:
             present = [one["properties"][prop] for _, one, _ in converted if prop in one["properties"]]
             if prop == discriminator:
-                properties[prop] = {"type": "string", "enum": [tag for tag, _, _ in converted]}
+                properties[prop] = {"type": "string", "enum": tags}
             elif all(p == present[0] for p in present):
                 properties[prop] = present[0]
-            else:
-                properties[prop] = _skeleton(present[0])
+            else:  # the variants describe or bound it differently: keep what they share
+                bounds = [{k: v for k, v in p.items() if k in _VALUE_VALIDATIONS} for p in present]
+                common[prop] = {k: v for k, v in bounds[0].items() if all(b.get(k) == v for b in bounds)}
+                properties[prop] = _ordered({**_skeleton(present[0]), **common[prop]})
+        validations: list[dict[str, str]] = []
         for tag, one, _ in converted:
-            branch_props: Schema = {discriminator: {"enum": [tag]}}
+            needs = sorted(set(one.get("required", [])) - {discriminator})
+            if needs:
+                validations.append(
+                    {
+                        "rule": f"self.{discriminator} != '{tag}' || "
+                        + " && ".join(f"has(self.{n})" for n in needs),
+                        "message": f"{discriminator} {tag} needs {_and(needs)}",
+                    }
+                )
             for prop, sub in one["properties"].items():
-                if prop != discriminator and properties[prop] != sub:
-                    own = {k: v for k, v in sub.items() if k in _VALUE_VALIDATIONS}
+                if prop in common:
+                    own = {
+                        k: v for k, v in sub.items() if k in _VALUE_VALIDATIONS and common[prop].get(k) != v
+                    }
                     if own:
-                        branch_props[prop] = own
-            required = sorted(set(one.get("required", [])) | {discriminator})
-            branches.append({"required": required, "properties": branch_props})
-        out: Schema = {"type": "object"}
-        if "description" in outer:
-            out["description"] = outer["description"]
-        out["properties"] = properties
-        out["required"] = [discriminator]
-        out["oneOf"] = branches
+                        test, says = _bound_rule(prop, sub, own, f"{path}.{prop}")
+                        validations.append(
+                            {
+                                "rule": f"self.{discriminator} != '{tag}' || !has(self.{prop}) || {test}",
+                                "message": f"{discriminator} {tag}: {prop} must be {says}",
+                            }
+                        )
         all_rules: list[tuple[str, dict[str, str]]] = [
             (tag, rule) for tag, _, rules in converted for rule in rules
         ]
-        validations: list[dict[str, str]] = []
-        tags = [tag for tag, _, _ in converted]
         for rule_text in dict.fromkeys(r["rule"] for _, r in all_rules):
             with_rule = [tag for tag, r in all_rules if r["rule"] == rule_text]
             message = next(r["message"] for _, r in all_rules if r["rule"] == rule_text)
@@ -261,9 +279,38 @@ class _Converter:
             else:
                 guard = " || ".join(f"self.{discriminator} == '{t}'" for t in tags if t not in with_rule)
                 validations.append({"rule": f"{guard} || ({rule_text})", "message": message})
-        if validations:
-            out["x-kubernetes-validations"] = validations
+        out: Schema = {"type": "object"}
+        if "description" in outer:
+            out["description"] = outer["description"]
+        out["properties"] = properties
+        out["required"] = [discriminator]
+        out["x-kubernetes-validations"] = validations
         return out
+
+
+def _and(names: Sequence[str]) -> str:
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def _bound_rule(prop: str, node: Schema, own: Schema, path: str) -> tuple[str, str]:
+    """A variant's own numeric bound on a shared field, as a CEL test and its wording."""
+    if set(own) - {"minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"}:
+        raise CrdGenError(f"{path}: no CEL form for the variant's own {sorted(own)}")
+    number = node.get("type") == "number"  # CEL compares a double field with a double literal
+
+    def literal(value: Any) -> str:
+        return repr(float(value)) if number else str(int(value))
+
+    tests, words = [], []
+    for bound, exclusive, strict, loose in (
+        ("minimum", "exclusiveMinimum", ">", ">="),
+        ("maximum", "exclusiveMaximum", "<", "<="),
+    ):
+        if bound in own or exclusive in own:
+            op = strict if node.get(exclusive) else loose
+            tests.append(f"self.{prop} {op} {literal(node[bound])}")
+            words.append(f"{op} {node[bound]}")
+    return " && ".join(tests), " and ".join(words)
 
 
 def _tag_of(schema: Schema, discriminator: str, path: str) -> str:
@@ -399,6 +446,9 @@ KINDS: tuple[Kind, ...] = (
         description="A load test run by the operator as an indexed Job of `llmsim load` workers, "
         "optionally on a cron schedule.",
         schema_file="loadscenario.schema.json",
+        extra_spec_rules=(  # LoadScenarioResourceSpec's own validator (the root is not in `$defs`)
+            Rule("!has(self.target) || !has(self.target.apiKey)", resources.API_KEY_IN_A_SECRET),
+        ),
     ),
 )
 
@@ -406,6 +456,10 @@ KINDS: tuple[Kind, ...] = (
 def build_crd(kind: Kind) -> Schema:
     """The CustomResourceDefinition of one kind."""
     spec_schema = structural_schema(kind.spec)
+    if kind.extra_spec_rules:
+        spec_schema.setdefault("x-kubernetes-validations", []).extend(
+            r.as_dict() for r in kind.extra_spec_rules
+        )
     status_schema = structural_schema(kind.status)
     root: Schema = {
         "description": kind.description,

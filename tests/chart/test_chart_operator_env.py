@@ -38,6 +38,7 @@ VALUE_OF: dict[str, Callable[[dict[str, Any]], Any]] = {
     "loadgen_image": lambda v: image(v["loadgen"]["image"], v["image"]["sidecar"]),
     "job_backoff_limit": lambda v: v["operator"]["jobBackoffLimit"],
     "webhook_port": lambda v: v["webhook"]["port"],
+    "webhook_url": lambda v: v["webhook"]["url"],
     "webhook_cert_days": lambda v: v["webhook"]["certificate"]["days"],
     "ca_secret": lambda v: v["ca"]["secretName"],
     "ca_days": lambda v: v["ca"]["days"],
@@ -61,15 +62,21 @@ def tls_secret_readable_by_the_operator(result: helmrender.Rendered) -> str:
     return str(name)
 
 
+def webhook_service(result: helmrender.Rendered) -> dict[str, Any]:
+    """The Service in front of the operator's webhook port."""
+    (service,) = (
+        s for s in result.find("Service") if any(p["targetPort"] == "webhook" for p in s["spec"]["ports"])
+    )
+    return service
+
+
 def peering_object(result: helmrender.Rendered) -> dict[str, Any]:
     return (result.find("ClusterKopfPeering") or result.find("KopfPeering"))[0]
 
 
 FROM_THE_RELEASE: dict[str, Callable[[helmrender.Rendered], Any]] = {
     "namespace": lambda r: r.one("Deployment")["metadata"]["namespace"],
-    "webhook_service": lambda r: r.one("MutatingWebhookConfiguration")["webhooks"][0]["clientConfig"][
-        "service"
-    ]["name"],
+    "webhook_service": lambda r: webhook_service(r)["metadata"]["name"],
     "webhook_configuration": lambda r: r.one("MutatingWebhookConfiguration")["metadata"]["name"],
     "webhook_tls_secret": lambda r: tls_secret_readable_by_the_operator(r),
     "peering": lambda r: peering_object(r)["metadata"]["name"],

@@ -7,15 +7,14 @@ import kopf
 import pytest
 
 from llmsim_operator.handlers import startup
+from llmsim_operator.settings import OperatorSettings
 
 
 async def priority_with(monkeypatch: pytest.MonkeyPatch, **env: str) -> int:
-    monkeypatch.setenv("LLMSIM_OPERATOR_WEBHOOK_INSECURE", "true")  # no certificate work, no API calls
-    monkeypatch.setenv("LLMSIM_OPERATOR_METRICS_PORT", "0")
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     settings = kopf.OperatorSettings()
-    await startup.configure(settings=settings, memo=kopf.Memo())
+    startup.configure_kopf(settings, OperatorSettings())
     return int(settings.peering.priority)
 
 

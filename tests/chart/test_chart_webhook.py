@@ -8,12 +8,19 @@ from typing import Any
 
 import helmrender
 import pytest
-from chartcases import SCENARIOS, called_webhooks, namespace_labels, operator_env
+from chartcases import SCENARIOS, called_webhooks, merged_values, namespace_labels, operator_env
 
 from llmsim_operator import constants
 
 NAMESPACE_HOOK = "namespace.inject.llmsim.io"
 POD_HOOK = "pod.inject.llmsim.io"
+
+
+def path_of(webhook_name: str) -> str:
+    return {
+        NAMESPACE_HOOK: f"/{constants.INJECT_NAMESPACE_WEBHOOK_ID}",
+        POD_HOOK: f"/{constants.INJECT_POD_WEBHOOK_ID}",
+    }[webhook_name]
 
 
 def config_of(result: helmrender.Rendered) -> dict[str, Any]:
@@ -48,8 +55,14 @@ def test_webhooks_point_at_the_operator_webhook_server(
         p["name"]: p["containerPort"]
         for p in deployment["spec"]["template"]["spec"]["containers"][0]["ports"]
     }
+    url = merged_values(scenario)["webhook"]["url"]
     for h in config["webhooks"]:
+        if url:  # an operator outside the cluster: the URL plus the handler's path, no Service
+            assert h["clientConfig"] == {"url": url.rstrip("/") + path_of(h["name"])}
+            assert env["LLMSIM_OPERATOR_WEBHOOK_URL"] == url
+            continue
         ref = h["clientConfig"]["service"]
+        assert ref["path"] == path_of(h["name"])
         assert (ref["name"], ref["namespace"]) == (
             service["metadata"]["name"],
             service["metadata"]["namespace"],

@@ -105,8 +105,9 @@ build() {
     [ "$component" = kube ] && tags="-tags=selinux,notest"
     start=$(date +%s)
     echo "build.sh: building $component $(module_version "$component") (${binaries[$component]}) ..." >&2
-    (
-        cd "$here/gomod/$component"
+    # `build` runs on the left of `||`, where bash ignores `set -e`: every step is checked here.
+    if ! (
+        cd "$here/gomod/$component" || exit 1
         export CGO_ENABLED=0 GOFLAGS=-mod=readonly
         if [ "$component" = etcd ]; then
             # the package's binary name is its last element, "v3"
@@ -115,7 +116,11 @@ build() {
             # shellcheck disable=SC2046
             go build -trimpath -pgo=off $tags -ldflags="$(ldflags_for "$component")" -o "$tmp/" $(packages_for "$component")
         fi
-    ) >&2
+    ) >&2 || ! complete "$tmp" "$component"; then
+        echo "build.sh: building $component failed after $(($(date +%s) - start)) s (see the go output above)" >&2
+        rm -rf "$tmp"
+        return 1
+    fi
     echo "build.sh: $component built in $(($(date +%s) - start)) s: $(cd "$tmp" && du -sh -- * | tr '\t' ' ' | paste -sd, -)" >&2
     rm -rf "$out"; mv "$tmp" "$out"
     echo "$out"

@@ -54,6 +54,31 @@ def test_the_job_is_a_valid_indexed_job_of_restricted_workers() -> None:
     assert job["spec"]["backoffLimitPerIndex"] == 1 and job["spec"]["activeDeadlineSeconds"] > spec.duration_s
 
 
+def test_the_api_key_reaches_the_workers_from_its_secret_by_reference_only() -> None:
+    spec = LoadScenarioResourceSpec.model_validate(
+        {**SPEC, "apiKeySecret": {"name": "llm-key", "key": "token"}}
+    )
+    job = scenario.job("nightly", "team-a", "nightly-g1", spec, OperatorSettings())
+    kubernetes_validate.validate(job, "1.37.0", strict=True)
+    (container,) = job["spec"]["template"]["spec"]["containers"]
+    key = next(e for e in container["env"] if e["name"] == "LLMSIM_API_KEY")
+    assert key == {
+        "name": "LLMSIM_API_KEY",
+        "valueFrom": {"secretKeyRef": {"name": "llm-key", "key": "token"}},
+    }
+    scenario_file = yaml.safe_load(
+        scenario.spec_config_map("nightly", "team-a", "nightly-g1", spec)["data"]["scenario.yaml"]
+    )
+    assert (
+        scenario_file["target"]["apiKey"] == {"env": "LLMSIM_API_KEY"} and "apiKeySecret" not in scenario_file
+    )
+
+
+def test_a_load_scenario_refuses_an_api_key_its_workers_cannot_have() -> None:
+    with pytest.raises(ValueError, match=r"target.apiKey: .* give the key as apiKeySecret"):
+        LoadScenarioResourceSpec.model_validate({**SPEC, "target": {"apiKey": {"env": "OPENAI_API_KEY"}}})
+
+
 def test_the_worker_arguments_are_what_llmsim_load_accepts() -> None:
     args = [a.replace("$(JOB_COMPLETION_INDEX)", "1") for a in scenario.worker_args(4)]
     parsed = cli.build_parser().parse_args(args)

@@ -27,6 +27,7 @@ DEFAULTS = {
     "webhook_port": 9443,
     "webhook_insecure": False,
     "webhook_service": "llmsim-webhook",
+    "webhook_url": "",
     "webhook_configuration": "llmsim-sidecar-injector",
     "webhook_tls_secret": "llmsim-webhook-tls",
     "webhook_cert_dir": "/tmp/llmsim-webhook",

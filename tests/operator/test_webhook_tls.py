@@ -114,3 +114,46 @@ async def test_a_certificate_due_for_renewal_is_reissued_under_the_same_ca(
     assert stored.serving.cert.not_valid_after_utc > dt.datetime.now(dt.UTC) + dt.timedelta(days=80)
     served = (tmp_path / "webhook" / "tls.crt").read_bytes()
     assert served.startswith(stored.serving.cert_pem)
+
+
+def stored(certs: webhook_tls.WebhookTls, version: str) -> dict[str, Any]:
+    body = webhook_tls.secret("llmsim-webhook-tls", OPERATOR_NS, certs)
+    body["metadata"]["resourceVersion"] = version
+    return body
+
+
+@pytest.mark.parametrize("race", ["both-create", "both-rotate"])
+def test_a_replica_that_loses_the_race_serves_what_the_winner_stored(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, race: str
+) -> None:
+    """Read, plan, write only if unchanged; on a conflict, read again and go with the stored one."""
+    from llmsim_operator import k8s
+    from llmsim_operator.handlers import startup
+    from llmsim_operator.settings import OperatorSettings
+
+    now = dt.datetime.now(dt.UTC)
+    renew = dt.timedelta(days=30)
+    winner = webhook_tls.plan(None, "llmsim-webhook", OPERATOR_NS, now, 365, 90, renew)
+    assert winner is not None
+    if race == "both-create":
+        first_read = None
+    else:  # both replicas see the same certificate due for renewal
+        old = webhook_tls.plan(
+            None, "llmsim-webhook", OPERATOR_NS, now - dt.timedelta(days=80), 365, 90, renew
+        )
+        assert old is not None
+        first_read = stored(old, "1")
+    reads = iter([first_read, stored(winner, "2")])
+    writes: list[tuple[dict[str, Any], Any]] = []
+    bundles: list[bytes] = []
+    monkeypatch.setattr(k8s, "read_secret", lambda ns, name: next(reads))
+    monkeypatch.setattr(k8s, "write_secret", lambda body, existing: writes.append((body, existing)) and False)
+    monkeypatch.setattr(k8s, "patch_webhook_ca_bundle", lambda name, pem: bundles.append(pem) or True)
+    settings = OperatorSettings(namespace=OPERATOR_NS, webhook_cert_dir=str(tmp_path / "certs"))
+
+    cert, key = startup.ensure_webhook_tls(settings, now)
+
+    assert len(writes) == 1 and writes[0][1] is first_read  # one conditional write, at the version read
+    assert cert.read_bytes() == winner.serving.cert_pem + winner.ca.cert_pem  # the winner's certificate
+    assert key.read_bytes() == winner.serving.key_pem
+    assert bundles == [winner.ca_bundle]  # and its CA in the caBundle

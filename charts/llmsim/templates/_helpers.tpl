@@ -124,11 +124,15 @@ reinvocationPolicy: {{ $root.Values.webhook.reinvocationPolicy }}
 timeoutSeconds: {{ $root.Values.webhook.timeoutSeconds }}
 matchPolicy: Equivalent
 clientConfig:
+  {{- with $root.Values.webhook.url }}
+  url: {{ printf "%s%s" (trimSuffix "/" .) $path | quote }}
+  {{- else }}
   service:
     name: {{ include "llmsim.webhookService" $root }}
     namespace: {{ $root.Release.Namespace }}
     path: {{ $path }}
     port: 443
+  {{- end }}
 rules:
   - apiGroups: [""]
     apiVersions: ["v1"]

@@ -44,6 +44,8 @@ tests/chart/test_chart_operator_env.py checks that this list and the settings cl
   value: "false"
 - name: LLMSIM_OPERATOR_WEBHOOK_SERVICE
   value: {{ include "llmsim.webhookService" . | quote }}
+- name: LLMSIM_OPERATOR_WEBHOOK_URL
+  value: {{ .Values.webhook.url | quote }}
 - name: LLMSIM_OPERATOR_WEBHOOK_CONFIGURATION
   value: {{ include "llmsim.webhookConfiguration" . | quote }}
 - name: LLMSIM_OPERATOR_WEBHOOK_TLS_SECRET

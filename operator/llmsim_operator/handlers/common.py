@@ -22,6 +22,12 @@ SCENARIOS_KEY = "llmsim_scenarios"
 """memo: (namespace, name) of the LoadScenarios the housekeeping loop ticks."""
 COUNTS_KEY = "llmsim_pod_counts"
 """memo: last (pods, podsMissingSidecar) written per (namespace, profile)."""
+PROFILE_CACHE_KEY = "llmsim_profile_cache"
+"""memo: the ProfileCache the webhook decides with (every replica has one; see profile_cache.py)."""
+PEERING_MISSING_KEY = "llmsim_peering_missing"
+"""memo: True while the peering object is missing (the housekeeping loop looks again and warns)."""
+WRITE_ATTEMPTS = 5
+"""Rounds of read, plan, conditional write before a Secret update gives up (kopf retries later)."""
 SHARED_KEYS = {REPORTED_KEY: set, CA_NAMESPACES_KEY: set, SCENARIOS_KEY: set, COUNTS_KEY: dict}
 
 
@@ -66,22 +72,27 @@ def system_bundle() -> bytes:
 
 
 def ensure_ca_secret(namespace: str, settings: OperatorSettings, now: dt.datetime) -> bool:
-    """Create or rotate the namespace's sidecar CA Secret; True when it was (re)written."""
-    existing = k8s.read_secret(namespace, settings.ca_secret)
-    body = ca.plan(
-        existing,
-        settings.ca_secret,
-        namespace,
-        now,
-        settings.ca_days,
-        dt.timedelta(days=settings.renew_before_days),
-        system_bundle(),
+    """Create or rotate the namespace's sidecar CA Secret; True when it was (re)written. A write
+    that conflicts (another replica, during a failover) reads again rather than overwrite."""
+    for _ in range(WRITE_ATTEMPTS):
+        existing = k8s.read_secret(namespace, settings.ca_secret)
+        body = ca.plan(
+            existing,
+            settings.ca_secret,
+            namespace,
+            now,
+            settings.ca_days,
+            dt.timedelta(days=settings.renew_before_days),
+            system_bundle(),
+        )
+        if body is None:
+            return False
+        if k8s.write_secret(body, existing):
+            metrics.CERT_ROTATIONS.labels("sidecar-ca").inc()
+            return True
+    raise kopf.TemporaryError(
+        f"Secret {namespace}/{settings.ca_secret} kept changing while being written", delay=k8s.RETRY_DELAY_S
     )
-    if body is None:
-        return False
-    k8s.apply_secret(body)
-    metrics.CERT_ROTATIONS.labels("sidecar-ca").inc()
-    return True
 
 
 def status_dict(model: Any) -> dict[str, Any]:

@@ -9,7 +9,7 @@ import kopf
 from llmsim import profiles
 from llmsim.api.status import ProfilePhase, SimulationProfileStatus
 from llmsim.errors import ProfileError
-from llmsim_operator import conditions, injection, k8s, metrics
+from llmsim_operator import conditions, k8s, metrics
 from llmsim_operator import constants as c
 from llmsim_operator.handlers.common import (
     CA_NAMESPACES_KEY,
@@ -22,24 +22,6 @@ from llmsim_operator.handlers.common import (
 )
 from llmsim_operator.resources import names
 from llmsim_operator.resources import profile as profile_resources
-
-
-@kopf.index(c.GROUP, c.VERSION, c.PROFILES)
-def profile_infos(
-    name: str, namespace: str | None, spec: kopf.Spec, status: kopf.Status, **_: Any
-) -> dict[Any, Any]:
-    """What the webhook needs per profile, keyed by (namespace, name)."""
-    selector = spec.get("selector") or None
-    match_labels = dict(selector.get("matchLabels") or {}) if isinstance(selector, dict) else None
-    info = injection.ProfileInfo(
-        name=name,
-        namespace=namespace or "",
-        config_map=names.profile_config_map(name),
-        match_labels=match_labels,
-        intercept_hosts=tuple(str(h) for h in spec.get("interceptHosts") or []),
-        ready=status.get("phase") == ProfilePhase.READY.value,
-    )
-    return {(namespace, name): info}
 
 
 def _status(body: kopf.Body, **fields: Any) -> SimulationProfileStatus:

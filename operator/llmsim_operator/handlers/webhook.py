@@ -1,6 +1,8 @@
 """The sidecar injection webhooks (paths = handler ids, see constants.py and docs/operator.md).
 
-They never block a pod: every failure is logged and answered with "allowed, unchanged".
+They never block a pod: every failure is logged and answered with "allowed, unchanged". They decide
+with the replica's own ProfileCache, not a kopf index: kopf's indexes stay empty on a replica that
+peering keeps paused, and every replica answers the webhook.
 """
 
 from __future__ import annotations
@@ -12,24 +14,26 @@ import kopf
 
 from llmsim_operator import constants as c
 from llmsim_operator import injection, metrics
-from llmsim_operator.handlers.common import settings_of
+from llmsim_operator.handlers.common import PROFILE_CACHE_KEY, settings_of
+from llmsim_operator.profile_cache import ProfileCache
 
 log = logging.getLogger("llmsim.operator.webhook")
 
 
-def _profiles(index: Any) -> list[injection.ProfileInfo]:
-    out: list[injection.ProfileInfo] = []
-    for store in index.values():
-        out.extend(v for v in store if isinstance(v, injection.ProfileInfo))
-    return out
+async def _profiles(memo: Any, namespace: str) -> list[injection.ProfileInfo]:
+    cache = memo.get(PROFILE_CACHE_KEY)
+    if not isinstance(cache, ProfileCache):
+        raise RuntimeError("the profile cache is not running (the operator's start-up did not finish)")
+    return await cache.lookup(namespace)
 
 
-def _inject(body: Any, patch: kopf.Patch, warnings: list[str], memo: Any, index: Any, opted_in: bool) -> None:
+async def _inject(body: Any, patch: kopf.Patch, warnings: list[str], memo: Any, opted_in: bool) -> None:
     try:
         pod = dict(body)
         namespace = str((pod.get("metadata") or {}).get("namespace") or "")
         settings = settings_of(memo)
-        decision = injection.decide(pod, namespace, opted_in, _profiles(index), settings)
+        profiles = await _profiles(memo, namespace)
+        decision = injection.decide(pod, namespace, opted_in, profiles, settings)
         warnings.extend(decision.warnings)
         if not decision.inject:
             metrics.INJECTIONS.labels("skipped").inc()
@@ -57,10 +61,10 @@ async def inject_opted_in_namespace(
     patch: kopf.Patch,
     warnings: list[str],
     memo: kopf.Memo,
-    **kwargs: Any,
+    **_: Any,
 ) -> None:
     """Pods of namespaces labelled `llmsim.io/inject=enabled`."""
-    _inject(body, patch, warnings, memo, kwargs["profile_infos"], opted_in=True)
+    await _inject(body, patch, warnings, memo, opted_in=True)
 
 
 @kopf.on.mutate("v1", "pods", id=c.INJECT_POD_WEBHOOK_ID, operations={"CREATE"})
@@ -69,7 +73,7 @@ async def inject_annotated_pod(
     patch: kopf.Patch,
     warnings: list[str],
     memo: kopf.Memo,
-    **kwargs: Any,
+    **_: Any,
 ) -> None:
     """Pods elsewhere: only those annotated `llmsim.io/profile: NAME`."""
-    _inject(body, patch, warnings, memo, kwargs["profile_infos"], opted_in=False)
+    await _inject(body, patch, warnings, memo, opted_in=False)

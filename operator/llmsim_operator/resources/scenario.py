@@ -9,7 +9,7 @@ from typing import Any
 
 import yaml
 
-from llmsim.api.resources import LoadScenarioResourceSpec
+from llmsim.api.resources import API_KEY_ENV, LoadScenarioResourceSpec
 from llmsim_operator import constants as c
 from llmsim_operator.resources import names
 from llmsim_operator.settings import OperatorSettings
@@ -67,6 +67,10 @@ def job(
     `llmsim_operator.worker`, which prints the worker's result to its log for the operator to merge."""
     n = spec.parallelism
     deadline = int(spec.duration_s + spec.request_timeout_s + 300)
+    env: list[dict[str, Any]] = [{"name": "HOME", "value": "/tmp"}]
+    if spec.api_key_secret is not None:  # by reference: the key is never in the Job or the ConfigMap
+        ref = {"name": spec.api_key_secret.name, "key": spec.api_key_secret.key}
+        env.append({"name": API_KEY_ENV, "valueFrom": {"secretKeyRef": ref}})
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",
@@ -103,7 +107,7 @@ def job(
                                 "readOnlyRootFilesystem": True,
                                 "capabilities": {"drop": ["ALL"]},
                             },
-                            "env": [{"name": "HOME", "value": "/tmp"}],
+                            "env": env,
                             "volumeMounts": [
                                 {"name": "spec", "mountPath": SPEC_DIR, "readOnly": True},
                                 {"name": "tmp", "mountPath": "/tmp"},

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import urllib.parse
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,12 +44,11 @@ def parse(secret: dict[str, Any] | None) -> WebhookTls | None:
         raw = {k: base64.b64decode(data[k]) for k in (CA_CRT, CA_KEY, TLS_CRT, TLS_KEY)}
     except (KeyError, ValueError):
         return None
-    bundle = tls.split_pem(raw[CA_CRT])
-    if not bundle:
+    bundle, chain = tls.split_pem(raw[CA_CRT]), tls.split_pem(raw[TLS_CRT])
+    if not bundle or not chain:
         return None
-    return WebhookTls(
-        tls.KeyPair(bundle[0], raw[CA_KEY]), tls.KeyPair(raw[TLS_CRT], raw[TLS_KEY]), raw[CA_CRT]
-    )
+    # tls.crt is the serving certificate followed by its CA (the chain the server presents)
+    return WebhookTls(tls.KeyPair(bundle[0], raw[CA_KEY]), tls.KeyPair(chain[0], raw[TLS_KEY]), raw[CA_CRT])
 
 
 def plan(
@@ -59,10 +59,17 @@ def plan(
     ca_days: int,
     cert_days: int,
     renew_before: dt.timedelta,
+    extra_hosts: tuple[str, ...] = (),
 ) -> WebhookTls | None:
-    """The certificates to store, or None when the existing ones are good for a while."""
+    """The certificates to store, or None when the existing ones are good for a while (and valid
+    for the Service's names and `extra_hosts`)."""
+    hosts = [*tls.service_dns_names(service, namespace), *extra_hosts]
     ca_stale = existing is None or tls.needs_renewal(existing.ca.cert_pem, now, renew_before)
-    cert_stale = existing is None or tls.needs_renewal(existing.serving.cert_pem, now, renew_before)
+    cert_stale = (
+        existing is None
+        or tls.needs_renewal(existing.serving.cert_pem, now, renew_before)
+        or not tls.covers(existing.serving.cert_pem, hosts)
+    )
     if not ca_stale and not cert_stale and existing is not None:
         return None
     ca = (
@@ -70,10 +77,16 @@ def plan(
         if ca_stale or existing is None
         else existing.ca
     )
-    serving = tls.make_serving_cert(ca, tls.service_dns_names(service, namespace), now, cert_days)
+    serving = tls.make_serving_cert(ca, hosts, now, cert_days)
     previous = tls.still_valid(tls.split_pem(existing.ca_bundle), now) if existing is not None else []
     bundle = b"".join([ca.cert_pem, *[p for p in previous if p != ca.cert_pem]])
     return WebhookTls(ca, serving, bundle)
+
+
+def url_hosts(url: str) -> tuple[str, ...]:
+    """The host of a webhook URL (LLMSIM_OPERATOR_WEBHOOK_URL), which the certificate must name."""
+    host = urllib.parse.urlsplit(url).hostname if url else None
+    return (host,) if host else ()
 
 
 def secret(name: str, namespace: str, certs: WebhookTls) -> dict[str, Any]:

@@ -7,12 +7,30 @@ A SimulationProfile's `spec` is exactly a `SimulationProfileSpec`. A LoadScenari
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
-from llmsim.api.scenario import LoadScenarioSpec
+from llmsim.api.base import StrictModel
+from llmsim.api.scenario import ApiKeySource, LoadScenarioSpec
 
 CRON_PATTERN = r"^\S+\s+\S+\s+\S+\s+\S+\s+\S+$"
 """Five whitespace-separated cron fields; the operator parses them fully."""
+
+
+API_KEY_ENV = "LLMSIM_API_KEY"
+"""The variable a LoadScenario's workers get their API key in, from `apiKeySecret`."""
+API_KEY_IN_A_SECRET = (
+    "target.apiKey: the workers of a LoadScenario have no such variable or file; "
+    "give the key as apiKeySecret (a Secret name and key)"
+)
+
+
+class SecretKeyRef(StrictModel):
+    """One key of a Secret in the resource's namespace."""
+
+    name: str = Field(min_length=1, max_length=253, pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
+    """Name of the Secret."""
+    key: str = Field(min_length=1, max_length=253, pattern=r"^[-._a-zA-Z0-9]+$")
+    """The key within the Secret's data."""
 
 
 class LoadScenarioResourceSpec(LoadScenarioSpec):
@@ -23,11 +41,25 @@ class LoadScenarioResourceSpec(LoadScenarioSpec):
     runs once. A run never starts while the previous one is still running."""
     history_limit: int = Field(default=3, ge=1, le=100)
     """How many finished runs (their Jobs and report ConfigMaps) a scheduled scenario keeps."""
+    api_key_secret: SecretKeyRef | None = None
+    """The target's API key, from a Secret in the scenario's namespace: the workers get it in the
+    environment variable `LLMSIM_API_KEY` through a `secretKeyRef`, so the key never appears in the
+    spec, the workers' scenario file or a log. (`target.apiKey` names a variable or file of the
+    machine running `llmsim load`; the workers' pods have neither, so a LoadScenario refuses it.)"""
+
+    @model_validator(mode="after")
+    def _key_from_a_secret(self) -> LoadScenarioResourceSpec:
+        if self.target.api_key is not None:
+            raise ValueError(API_KEY_IN_A_SECRET)
+        return self
 
     def load_spec(self) -> LoadScenarioSpec:
-        """The part `llmsim load --scenario` reads."""
-        return LoadScenarioSpec.model_validate(self.model_dump(exclude={"schedule", "history_limit"}))
+        """The part `llmsim load --scenario` reads (with `apiKeySecret`, the key's variable)."""
+        doc = self.model_dump(exclude={"schedule", "history_limit", "api_key_secret"})
+        if self.api_key_secret is not None:
+            doc["target"]["apiKey"] = ApiKeySource(env=API_KEY_ENV).model_dump()
+        return LoadScenarioSpec.model_validate(doc)
 
 
-OPERATOR_ONLY_FIELDS = frozenset({"schedule", "historyLimit"})
+OPERATOR_ONLY_FIELDS = frozenset({"schedule", "historyLimit", "apiKeySecret"})
 """Keys of a LoadScenario `spec` that `llmsim load` does not know."""
