@@ -63,7 +63,8 @@ INVERTED_CLAMP = {"type": "constant", "value": 10, "min": 50, "max": 5}
 LOW_ABOVE_HIGH = {"type": "uniform", "low": 100, "high": 10}
 DISTRIBUTION_FIELDS = {
     "simulationprofiles": [
-        f"spec.latency.{f}" for f in ("ttftMs", "itlMs", "tokensPerSecond", "outputTokens")
+        *(f"spec.latency.{f}" for f in ("ttftMs", "itlMs", "tokensPerSecond", "outputTokens")),
+        "spec.streaming.geminiChunkTokens",
     ],
     "loadscenarios": [f"spec.requests.{f}" for f in ("promptTokens", "maxTokens")],
 }
@@ -117,16 +118,10 @@ def union_cases() -> dict[tuple[str, str, str], tuple[dict[str, Any], str]]:
 CEL_CASES: dict[tuple[str, str, str], tuple[dict[str, Any], str]] = {
     **union_cases(),
     **{
-        ("simulationprofiles", f"spec.latency.{field}", "min must not exceed max"): (
-            {"latency": {field: INVERTED_CLAMP}}, f"spec.latency.{field}",
-        )
-        for field in ("ttftMs", "itlMs", "tokensPerSecond", "outputTokens")
-    },
-    **{
-        ("simulationprofiles", f"spec.latency.{field}", "high must be >= low"): (
-            {"latency": {field: LOW_ABOVE_HIGH}}, f"spec.latency.{field}",
-        )
-        for field in ("ttftMs", "itlMs", "tokensPerSecond", "outputTokens")
+        (plural, field, message): (nest(field, fragment), field)
+        for plural, fields in DISTRIBUTION_FIELDS.items()
+        for field in fields
+        for message, fragment in (("min must not exceed max", INVERTED_CLAMP), ("high must be >= low", LOW_ABOVE_HIGH))
     },
     ("simulationprofiles", "spec.content", "mode 'fixed' needs `text`"): (
         {"content": {"mode": "fixed"}}, "spec.content",
@@ -169,13 +164,6 @@ CEL_CASES: dict[tuple[str, str, str], tuple[dict[str, Any], str]] = {
                       "promptsFile": "/data/prompts.jsonl"}},
         "spec.requests",
     ),
-    **{
-        ("loadscenarios", f"spec.requests.{field}", message): (
-            {"requests": {field: fragment}}, f"spec.requests.{field}",
-        )
-        for field in ("promptTokens", "maxTokens")
-        for message, fragment in (("min must not exceed max", INVERTED_CLAMP), ("high must be >= low", LOW_ABOVE_HIGH))
-    },
     ("loadscenarios", "spec.slos[]", "percentile is required for latency metrics and not allowed for error_rate"): (
         {"slos": [{"metric": "ttft_ms", "threshold": 800}]}, "spec.slos[0]",
     ),

@@ -25,7 +25,11 @@ PROFILE: dict[str, Any] = {
 }
 TOLERANCE_S = 0.010
 """Server- and client-side latencies of the same requests differ by the loopback HTTP round trip and
-SDK parsing (about 1-3 ms here); percentiles must agree within 10 ms (or 10 %, if larger)."""
+SDK parsing (about 1-3 ms on a quiet machine); percentiles must agree within 10 ms (or 10 %, if
+larger), or within the client overhead measured in the same run when the machine is busier."""
+CLOCK_SLACK_S = 0.001
+"""The server measures a sub-interval of what the client measures (it sees the request after the
+client sent it and writes the answer before the client reads it); 1 ms covers the two clocks."""
 
 
 def client(server: SimServer, session_id: str) -> openai.OpenAI:
@@ -45,8 +49,12 @@ def metrics(server: SimServer, session_id: str) -> httpx.Response:
     return httpx.get(f"{server.url}/v1/metrics/{session_id}", timeout=10)
 
 
-def close_enough(server_value: float, client_value: float) -> bool:
-    return abs(server_value - client_value) <= max(TOLERANCE_S, 0.1 * client_value)
+def close_enough(server_value: float, client_value: float, overhead_s: float = 0.0) -> bool:
+    """The server's figure is at most the client's (plus clock slack), and below it by no more than
+    the tolerance or three times the client overhead measured in the same run."""
+    if server_value > client_value + CLOCK_SLACK_S:
+        return False
+    return client_value - server_value <= max(TOLERANCE_S, 0.1 * client_value, 3 * overhead_s)
 
 
 def test_session_metrics_agree_with_client_measurements(sim_server_factory: Callable[..., SimServer]) -> None:
@@ -84,10 +92,12 @@ def test_session_metrics_agree_with_client_measurements(sim_server_factory: Call
         itls.extend(np.diff(arrivals))
     for fault, error in (("rate_limit", openai.RateLimitError), ("server_error", openai.InternalServerError)):
         for _ in range(2):
+            t0 = time.perf_counter()
             with pytest.raises(error):
                 c.chat.completions.create(
                     model="gpt-4o", messages=USER, extra_headers={**session, "x-llmsim-fault": fault}
                 )
+            e2es.append(time.perf_counter() - t0)
     client_window = time.perf_counter() - first_start
 
     m = metrics(server, sid).json()
@@ -102,10 +112,17 @@ def test_session_metrics_agree_with_client_measurements(sim_server_factory: Call
     assert m["faultsInjected"] == {"rate_limit": 2, "server_error": 2}
     assert m["outputTokens"] == out_tokens == n_ok * 15
     assert m["ttftS"]["count"] == n_ok and m["e2eS"]["count"] == n and m["itlS"]["count"] == n_ok * 14
+    # What the client adds to each request (round trip, SDK parsing, and on a busy machine waiting
+    # for a core), measured over the same requests: the mean of client minus server end-to-end.
+    overhead_s = max(0.0, float(np.mean(e2es)) - m["e2eS"]["mean"])
     for q in ("p50", "p90", "p95"):
-        assert close_enough(m["ttftS"][q], float(np.percentile(ttfts, int(q[1:])))), (q, m["ttftS"], ttfts)
-    ok_e2e = sorted(e2es)
-    assert close_enough(m["e2eS"]["max"], ok_e2e[-1])
+        client_q = float(np.percentile(ttfts, int(q[1:])))
+        assert close_enough(m["ttftS"][q], client_q, overhead_s), (q, m["ttftS"], ttfts, overhead_s)
+    for q in ("p50", "p90"):
+        client_q = float(np.percentile(e2es, int(q[1:])))
+        assert close_enough(m["e2eS"][q], client_q, overhead_s), (q, m["e2eS"], e2es, overhead_s)
+    # The slowest request: one client-side stall can dominate it, so only the one-sided bound.
+    assert m["e2eS"]["max"] <= max(e2es) + CLOCK_SLACK_S
     assert abs(m["itlS"]["p50"] - float(np.median(itls))) < 0.003
     # RPS and TPS over the session's active window agree with the client's view within 10 %.
     assert m["rps"] == pytest.approx(n / client_window, rel=0.1)
