@@ -116,8 +116,10 @@ def _max_tokens(request: GenerationRequest) -> int:
     return request.max_tokens if request.max_tokens is not None else DEFAULT_MAX_OUTPUT_TOKENS
 
 
-def _tool_call(index: int, call: tool_plan.PlannedCall, rng: np.random.Generator) -> ToolCall:
-    args = content.tool_arguments(call, rng)
+def _tool_call(
+    index: int, call: tool_plan.PlannedCall, rng: np.random.Generator, request: GenerationRequest
+) -> ToolCall:
+    args = content.tool_arguments(call, rng, request)
     args_json = json.dumps(args)
     return ToolCall(
         id=f"{index}{rng.integers(1 << 62):016x}"[:24],
@@ -133,7 +135,7 @@ def _choice(
 ) -> Choice:
     reply = content.choose_reply(spec.content, request, rng)
     limit = _max_tokens(request)
-    calls = tuple(_tool_call(index, call, rng) for call in reply.calls)
+    calls = tuple(_tool_call(index, call, rng, request) for call in reply.calls)
     if reply.exact:
         text = reply.text
         wanted = tokens.count(text)
