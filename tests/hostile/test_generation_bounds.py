@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from hostile.harness import Probe, Served, probe
+from hostile.harness import Probe, Served, bounded
 
 
 def _chat_with_schema(schema: dict[str, Any]) -> bytes:
@@ -52,8 +52,7 @@ def _reply_size(answer: Probe) -> int:
 
 @pytest.mark.parametrize("schema", list(HUGE_SCHEMAS.values()), ids=list(HUGE_SCHEMAS))
 def test_a_response_format_schema_cannot_stall_the_server(served: Served, schema: dict[str, Any]) -> None:
-    answer = probe(served, "POST", "/v1/chat/completions", _chat_with_schema(schema))
-    answer.assert_bounded()
+    answer = bounded(served, "POST", "/v1/chat/completions", _chat_with_schema(schema))
     assert answer.status in (200, 400), answer.body[:500]
     assert _reply_size(answer) < 256 * 1024
 
@@ -61,7 +60,6 @@ def test_a_response_format_schema_cannot_stall_the_server(served: Served, schema
 @pytest.mark.parametrize("schema", list(HUGE_SCHEMAS.values()), ids=list(HUGE_SCHEMAS))
 def test_tool_parameters_cannot_stall_the_server(served: Served, schema: dict[str, Any]) -> None:
     parameters = {"type": "object", "properties": {"x": schema}, "required": ["x"]}
-    answer = probe(served, "POST", "/v1/chat/completions", _chat_with_tool(parameters))
-    answer.assert_bounded()
+    answer = bounded(served, "POST", "/v1/chat/completions", _chat_with_tool(parameters))
     assert answer.status in (200, 400), answer.body[:500]
     assert _reply_size(answer) < 256 * 1024

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from hostile.harness import Served, probe, serve
+from hostile.harness import Served, bounded, serve
 
 CATASTROPHIC = {
     "nested quantifiers": ("^(a+)+$", "a" * 40 + "!"),
@@ -38,9 +38,10 @@ def regex_served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
 @pytest.mark.parametrize("name", list(CATASTROPHIC))
 def test_a_catastrophic_profile_regex_runs_in_linear_time(regex_served: Served, name: str) -> None:
     _, prompt = CATASTROPHIC[name]
-    body = json.dumps({"model": "gpt-4o", "messages": [{"role": "user", "content": prompt}], "max_tokens": 16})
-    answer = probe(regex_served, "POST", "/v1/chat/completions", body.encode())
-    answer.assert_bounded()
+    body = json.dumps(
+        {"model": "gpt-4o", "messages": [{"role": "user", "content": prompt}], "max_tokens": 16}
+    )
+    answer = bounded(regex_served, "POST", "/v1/chat/completions", body.encode())
     assert answer.status == 200
 
 

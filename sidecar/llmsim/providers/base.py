@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Literal, NamedTuple, Protocol
 
+from llmsim.providers import json_input
 from llmsim.simulation.plan import ResponsePlan
 from llmsim.simulation.request import GenerationRequest
 
@@ -158,18 +159,36 @@ class Endpoint(Protocol):
 
 
 def json_body(obj: Any) -> bytes:
-    """Compact JSON as the real providers send it."""
-    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
+    """Compact JSON as the real providers send it (an unpaired surrogate, which no client can
+    have sent in a decoded body but a path may carry, becomes `?` rather than an error)."""
+    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode("utf-8", "replace")
+
+
+def decode_json(body: bytes) -> Any:
+    """The decoded body; ApiError INVALID_REQUEST (or TOO_LARGE past the decoding budget) saying
+    what is wrong (see `json_input`)."""
+    try:
+        return json_input.decode(body)
+    except json_input.JsonInputError as exc:
+        kind = ErrorKind.TOO_LARGE if exc.too_large else ErrorKind.INVALID_REQUEST
+        raise ApiError(kind, exc.message) from None
+
+
+def json_model_hint(body: bytes) -> str | None:
+    """The `model` of a JSON body, if it has one (for wording errors raised after parsing)."""
+    try:
+        doc = json_input.decode(body)
+    except json_input.JsonInputError:
+        return None
+    model = doc.get("model") if isinstance(doc, dict) else None
+    return model if isinstance(model, str) and model else None
 
 
 def parse_json_object(body: bytes) -> dict[str, Any]:
     """The request body as a JSON object, or ApiError(INVALID_REQUEST) saying what is wrong."""
     if not body.strip():
         raise ApiError(ErrorKind.INVALID_REQUEST, "The request body is empty; expected a JSON object.")
-    try:
-        doc = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
-        raise ApiError(ErrorKind.INVALID_REQUEST, f"The request body is not valid JSON: {exc}") from None
+    doc = decode_json(body)
     if not isinstance(doc, dict):
         raise ApiError(
             ErrorKind.INVALID_REQUEST, f"The request body must be a JSON object, not {type(doc).__name__}."

@@ -11,7 +11,8 @@ import dataclasses
 import json
 from typing import Any
 
-from llmsim.providers.base import ApiError, ErrorKind, HttpRequestFacts
+from llmsim.providers import json_input
+from llmsim.providers.base import ApiError, ErrorKind, HttpRequestFacts, json_model_hint
 from llmsim.simulation.request import (
     GenerationRequest,
     Message,
@@ -39,11 +40,10 @@ def _body(facts: HttpRequestFacts) -> dict[str, Any]:
     if not facts.body.strip():
         raise ApiError(ErrorKind.INVALID_REQUEST, "missing request body")
     try:
-        doc = json.loads(facts.body)
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
-        raise ApiError(
-            ErrorKind.INVALID_REQUEST, f"invalid character in request body: {exc.args[0]}"
-        ) from None
+        doc = json_input.decode(facts.body)
+    except json_input.JsonInputError as exc:
+        kind = ErrorKind.TOO_LARGE if exc.too_large else ErrorKind.INVALID_REQUEST
+        raise ApiError(kind, f"invalid character in request body: {exc.message}") from None
     if not isinstance(doc, dict):
         raise ApiError(
             ErrorKind.INVALID_REQUEST,
@@ -259,9 +259,4 @@ def parse_embed(facts: HttpRequestFacts) -> GenerationRequest:
 
 def model_hint(facts: HttpRequestFacts) -> str | None:
     """The `model` of a JSON body, if it has one (for wording errors raised after parsing)."""
-    try:
-        doc = json.loads(facts.body)
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
-        return None
-    model = doc.get("model") if isinstance(doc, dict) else None
-    return model if isinstance(model, str) and model else None
+    return json_model_hint(facts.body)
