@@ -11,7 +11,7 @@ import dataclasses
 import json
 from typing import Any
 
-from llmsim.providers import json_input
+from llmsim.providers import json_input, limits
 from llmsim.providers.base import ApiError, ErrorKind, HttpRequestFacts, json_model_hint
 from llmsim.simulation.request import (
     GenerationRequest,
@@ -245,9 +245,21 @@ def parse_embed(facts: HttpRequestFacts) -> GenerationRequest:
         inputs = ()
     else:
         raise ApiError(ErrorKind.INVALID_REQUEST, "invalid input type", param="input")
+    if len(inputs) > limits.OLLAMA_MAX_EMBED_INPUTS:
+        raise ApiError(
+            ErrorKind.INVALID_REQUEST,
+            f"too many inputs: {len(inputs)} (llmsim accepts at most {limits.OLLAMA_MAX_EMBED_INPUTS})",
+            param="input",
+        )
     dims = doc.get("dimensions")
     if dims is not None and (isinstance(dims, bool) or not isinstance(dims, int) or dims < 1):
         raise ApiError(ErrorKind.INVALID_REQUEST, "dimensions must be a positive integer", param="dimensions")
+    if dims is not None and dims > limits.OLLAMA_MAX_EMBED_DIMENSIONS:
+        raise ApiError(
+            ErrorKind.INVALID_REQUEST,
+            f"dimensions {dims} is too large (llmsim accepts at most {limits.OLLAMA_MAX_EMBED_DIMENSIONS})",
+            param="dimensions",
+        )
     return GenerationRequest(
         provider=PROVIDER,
         operation="embeddings",

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from llmsim.providers import fields, openai_common
+from llmsim.providers import fields, limits, openai_common
 from llmsim.providers.base import (
     Answer,
     ApiError,
@@ -19,7 +19,7 @@ from llmsim.providers.base import (
 from llmsim.simulation.plan import ResponsePlan
 from llmsim.simulation.request import GenerationRequest
 
-MAX_INPUTS = 2048
+MAX_INPUTS = limits.OPENAI_MAX_EMBEDDING_INPUTS
 
 
 class Embeddings(openai_common.OpenAIEndpoint):
@@ -41,7 +41,9 @@ class Embeddings(openai_common.OpenAIEndpoint):
             operation="embeddings",
             model=model,
             inputs=inputs,
-            dimensions=fields.integer(doc, "dimensions", minimum=1, maximum=8192),
+            dimensions=fields.integer(
+                doc, "dimensions", minimum=1, maximum=limits.OPENAI_MAX_EMBEDDING_DIMENSIONS
+            ),
             extra={"encoding_format": fmt},
         )
 
