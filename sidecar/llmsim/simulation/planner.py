@@ -8,7 +8,7 @@ import numpy as np
 
 from llmsim.api.faults import FaultType
 from llmsim.api.profile import SimulationProfileSpec
-from llmsim.simulation import content, embeddings, logprobs, sampling, tokens, tool_plan
+from llmsim.simulation import content, embeddings, logprobs, request_memo, sampling, tokens, tool_plan
 from llmsim.simulation.capacity import slowdown
 from llmsim.simulation.plan import Choice, FaultDecision, FinishReason, ResponsePlan, Timing, ToolCall
 from llmsim.simulation.prompt_cache import CacheUse
@@ -19,7 +19,11 @@ DEFAULT_MAX_OUTPUT_TOKENS = 4096
 
 
 def prompt_tokens(request: GenerationRequest) -> int:
-    """Input tokens of a request, by the documented estimator."""
+    """Input tokens of a request, by the documented estimator (counted once per request)."""
+    return request_memo.remembered(request, "prompt_tokens", _prompt_tokens)
+
+
+def _prompt_tokens(request: GenerationRequest) -> int:
     if request.operation == "embeddings":
         return sum(tokens.count(t) for t in request.inputs)
     if request.operation == "completion":
