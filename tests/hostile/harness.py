@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 PROFILE = Path(__file__).with_name("profile.yaml")
+SLOW = Path(__file__).with_name("slow.yaml")
+"""A second profile (`x-llmsim-profile: slow`): answers due after 1 s."""
 ANSWER_S = 1.0
 """Every hostile request is answered within this (issue 18)."""
 HEALTH_S = 0.05
@@ -49,7 +51,8 @@ class Served:
 def serve(
     tmp: Path, *args: str, profile: Path = PROFILE, env: Mapping[str, str] | None = None
 ) -> Iterator[Served]:
-    """`llmsim serve --profile PROFILE ARGS` from the CLI on an ephemeral port; stopped after."""
+    """`llmsim serve --profile PROFILE --profile SLOW ARGS` from the CLI on an ephemeral port;
+    stopped after."""
     port = free_port()
     log_path = tmp / f"serve-{port}.log"
     cmd = [
@@ -59,6 +62,8 @@ def serve(
         "serve",
         "--profile",
         str(profile),
+        "--profile",
+        str(SLOW),
         "--port",
         str(port),
         *args,

@@ -28,7 +28,10 @@ def test_a_body_of_a_million_tiny_messages_is_refused_by_the_decoding_budget(ser
 
 
 def test_a_large_body_within_the_budget_is_served(served: Served) -> None:
-    messages = [{"role": "user" if i % 2 == 0 else "assistant", "content": f"message {i} " * 20} for i in range(20_000)]
+    messages = [
+        {"role": "user" if i % 2 == 0 else "assistant", "content": f"message {i} " * 20}
+        for i in range(20_000)
+    ]
     body = json.dumps({"model": "gpt-4o", "messages": messages, "max_tokens": 8})
     assert len(body) > 2 * MB
     answer = bounded(served, "POST", "/v1/chat/completions", body.encode())

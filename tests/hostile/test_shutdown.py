@@ -71,7 +71,9 @@ def test_an_idle_serve_exits_within_2_s_of_sigterm_with_a_black_hole_collector(
         "OTEL_BSP_SCHEDULE_DELAY": "100",
     }
     with serve(tmp_path, env=env) as served:
-        body = json.dumps({"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 4})
+        body = json.dumps(
+            {"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 4}
+        )
         for _ in range(3):  # spans, metrics and log records are queued for the collector
             assert probe(served, "POST", "/v1/chat/completions", body.encode()).status == 200
         deadline = time.monotonic() + 5

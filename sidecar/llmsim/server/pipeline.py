@@ -114,7 +114,7 @@ class Pipeline:
         except ApiError as error:
             record.fail(error.kind.value, error.message)
             return await self._send(request, self.endpoint.render_error(error, facts), start, record)
-        except streaming.ClientGone:
+        except (streaming.ClientGone, ConnectionError):  # the client left (e.g. before a whole body)
             record.cancel()
             return web.Response(status=499)
         except asyncio.CancelledError:
