@@ -26,17 +26,12 @@ from llmsim.runtime import fault_hooks, intake, seeding
 from llmsim.runtime.capacity_gate import QueueFull
 from llmsim.runtime.state import STATE, RuntimeState
 from llmsim.server import observability
-from llmsim.simulation import faults, planner
+from llmsim.simulation import planner
 from llmsim.simulation.request import GenerationRequest
 from llmsim.telemetry.facade import trace_carrier
 from llmsim.telemetry.records import RecordBuilder
 
 log = logging.getLogger("llmsim.server")
-
-OFFLOAD_BODY_BYTES = 256 * 1024
-"""Bodies larger than this are parsed (JSON decode, translation, prompt token count) in a worker
-thread, off the event loop: measured, a 30 MB prompt takes about a second to parse and count,
-which on the loop would stall every stream and health check meanwhile."""
 
 
 def _resolve_profile(state: RuntimeState, facts: HttpRequestFacts) -> NamedProfile:
@@ -137,10 +132,8 @@ class Pipeline:
         record: RecordBuilder,
         start: float,
     ) -> web.StreamResponse:
-        if len(facts.body) > OFFLOAD_BODY_BYTES:
-            gen = await asyncio.get_running_loop().run_in_executor(None, self._parse_counted, facts)
-        else:
-            gen = intake.enrich(self.endpoint.parse(facts), facts)
+        # large bodies off the event loop (a 30 MB prompt takes about a second to parse and count)
+        gen = await state.parser.parse(self.endpoint, facts)
         record.model, record.stream = gen.model, gen.stream
         profile = observability.session_profile(request.app, facts.headers) or _resolve_profile(state, facts)
         record.profile = profile.name
@@ -183,14 +176,6 @@ class Pipeline:
             record.fault, record.fault_reason = FaultType.OVERLOADED.value, "capacity"
             raise ApiError(ErrorKind.OVERLOADED, "The server is overloaded: the request queue is full. Please retry later.",
                            headers={"retry-after": "1"}) from None  # fmt: skip
-
-    def _parse_counted(self, facts: HttpRequestFacts) -> GenerationRequest:
-        """Parse, count the prompt and hash the conversation (both remembered for the steps that
-        need them, see `simulation.request_memo`): for a worker thread."""
-        gen = intake.enrich(self.endpoint.parse(facts), facts)
-        planner.prompt_tokens(gen)
-        faults.conversation_id(gen)
-        return gen
 
     async def _send(
         self, request: web.Request, answer: Answer, start: float, record: RecordBuilder

@@ -28,3 +28,9 @@ def remembered[T](request: GenerationRequest, name: str, compute: Callable[[Gene
     value = compute(request)
     _MEMO[key] = (weakref.ref(request, lambda _ref, key=key: _MEMO.pop(key, None)), value)  # type: ignore[misc]
     return value
+
+
+def store(request: GenerationRequest, name: str, value: Any) -> None:
+    """Remember `value` as `name` of `request` (computed elsewhere, e.g. in a worker process)."""
+    key = (id(request), name)
+    _MEMO[key] = (weakref.ref(request, lambda _ref, key=key: _MEMO.pop(key, None)), value)  # type: ignore[misc]
