@@ -1,5 +1,5 @@
 """An idle `llmsim serve` exits within 2 s of SIGTERM even when its OTLP collector accepts
-connections and never answers (issue 18, item 5)."""
+connections and never answers, and with its parse worker process started (issue 18, item 5)."""
 
 from __future__ import annotations
 
@@ -76,6 +76,10 @@ def test_an_idle_serve_exits_within_2_s_of_sigterm_with_a_black_hole_collector(
         )
         for _ in range(3):  # spans, metrics and log records are queued for the collector
             assert probe(served, "POST", "/v1/chat/completions", body.encode()).status == 200
+        big = json.dumps({"model": "gpt-4o", "messages": [{"role": "user", "content": "x " * (3 << 20)}]})
+        assert (
+            probe(served, "POST", "/v1/chat/completions", big.encode(), timeout_s=30).status == 400
+        )  # the parse worker runs
         deadline = time.monotonic() + 5
         while black_hole.accepted == 0 and time.monotonic() < deadline:
             time.sleep(0.05)

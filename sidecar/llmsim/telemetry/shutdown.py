@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 
 log = logging.getLogger(__name__)
 
-SHUTDOWN_BUDGET_S = 1.0
+SHUTDOWN_BUDGET_S = 0.5
 """How long shutting down may wait for the exporters, all together (an idle process then exits
 within 2 s of SIGTERM whatever its collector does)."""
 
