@@ -164,6 +164,23 @@ def json_body(obj: Any) -> bytes:
     return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode("utf-8", "replace")
 
 
+def json_body_listing(obj: dict[str, Any], key: str, items: list[Any]) -> bytes:
+    """`json_body(obj)` with `obj[key]` set to `items`, each item encoded by its own call: a list
+    of 2048 embeddings is 60 MB of JSON, and one `json.dumps` of it holds the interpreter lock
+    for seconds, while an item at a time lets the event loop run between items when a worker
+    thread renders it. `obj` must not hold `key` nested inside one of its other values."""
+    head = json_body({**obj, key: []})
+    marker = json_body({key: []})[1:-1]  # `"key":[]`
+    at = head.index(marker) + len(marker) - 1
+    parts = [head[:at]]
+    for i, item in enumerate(items):
+        if i:
+            parts.append(b",")
+        parts.append(json_body(item))
+    parts.append(head[at:])
+    return b"".join(parts)  # one copy of the whole body
+
+
 def decode_json(body: bytes) -> Any:
     """The decoded body; ApiError INVALID_REQUEST (or TOO_LARGE past the decoding budget) saying
     what is wrong (see `json_input`)."""

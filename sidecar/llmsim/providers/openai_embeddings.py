@@ -14,7 +14,7 @@ from llmsim.providers.base import (
     BodyAnswer,
     ErrorKind,
     HttpRequestFacts,
-    json_body,
+    json_body_listing,
 )
 from llmsim.simulation.plan import ResponsePlan
 from llmsim.simulation.request import GenerationRequest
@@ -57,12 +57,12 @@ class Embeddings(openai_common.OpenAIEndpoint):
             data.append({"object": "embedding", "index": i, "embedding": value})
         body = {
             "object": "list",
-            "data": data,
+            "data": [],
             "model": plan.model,
             "usage": {"prompt_tokens": plan.prompt_tokens, "total_tokens": plan.prompt_tokens},
         }
         headers = {"Content-Type": "application/json", **self.headers(plan)}
-        return BodyAnswer(200, headers, json_body(body), at_s=plan.timing.ttft_s)
+        return BodyAnswer(200, headers, json_body_listing(body, "data", data), at_s=plan.timing.ttft_s)
 
 
 def _inputs(raw: Any) -> tuple[str, ...]:
