@@ -54,3 +54,25 @@ def test_a_session_with_a_surrogate_label_is_rejected_and_sessions_still_work(se
     assert read.status == 200, read.body
     deleted = probe(served, "DELETE", f"/v1/sessions/{session['sessionId']}")
     assert deleted.status == 200, deleted.body
+
+
+SIMULATE_BODIES = {
+    "a billion tokens by overrides": {
+        "overrides": {"latency": {"outputTokens": {"type": "constant", "value": 1e9}}},
+        "request": {"max_tokens": 1_000_000_000},
+    },
+    "a billion tokens by an inline profile": {
+        "profile": {"latency": {"outputTokens": {"type": "constant", "value": 1e9}}},
+        "request": {"max_tokens": 1_000_000_000},
+    },
+    "count x n past the budget": {"count": 10_000, "request": {"n": 16, "max_tokens": 4096}},
+    "100k embedding inputs": {"request": {"operation": "embeddings", "input": ["x"] * 100_000}},
+}
+
+
+@pytest.mark.parametrize("name", list(SIMULATE_BODIES))
+def test_simulate_cannot_be_asked_for_unbounded_work(served: Served, name: str) -> None:
+    answer = bounded(served, "POST", "/v1/simulate", json.dumps(SIMULATE_BODIES[name]).encode())
+    assert answer.status in (200, 400), answer.body[:300]
+    if answer.status == 200:  # replies are cut at 65,536 tokens whatever max tokens and the profile say
+        assert all(r["usage"]["outputTokens"] <= 65_536 for r in json.loads(answer.body)["results"])

@@ -16,6 +16,11 @@ from llmsim.simulation.request import GenerationRequest
 
 DEFAULT_MAX_OUTPUT_TOKENS = 4096
 """Cap on sampled reply lengths when a request gives no max tokens."""
+MAX_OUTPUT_TOKENS = 65_536
+"""Hard cap on any reply's length, whatever the request's max tokens and the profile's
+`outputTokens` say (the largest output limit of current models: Gemini 2.5's 65,536 tokens,
+Claude's 64K): a `max_tokens: 1e9` with a profile of a billion tokens cannot make a reply grow
+without limit."""
 
 
 def prompt_tokens(request: GenerationRequest) -> int:
@@ -116,8 +121,10 @@ def _gaps(spec: SimulationProfileSpec, rng: np.random.Generator, count: int, act
     return sampling.sample(lat.itl_ms, rng, count) / 1000.0 * factor
 
 
-def _max_tokens(request: GenerationRequest) -> int:
-    return request.max_tokens if request.max_tokens is not None else DEFAULT_MAX_OUTPUT_TOKENS
+def output_limit(request: GenerationRequest) -> int:
+    """The most output tokens a reply to `request` may have."""
+    wanted = request.max_tokens if request.max_tokens is not None else DEFAULT_MAX_OUTPUT_TOKENS
+    return min(wanted, MAX_OUTPUT_TOKENS)
 
 
 def _tool_call(
@@ -138,10 +145,12 @@ def _choice(
     spec: SimulationProfileSpec, request: GenerationRequest, rng: np.random.Generator, index: int
 ) -> Choice:
     reply = content.choose_reply(spec.content, request, rng)
-    limit = _max_tokens(request)
+    limit = output_limit(request)
     calls = tuple(_tool_call(index, call, rng, request) for call in reply.calls)
     if reply.exact:
-        text = reply.text
+        # a reply longer than max tokens can hold (an echoed 30 MB prompt) is cut before it is
+        # tokenized: no token is longer than 8 characters, save a run of spaces
+        text = reply.text if len(reply.text) <= 8 * limit + 8 else reply.text[: 8 * limit + 8]
         wanted = tokens.count(text)
     else:
         wanted = max(1, round(sampling.sample_one(spec.latency.output_tokens, rng)))
