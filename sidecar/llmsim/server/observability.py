@@ -63,7 +63,7 @@ async def active_streams(request: web.Request, handler: _Handler) -> web.StreamR
     gauge = None
     session_id = request.headers.get(SESSION_HEADER)
     try:
-        gauge = telemetry.prometheus.active.labels(labels.provider_label(endpoint.provider), "simulate")
+        gauge = telemetry.prometheus.active_series(labels.provider_label(endpoint.provider), "simulate")
         gauge.inc()
         if session_id:
             telemetry.sessions.started(session_id)

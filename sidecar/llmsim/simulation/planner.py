@@ -69,7 +69,7 @@ def plan_response(
         gaps = gaps * float(fault.detail.get("factor", spec.faults.params.slow_stream_factor))
     start = queue_s + ttft
     offsets = start + np.concatenate(([0.0], np.cumsum(gaps))) if slots else np.array([start])
-    timing = Timing(queue_s=queue_s, ttft_s=start, token_offsets_s=tuple(float(x) for x in offsets))
+    timing = Timing(queue_s=queue_s, ttft_s=start, token_offsets_s=tuple(offsets.tolist()))
     groups = _stream_groups(spec, request, rng, slots)
     return ResponsePlan(response_id, model, created, choices, n_prompt, timing, fault, stream_groups=groups,
                         cached_tokens=cached, cache_write_tokens=min(cache.written_tokens, n_prompt - cached))  # fmt: skip

@@ -8,7 +8,7 @@ clash. Label values must come from `llmsim.telemetry.labels` (bounded sets); buc
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -41,6 +41,17 @@ def observe_many(child: Any, values: Sequence[float]) -> None:
     total.inc(float(arr.sum()))
 
 
+class RequestSeries(NamedTuple):
+    """The children of one (provider, model, mode, outcome) label set that every request updates."""
+
+    requests: Any
+    e2e: Any
+    ttft: Any
+    itl: Any
+    input_tokens: Any
+    output_tokens: Any
+
+
 class PromMetrics:
     """The llmsim metric families, registered on `self.registry`."""
 
@@ -51,6 +62,8 @@ class PromMetrics:
         self.registry = registry if registry is not None else CollectorRegistry(auto_describe=True)
         self.buckets = buckets if buckets is not None else LatencyBuckets.from_env()
         r = self.registry
+        self._series: dict[tuple[str, str, str, str], RequestSeries] = {}
+        self._active: dict[tuple[str, str], Any] = {}
         self.ttft = Histogram(
             "llmsim_ttft_seconds",
             "Time from request admission to the first output token, as sent.",
@@ -108,6 +121,27 @@ class PromMetrics:
             ("component",),
             registry=r,
         )
+
+    def request_series(self, provider: str, model: str, mode: str, outcome: str) -> RequestSeries:
+        """The labelled children a finished request updates, looked up once per label set
+        (`labels()` validates and locks on every call; label values are bounded, so is this)."""
+        key = (provider, model, mode, outcome)
+        found = self._series.get(key)
+        if found is None:
+            found = self._series[key] = RequestSeries(
+                self.requests.labels(*key), self.e2e.labels(*key), self.ttft.labels(*key),
+                self.itl.labels(*key), self.tokens.labels(provider, model, mode, "input"),
+                self.tokens.labels(provider, model, mode, "output"),
+            )  # fmt: skip
+        return found
+
+    def active_series(self, provider: str, mode: str) -> Any:
+        """The `llmsim_active_streams` child of (provider, mode), looked up once."""
+        key = (provider, mode)
+        found = self._active.get(key)
+        if found is None:
+            found = self._active[key] = self.active.labels(provider, mode)
+        return found
 
     def render(self) -> tuple[bytes, str]:
         """The text exposition and its content type (text format 0.0.4, which every scraper reads)."""
