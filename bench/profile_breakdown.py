@@ -28,7 +28,7 @@ STEPS: tuple[tuple[str, tuple[str, ...]], ...] = (
     (
         "profile lookup + checks",
         ("_resolve_profile (", "session_profile (", "_check_mode (", "_check_provider (", "_check_model ("),
-    ),  # fmt: skip
+    ),
     ("seeding + rng", ("rng_seed (", "new_rng (", "header_seed (", "fault_seed (")),
     ("fault decision + rate limits", ("decide (llmsim/runtime/fault_hooks",)),
     ("capacity gate", ("capacity_gate.py",)),

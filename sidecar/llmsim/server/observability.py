@@ -120,9 +120,9 @@ def install(
     app[TELEMETRY] = telemetry
     app.middlewares.append(active_streams)
     if rate_limiter is not None:
-        telemetry.prometheus.registry.register(RateLimiterCollector(lambda: rate_limiter))
+        telemetry.prometheus.register_collector(RateLimiterCollector(lambda: rate_limiter))
     if profile is not None:
-        telemetry.prometheus.registry.register(ProfileCollector(profile))
+        telemetry.prometheus.register_collector(ProfileCollector(profile))
     state_finished.append(telemetry.observe)
     app.router.add_get("/metrics", metrics)
 
