@@ -17,6 +17,7 @@ import time
 SECTIONS = {
     "cost": "bench.request_cost",
     "serve": "bench.serve_timing",
+    "scaling": "bench.scaling",
     "loadgen": "bench.loadgen",
     "proxy": "bench.proxy",
 }

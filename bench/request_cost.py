@@ -21,7 +21,16 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from bench.common import free_port, load_average, pinned, print_table, server_process, tree_cpu_seconds
+from bench import peers
+from bench.common import (
+    free_port,
+    load_average,
+    pinned,
+    pinned_process,
+    port_ready,
+    print_table,
+    tree_cpu_seconds,
+)
 
 NONSTREAM = {"connections": 32, "tokens": 16}
 CEILING = {"connections": 64, "tokens": 50}
@@ -36,20 +45,37 @@ def profile_file(tmp: Path, ttft_ms: float, itl_ms: float, tokens: int) -> Path:
 
 
 Server = tuple[str, list[str], dict[str, str]]
-"""(label, python argv without the port, extra environment)."""
+"""(label, argv without the port, extra environment)."""
 
 
-def servers(profile: Path, *, workers: int = 1, baseline: str | None = None) -> list[Server]:
-    """llmsim serve (and, with `baseline`, the llmsim sources in that directory) and the reference."""
-    serve = ["-m", "llmsim.cli.main", "serve", "--profile", str(profile), "--log-level", "warning"]
+def servers(
+    profile: Path, *, workers: int = 1, baseline: str | None = None, stream: bool = False, tokens: int = 16
+) -> list[Server]:
+    """llmsim serve (and, with `baseline`, the llmsim sources in that directory), the reference, and
+    the installed peers that can express the test (`bench.peers`)."""
+    serve = [
+        sys.executable,
+        "-m",
+        "llmsim.cli.main",
+        "serve",
+        "--profile",
+        str(profile),
+        "--log-level",
+        "warning",
+    ]
     out: list[Server] = [("llmsim serve", serve, {})]
     if baseline:
         out.append(("llmsim serve (baseline)", serve, {"PYTHONPATH": baseline}))
     if workers > 1:
         out.append((f"llmsim serve --workers {workers}", [*serve, "--workers", str(workers)], {}))
-    out.append(
-        ("reference aiohttp", ["-m", "bench.reference_streamer", "--ttft-ms", "0", "--itl-ms", "0"], {})
-    )
+    if not stream and peers.FAKELLM.exists():  # fakellm streams with a fixed 10 ms per word: no ITL 0
+        config = peers.fakellm_config(profile.parent, tokens)
+        out.append(("fakellm 0.3.5 (uvicorn)", [str(peers.FAKELLM), "serve", "--config", str(config)], {}))
+    if peers.LLMD.exists():
+        out.append(("llm-d-inference-sim", [str(peers.LLMD), "--model", "bench", "--mode", "random",
+                                            "--time-to-first-token", "0", "--inter-token-latency", "0"], {}))  # fmt: skip
+    ref = [sys.executable, "-m", "bench.reference_streamer", "--ttft-ms", "0", "--itl-ms", "0"]
+    out.append(("reference aiohttp", ref, {}))
     return out
 
 
@@ -68,8 +94,9 @@ def measure(server: Server, *, stream: bool, seconds: float) -> dict[str, Any]:
     core = None if "--workers" in argv else 0
     spec = CEILING if stream else NONSTREAM
     port = free_port()
-    ready = f"http://127.0.0.1:{port}/healthz"
-    with server_process([*argv, "--port", str(port)], ready, core=core, env=env) as proc:
+    with pinned_process(
+        [*argv, "--port", str(port)], port_ready(port), core=core, env=env, settle_s=0.3
+    ) as proc:
         cpu0 = tree_cpu_seconds(proc.pid)
         load = load_average()
         r = client(
@@ -125,7 +152,8 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
             profile = profile_file(Path(tmpdir), 0, 0, spec["tokens"])
             rows = []
             for _ in range(rounds):
-                for server in servers(profile, workers=workers, baseline=getattr(args, "baseline", None)):
+                for server in servers(profile, workers=workers, baseline=getattr(args, "baseline", None),
+                                      stream=stream, tokens=spec["tokens"]):  # fmt: skip
                     rows.append(measure(server, stream=stream, seconds=seconds))
             out += compare(title, rows, key)
     return out

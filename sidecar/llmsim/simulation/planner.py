@@ -135,14 +135,11 @@ def _choice(
     limit = _max_tokens(request)
     calls = tuple(_tool_call(index, call, rng) for call in reply.calls)
     if reply.exact:
-        text = reply.text
-        wanted = tokens.count(text)
+        wanted = tokens.count(reply.text)
+        pieces: list[str] = tokens.split(reply.text)
     else:
         wanted = max(1, round(sampling.sample_one(spec.latency.output_tokens, rng)))
-        text = content.lorem(min(wanted, limit), rng)
-    pieces: list[str] = tokens.split(text)
-    if not reply.exact:
-        pieces = pieces[:wanted]
+        pieces = content.lorem_pieces(min(wanted, limit), rng)[:wanted]
     finish: FinishReason = "tool_calls" if calls else "stop"
     stop_hit: str | None = None
     if request.stop and pieces:
