@@ -13,11 +13,13 @@ round, and the summary the median ratio.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +27,7 @@ from bench import peers
 from bench.common import (
     free_port,
     load_average,
+    pct,
     pinned,
     pinned_process,
     port_ready,
@@ -49,7 +52,14 @@ Server = tuple[str, list[str], dict[str, str]]
 
 
 def servers(
-    profile: Path, *, workers: int = 1, baseline: str | None = None, stream: bool = False, tokens: int = 16
+    profile: Path,
+    *,
+    workers: int = 1,
+    baseline: str | None = None,
+    stream: bool = False,
+    tokens: int = 16,
+    ttft_ms: float = 0,
+    itl_ms: float = 0,
 ) -> list[Server]:
     """llmsim serve (and, with `baseline`, the llmsim sources in that directory), the reference, and
     the installed peers that can express the test (`bench.peers`)."""
@@ -73,8 +83,17 @@ def servers(
         out.append(("fakellm 0.3.5 (uvicorn)", [str(peers.FAKELLM), "serve", "--config", str(config)], {}))
     if peers.LLMD.exists():
         out.append(("llm-d-inference-sim", [str(peers.LLMD), "--model", "bench", "--mode", "random",
-                                            "--time-to-first-token", "0", "--inter-token-latency", "0"], {}))  # fmt: skip
-    ref = [sys.executable, "-m", "bench.reference_streamer", "--ttft-ms", "0", "--itl-ms", "0"]
+                                            "--time-to-first-token", f"{ttft_ms:g}",
+                                            "--inter-token-latency", f"{itl_ms:g}"], {}))  # fmt: skip
+    ref = [
+        sys.executable,
+        "-m",
+        "bench.reference_streamer",
+        "--ttft-ms",
+        f"{ttft_ms:g}",
+        "--itl-ms",
+        f"{itl_ms:g}",
+    ]
     out.append(("reference aiohttp", ref, {}))
     return out
 
@@ -121,6 +140,33 @@ def measure(server: Server, *, stream: bool, seconds: float) -> dict[str, Any]:
     }
 
 
+STREAMS = {"streams": 100, "stagger_s": 1.0, "tokens": 200, "ttft_ms": 100.0, "itl_ms": 20.0}
+
+
+def measure_streams(server: Server) -> dict[str, Any]:
+    """100 streams (TTFT 100 ms, ITL 20 ms, 200 tokens, starts over 1 s): server CPU per stream."""
+    name, argv, env = server
+    port = free_port()
+    with pinned_process(
+        [*argv, "--port", str(port)], port_ready(port), core=0, env=env, settle_s=0.3
+    ) as proc:
+        load, cpu0, t0 = load_average(), tree_cpu_seconds(proc.pid), time.perf_counter()
+        run = subprocess.run([sys.executable, "-m", "bench.stream_client", "--url", f"http://127.0.0.1:{port}",
+                              "--streams", str(STREAMS["streams"]), "--stagger", str(STREAMS["stagger_s"]),
+                              "--max-tokens", str(STREAMS["tokens"])],
+                             capture_output=True, preexec_fn=pinned(1), timeout=120)  # fmt: skip
+        wall = time.perf_counter() - t0
+        cpu = tree_cpu_seconds(proc.pid) - cpu0
+    results = json.loads(run.stdout)
+    ok = [r for r in results if r["status"] == 200 and len(r["tokens"]) == STREAMS["tokens"]]
+    itl = [
+        abs(b - a - STREAMS["itl_ms"] / 1000) * 1000 for r in ok for a, b in itertools.pairwise(r["tokens"])
+    ]
+    return {"server": name, "load": load, "complete": f"{len(ok)}/{len(results)}",
+            "server CPU %": 100 * cpu / wall, "server CPU ms/stream": 1000 * cpu / max(len(ok), 1),
+            "ITL |err| p99 ms": pct(itl, 99)}  # fmt: skip
+
+
 def compare(title: str, rows: list[dict[str, Any]], key: str) -> list[dict[str, Any]]:
     """Print each round's rows and a summary of the median ratio against the reference."""
     print_table(title, rows)
@@ -156,4 +202,13 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
                                       stream=stream, tokens=spec["tokens"]):  # fmt: skip
                     rows.append(measure(server, stream=stream, seconds=seconds))
             out += compare(title, rows, key)
+        profile = profile_file(Path(tmpdir), STREAMS["ttft_ms"], STREAMS["itl_ms"], STREAMS["tokens"])
+        rows = []
+        for _ in range(rounds):
+            for server in servers(profile, baseline=getattr(args, "baseline", None), stream=True,
+                                  ttft_ms=STREAMS["ttft_ms"], itl_ms=STREAMS["itl_ms"]):  # fmt: skip
+                rows.append(measure_streams(server))
+        out += compare(f"CPU per stream: {STREAMS['streams']} streams, TTFT {STREAMS['ttft_ms']:g} ms / ITL "
+                       f"{STREAMS['itl_ms']:g} ms, {STREAMS['tokens']} tokens, starts over {STREAMS['stagger_s']:g} s",
+                       rows, "server CPU ms/stream")  # fmt: skip
     return out
