@@ -19,7 +19,8 @@ from pathlib import Path
 ROOT = Path(os.environ.get("LLMSIM_BENCH_PEERS", Path.home() / ".cache/llmsim/bench-peers"))
 FAKELLM = ROOT / "fakellm" / "bin" / "fakellm"
 LLMD = ROOT / "go" / "bin" / "llm-d-inference-sim"
-LLMD_MODULE = "github.com/llm-d/llm-d-inference-sim/cmd/llm-d-inference-sim@latest"
+LLMD_MODULE = "github.com/llm-d/llm-d-inference-sim"
+LLMD_PACKAGE = LLMD_MODULE + "/cmd/llm-d-inference-sim"
 
 FAKELLM_CONFIG = """version: 1
 defaults:
@@ -52,12 +53,22 @@ def install() -> int:
         print("llm-d-inference-sim: no Go toolchain; left out")
         return 0
     if not LLMD.exists():
-        env = {**os.environ, "CGO_ENABLED": "0", "GOBIN": str(LLMD.parent), "GOPATH": str(ROOT / "gopath"),
-               "GOFLAGS": "-modcacherw"}  # fmt: skip
-        build = subprocess.run([go, "install", LLMD_MODULE], env=env, capture_output=True, text=True)
-        if build.returncode != 0:
-            print(f"llm-d-inference-sim: does not build without cgo; left out:\n{build.stderr[-1500:]}")
-            return 0
+        # A scratch module that requires the simulator's module by its root path (the package path
+        # itself is not a module, which `go install pkg@version` would have to look up first).
+        work = ROOT / "llmd-build"
+        work.mkdir(exist_ok=True)
+        env = {**os.environ, "CGO_ENABLED": "0", "GOPATH": str(ROOT / "gopath"), "GOFLAGS": "-modcacherw"}
+        steps = [[go, "mod", "init", "llmsim-bench-peer"], [go, "get", LLMD_MODULE + "@latest"],
+                 [go, "build", "-o", str(LLMD), LLMD_PACKAGE]]  # fmt: skip
+        if (work / "go.mod").exists():
+            steps = steps[1:]
+        for step in steps:
+            build = subprocess.run(step, cwd=work, env=env, capture_output=True, text=True)
+            if build.returncode != 0:
+                print(
+                    f"llm-d-inference-sim: `{' '.join(step[1:3])}` failed; left out:\n{build.stderr[-1500:]}"
+                )
+                return 0
     print(f"llm-d-inference-sim: {LLMD}")
     return 0
 
