@@ -175,9 +175,18 @@ def compare(title: str, rows: list[dict[str, Any]], key: str) -> list[dict[str, 
     for name in dict.fromkeys(r["server"] for r in rows):
         mine = [r[key] for r in rows if r["server"] == name]
         ratios = [m / f for m, f in zip(mine, ref, strict=False) if f]
-        summary.append({"server": name, f"median {key}": statistics.median(mine),
-                        "ratio vs reference (per round)": ", ".join(f"{x:.2f}" for x in ratios),
-                        "median ratio": statistics.median(ratios) if ratios else None})  # fmt: skip
+        entry = {"server": name, f"median {key}": statistics.median(mine),
+                 "ratio vs reference (per round)": ", ".join(f"{x:.2f}" for x in ratios),
+                 "median ratio": statistics.median(ratios) if ratios else None}  # fmt: skip
+        cost = "server CPU us/req"
+        if key != cost and cost in rows[0]:  # the steadiest figure on a shared machine
+            costs = [r[cost] for r in rows if r["server"] == name]
+            ref_costs = [r[cost] for r in rows if r["server"].startswith("reference")]
+            entry[f"median {cost}"] = statistics.median(costs)
+            entry["CPU/req vs reference"] = statistics.median(
+                c / f for c, f in zip(costs, ref_costs, strict=False)
+            )
+        summary.append(entry)
     print_table(f"{title}: summary", summary)
     return summary
 
