@@ -52,7 +52,7 @@ class Served:
         return Path(next(e for e in env if e.startswith(b"LLMSIM_WORKER_DIR=")).split(b"=", 1)[1].decode())
 
 
-def start(tmp_path: Path, workers: int) -> Served:
+def start(tmp_path: Path, workers: int, *, own_group: bool = False) -> Served:
     args = []
     for name, spec in PROFILES.items():
         path = tmp_path / f"{name}.json"
@@ -62,6 +62,7 @@ def start(tmp_path: Path, workers: int) -> Served:
         [sys.executable, "-m", "llmsim.cli.main", "serve", *args, "--port", "0", "--workers", str(workers),
          "--log-level", "warning"],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        start_new_session=own_group,
     )  # fmt: skip
     assert proc.stderr is not None
     deadline = time.monotonic() + 60
@@ -177,6 +178,15 @@ def test_sigterm_stops_every_worker_and_removes_the_run_directory(tmp_path: Path
     assert served.proc.wait(timeout=30) == 0
     assert not any(Path(f"/proc/{pid}").exists() for pid in workers)
     assert not run_dir.exists()
+    stop(served)
+
+
+def test_ctrl_c_to_the_process_group_is_a_clean_stop(tmp_path: Path) -> None:
+    served = start(tmp_path, 2, own_group=True)
+    workers = served.children()
+    os.killpg(served.proc.pid, signal.SIGINT)  # what a terminal's Ctrl-C does: every process gets it
+    assert served.proc.wait(timeout=30) == 0
+    assert not any(Path(f"/proc/{pid}").exists() for pid in workers)
     stop(served)
 
 

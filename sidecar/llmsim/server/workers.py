@@ -118,6 +118,9 @@ def supervise(worker_args: Sequence[str], count: int, host: str, port: int, proc
         while stop.signal is None:
             dead = next((p for p in procs if p.poll() is not None), None)
             if dead is not None:
+                time.sleep(0.2)  # a Ctrl-C reaches the workers too: their exit may precede our handler
+                if stop.signal is not None:
+                    break
                 print(f"llmsim: worker {procs.index(dead)} exited ({dead.returncode}); stopping the others",
                       file=sys.stderr, flush=True)  # fmt: skip
                 return _stop_all(procs, 1)
