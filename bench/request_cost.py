@@ -196,6 +196,9 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
     seconds = 2.0 if args.quick else 4.0
     workers = getattr(args, "workers", 1)
     out: list[dict[str, Any]] = []
+    for label, path in (("fakellm", peers.FAKELLM), ("llm-d-inference-sim", peers.LLMD)):
+        if not path.exists():
+            print(f"(peer {label} not installed at {path}: `python -m bench.peers install`; left out)")
     with tempfile.TemporaryDirectory() as tmpdir:
         for stream, key, title in (
             (False, "req/s", f"Non-streaming: {NONSTREAM['connections']} keep-alive connections, "
