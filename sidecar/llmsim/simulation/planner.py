@@ -78,7 +78,7 @@ def plan_response(
         gaps = gaps * float(fault.detail.get("factor", spec.faults.params.slow_stream_factor))
     start = queue_s + ttft
     offsets = start + np.concatenate(([0.0], np.cumsum(gaps))) if slots else np.array([start])
-    timing = Timing(queue_s=queue_s, ttft_s=start, token_offsets_s=tuple(float(x) for x in offsets))
+    timing = Timing(queue_s=queue_s, ttft_s=start, token_offsets_s=tuple(offsets.tolist()))
     groups = _stream_groups(spec, request, rng, slots)
     return ResponsePlan(response_id, model, created, choices, n_prompt, timing, fault, stream_groups=groups,
                         cached_tokens=cached, cache_write_tokens=min(cache.written_tokens, n_prompt - cached))  # fmt: skip
@@ -152,12 +152,10 @@ def _choice(
         # tokenized: no token is longer than 8 characters, save a run of spaces
         text = reply.text if len(reply.text) <= 8 * limit + 8 else reply.text[: 8 * limit + 8]
         wanted = tokens.count(text)
+        pieces: list[str] = tokens.split(text)
     else:
         wanted = max(1, round(sampling.sample_one(spec.latency.output_tokens, rng)))
-        text = content.lorem(min(wanted, limit), rng)
-    pieces: list[str] = tokens.split(text)
-    if not reply.exact:
-        pieces = pieces[:wanted]
+        pieces = content.lorem_pieces(min(wanted, limit), rng)[:wanted]
     finish: FinishReason = "tool_calls" if calls else "stop"
     stop_hit: str | None = None
     if request.stop and pieces:
