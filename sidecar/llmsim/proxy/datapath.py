@@ -23,6 +23,7 @@ from typing import Any
 
 import aiohttp
 from aiohttp import web
+from aiohttp.base_protocol import BaseProtocol
 from aiohttp.streams import StreamReader
 
 from llmsim import streaming
@@ -95,18 +96,29 @@ class DataPath:
     async def handle(self, request: web.Request, simulate: Handler) -> web.StreamResponse:
         loop = asyncio.get_running_loop()
         dest = self.router.destination(request)
-        body = await request.read()
+        in_scope = dest.base_url_capture or self.state.scope.intercepts(dest.host, dest.port)
         lowered = {k.lower(): v for k, v in request.headers.items()}
-        info = request_info(dest.host, dest.port, request.method, target(request), lowered, body)
+        try:
+            body, too_large = await request.read(), None
+        except web.HTTPRequestEntityTooLarge as exc:
+            if not in_scope:
+                raise
+            body, too_large = b"", ApiError(ErrorKind.TOO_LARGE, f"Request body too large: {exc.text}")
+        # the body is parsed only for LLM traffic; what cannot be parsed is simply not understood
+        info = request_info(
+            dest.host, dest.port, request.method, target(request), lowered, body if in_scope else b""
+        )
         self._counter += 1
         profile = self.state.profile
         ex = Exchange(
             request, dest, info, body, endpoints.endpoint_of(request), self._counter,
             started=loop.time(), started_at=time.time(), profile=profile.name,
         )  # fmt: skip
-        if not (dest.base_url_capture or self.state.scope.intercepts(dest.host, dest.port)):
+        if not in_scope:
             ex.measure = False
             return await self._forward(ex)
+        if too_large is not None:
+            return await self._answer(ex, perturbation.render_error(ex, too_large), too_large)
         ex.mode = self.state.mode_override or profile.spec.mode
         try:
             requested = intake.requested_mode(lowered)
@@ -190,10 +202,23 @@ class DataPath:
             self.reporter.report(ex, asyncio.get_running_loop().time())
 
 
+class _Detached(BaseProtocol):
+    """The flow control of a rewound body: none. The body is already in memory, so the reader
+    must never pause (or resume) the real connection, whose parser is elsewhere (pausing it from
+    here tripped aiohttp's parser for bodies over twice the reader's limit, 131,072 bytes)."""
+
+    def pause_reading(self) -> None:
+        pass
+
+    def resume_reading(self, resume_parser: bool = True) -> None:
+        pass
+
+
 def _rewind(request: web.Request, body: bytes) -> None:
     """Make the already-read body readable again for the simulator's pipeline (which streams
     `request.content` to enforce its own size limit). aiohttp has no public API for this."""
-    reader = StreamReader(request._protocol, 2**16, loop=asyncio.get_running_loop())
+    loop = asyncio.get_running_loop()
+    reader = StreamReader(_Detached(loop), 2**16, loop=loop)
     if body:
         reader.feed_data(body)
     reader.feed_eof()
