@@ -54,8 +54,10 @@ async def send(
         host_header = host
     else:  # pragma: no cover - a typo in a test
         raise ValueError(mode)
+    extra = dict(headers or {})
+    host_header = extra.pop("Host", host_header)  # a test may send another Host than the target
     lines = [f"{method} {path} HTTP/1.1", f"Host: {host_header}", "Connection: close"]
-    lines += [f"{k}: {v}" for k, v in (headers or {}).items()]
+    lines += [f"{k}: {v}" for k, v in extra.items()]
     if body or method in ("POST", "PUT", "PATCH"):
         lines.append(f"Content-Length: {len(body)}")
     writer.write(("\r\n".join(lines) + "\r\n\r\n").encode() + body)

@@ -36,7 +36,7 @@ from llmsim.proxy.facts import request_info
 from llmsim.proxy.metrics import ProxyMetrics
 from llmsim.proxy.redact import redact_url
 from llmsim.proxy.reporting import Reporter
-from llmsim.proxy.routing import Router, target
+from llmsim.proxy.routing import UPSTREAM_HEADER, Router, UpstreamRefused, target
 from llmsim.proxy.state import ProxyState
 from llmsim.runtime import endpoints, intake
 from llmsim.runtime.state import RuntimeState
@@ -123,6 +123,10 @@ class DataPath:
         try:
             requested = intake.requested_mode(lowered)
             intake.forced_fault(lowered)
+            ex.upstream_base = self.router.upstream_override(request, dest, profile.spec, self.state.scope)
+        except UpstreamRefused as exc:
+            refused = ApiError(ErrorKind.INVALID_REQUEST, str(exc), param=UPSTREAM_HEADER)
+            return await self._answer(ex, perturbation.render_error(ex, refused), refused)
         except ApiError as exc:
             return await self._answer(ex, perturbation.render_error(ex, exc), exc)
         decision = safety.decide(
@@ -167,7 +171,7 @@ class DataPath:
 
     async def _forward(self, ex: Exchange) -> web.StreamResponse:
         try:
-            url = self.router.upstream_url(ex.request, ex.destination, ex.info.provider)
+            url = self.router.upstream_url(ex.request, ex.destination, ex.info.provider, ex.upstream_base)
             response = await relay.forward(ex, self.session, url)
         except (LookupError, relay.UpstreamUnreachable) as exc:
             if isinstance(exc, relay.UpstreamUnreachable):
