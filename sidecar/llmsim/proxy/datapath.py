@@ -70,6 +70,8 @@ class DataPath:
         self._counter = 0
         self.in_flight = 0
         """Requests inside the data path right now (the GC policy collects only when this is 0)."""
+        self._idle = asyncio.Event()
+        self._idle.set()
 
     @property
     def session(self) -> aiohttp.ClientSession:
@@ -86,12 +88,25 @@ class DataPath:
         @web.middleware
         async def intercept(request: web.Request, handler: Handler) -> web.StreamResponse:
             self.in_flight += 1
+            self._idle.clear()
             try:
                 return await self.handle(request, handler)
             finally:
                 self.in_flight -= 1
+                if self.in_flight == 0:
+                    self._idle.set()
 
         return intercept
+
+    async def wait_idle(self, timeout_s: float) -> bool:
+        """Wait until no request is in the data path (at most `timeout_s`); False on timeout."""
+        if self.in_flight == 0:
+            return True
+        try:
+            await asyncio.wait_for(self._idle.wait(), timeout_s)
+        except TimeoutError:
+            return False
+        return True
 
     async def handle(self, request: web.Request, simulate: Handler) -> web.StreamResponse:
         loop = asyncio.get_running_loop()

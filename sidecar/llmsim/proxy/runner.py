@@ -34,6 +34,10 @@ log = logging.getLogger("llmsim.proxy")
 
 Address = tuple[str, int]
 
+CANCEL_GRACE_S = 0.2
+"""After the drain, how long aiohttp may take to cancel a request still running (it may wait twice
+this: once for the handler, once for its cancellation)."""
+
 
 def parse_address(text: str, what: str) -> Address:
     """`host:port` -> (host, port); ValueError naming the option."""
@@ -139,8 +143,8 @@ class ProxyServer:
         self.app = create_app(state=self.runtime, telemetry=self.telemetry)
         self.app.middlewares.insert(0, self.datapath.middleware())
         self._runner = web.AppRunner(
-            self.app, access_log=None, handle_signals=False, shutdown_timeout=options.drain_s
-        )
+            self.app, access_log=None, handle_signals=False, shutdown_timeout=CANCEL_GRACE_S
+        )  # the drain is ours (`stop`): aiohttp's own waits twice its timeout
         self._admin_runner: web.AppRunner | None = None
         self._servers: list[asyncio.Server] = []
         self._tasks: list[asyncio.Task[None]] = []
@@ -179,7 +183,7 @@ class ProxyServer:
             admin_app = create_admin_app(
                 self.state, self.metrics, lambda: self.telemetry.prometheus.render()[0]
             )
-            self._admin_runner = web.AppRunner(admin_app, access_log=None)
+            self._admin_runner = web.AppRunner(admin_app, access_log=None, shutdown_timeout=CANCEL_GRACE_S)
             await self._admin_runner.setup()
             assert self._admin_runner.server is not None
             admin = await loop.create_server(
@@ -199,6 +203,8 @@ class ProxyServer:
         )  # fmt: skip
 
     async def stop(self) -> None:
+        """Stop accepting, let in-flight requests finish for up to `drain_s`, then cancel what is
+        left (within `CANCEL_GRACE_S`) and close everything."""
         self.state.ready = False
         for task in self._tasks:
             task.cancel()
@@ -206,6 +212,11 @@ class ProxyServer:
             server.close()
         if self._tls is not None:
             self._tls.close()
+        if not await self.datapath.wait_idle(self.options.drain_s):
+            log.warning(
+                "drain: %d request(s) still in flight after %g s; cutting them",
+                self.datapath.in_flight, self.options.drain_s,
+            )  # fmt: skip
         await self._runner.cleanup()
         if self._admin_runner is not None:
             await self._admin_runner.cleanup()
