@@ -87,6 +87,8 @@ def job(
                 "metadata": {"labels": labels(scenario, run_name)},
                 "spec": {
                     "restartPolicy": "Never",
+                    # the workers talk to the target, never to the API server: no token to steal
+                    "automountServiceAccountToken": False,
                     "securityContext": {
                         "runAsNonRoot": True,
                         "runAsUser": c.SIDECAR_UID,
