@@ -11,11 +11,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from llmsim import redact
 from llmsim.api.profile import Mode
 from llmsim.errors import LLMSimError
 from llmsim.proxy import frontdoor
 from llmsim.proxy.ca import DEFAULT_CA_DIR, DEFAULT_MAX_CONTEXTS
-from llmsim.proxy.redact import RedactingFilter
 from llmsim.proxy.runner import ProxyOptions, ProxyServer, parse_address
 from llmsim.runtime import gc_policy
 
@@ -183,7 +183,7 @@ def options_from(args: argparse.Namespace) -> ProxyOptions:
 def configure_logging(level: str) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    handler.addFilter(RedactingFilter())
+    redact.install_logging()  # every record arrives redacted (idempotent: llmsim's main did it)
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

@@ -46,6 +46,9 @@ log = logging.getLogger("llmsim.proxy")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 FAIL_OPEN_HEADER = "x-llmsim-fail-open"
+OFFLOAD_BODY_BYTES = 256 * 1024
+"""Bodies larger than this are parsed for the request's facts in a worker thread, off the loop
+(json.loads of a 30 MB body takes a few hundred milliseconds)."""
 
 
 class DataPath:
@@ -120,9 +123,11 @@ class DataPath:
                 raise
             body, too_large = b"", ApiError(ErrorKind.TOO_LARGE, f"Request body too large: {exc.text}")
         # the body is parsed only for LLM traffic; what cannot be parsed is simply not understood
-        info = request_info(
-            dest.host, dest.port, request.method, target(request), lowered, body if in_scope else b""
-        )
+        facts = (dest.host, dest.port, request.method, target(request), lowered, body if in_scope else b"")
+        if len(facts[-1]) > OFFLOAD_BODY_BYTES:  # a large JSON parse would stall every stream
+            info = await asyncio.to_thread(request_info, *facts)
+        else:
+            info = request_info(*facts)
         self._counter += 1
         profile = self.state.profile
         ex = Exchange(
