@@ -90,7 +90,15 @@ async def _closed_within(reader: asyncio.StreamReader, limit_s: float) -> float:
     return loop.time() - start
 
 
-@pytest.mark.parametrize("sent", [b"", b"CONNECT api.openai.com:443 HTTP/1.1\r\nHost: api.op"])
+@pytest.mark.parametrize(
+    "sent",
+    [
+        b"",
+        b"CONNECT api.openai.com:443 HTTP/1.1\r\nHost: api.op",
+        b"POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Le",
+    ],
+    ids=["nothing", "partial-connect", "partial-plain-head"],
+)
 async def test_a_connection_that_never_completes_its_head_is_closed(
     proxy_factory: ProxyFactory, sent: bytes
 ) -> None:
@@ -115,6 +123,7 @@ async def test_an_intercepted_connect_that_sends_no_request_is_closed(proxy_fact
             break
         await asyncio.sleep(0.01)
     assert len(proxy.pins) == 1
+    writer.write(b"GET /v1/models HTTP/1.1\r\nHost: api.op")  # a head that never completes
     assert await _closed_within(reader, 3.0) < 3.0
     writer.close()
     await asyncio.sleep(0)

@@ -112,8 +112,8 @@ def register(subparsers: Any) -> None:
         type=float,
         default=frontdoor.DEFAULT_HEAD_TIMEOUT_S,
         metavar="S",
-        help="close a connection whose first request head (CONNECT, or the first request after "
-        f"an intercepted TLS handshake) takes longer (default {frontdoor.DEFAULT_HEAD_TIMEOUT_S:g})",
+        help="close a connection whose first request head (CONNECT or plain, or the first request "
+        f"after an intercepted TLS handshake) takes longer to complete (default {frontdoor.DEFAULT_HEAD_TIMEOUT_S:g})",
     )
     add(
         "--tunnel-idle-timeout",

@@ -24,8 +24,8 @@ MAX_HEAD = 64 * 1024
 TLS_HANDSHAKE_TIMEOUT_S = 15.0
 CONNECT_TIMEOUT_S = 15.0
 DEFAULT_HEAD_TIMEOUT_S = 10.0
-"""A new connection's first request head (a CONNECT, or a plain request's first bytes), and an
-intercepted CONNECT's first request after the TLS handshake, must arrive within this long."""
+"""A new connection's first request head (a CONNECT or a plain request), and an intercepted
+CONNECT's first request head after the TLS handshake, must be complete within this long."""
 DEFAULT_TUNNEL_IDLE_S = 600.0
 """A raw tunnel with no byte in either direction for this long is closed."""
 
@@ -180,7 +180,9 @@ class _Sniffer(asyncio.Protocol):
         assert self.transport is not None
         self.buf += data
         if not self.buf[:8].upper().startswith(b"CONNECT "[: len(self.buf[:8])]):
-            self._done()  # aiohttp's own timeouts take over
+            if b"\r\n\r\n" not in self.buf and len(self.buf) <= MAX_HEAD:
+                return  # a plain request's head, too, must be complete within the head timeout
+            self._done()  # aiohttp's own limits and keep-alive timeout take over
             buf, self.buf = self.buf, b""
             self.door.hand_to_http(self.transport, buf)
             return
@@ -267,13 +269,15 @@ class _IdleTimer:
 
 class _FirstRequest(asyncio.Protocol):
     """A decrypted connection handed to aiohttp's request handler (`inner`), closed unless its
-    first request starts within `head_timeout_s` (after that aiohttp's keep-alive timeout rules)."""
+    first request head is complete within `head_timeout_s` (after that aiohttp's keep-alive
+    timeout rules)."""
 
     def __init__(self, inner: asyncio.Protocol, head_timeout_s: float) -> None:
         self.inner = inner
         self.head_timeout_s = head_timeout_s
         self.transport: asyncio.BaseTransport | None = None
         self._timer: asyncio.TimerHandle | None = None
+        self._seen = b""
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport
@@ -287,8 +291,11 @@ class _FirstRequest(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+            self._seen = (self._seen + data)[-MAX_HEAD:]
+            if b"\r\n\r\n" in self._seen or len(self._seen) >= MAX_HEAD:  # the first head is complete
+                self._timer.cancel()
+                self._timer = None
+                self._seen = b""
         self.inner.data_received(data)
 
     def eof_received(self) -> bool | None:
