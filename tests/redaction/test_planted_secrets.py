@@ -200,7 +200,12 @@ async def test_no_planted_secret_reaches_logs_or_exports(
             )
             connect = f"CONNECT api.openai.com:443 HTTP/1.1\r\nHost: api.openai.com:443\r\nProxy-Authorization: Basic {MARK}c\r\n\r\n"
             answers.append(await _raw(port, connect.encode(), head_only=True))
-        await asyncio.sleep(1.0)  # batch exporters flush every 100 ms
+        for _ in range(100):  # batch exporters flush every 100 ms (bounded: 10 s)
+            paths = set(found.bodies)
+            if {"/v1/traces", "/v1/logs", "/events"} <= paths:
+                break
+            await asyncio.sleep(0.1)
+        await asyncio.sleep(0.3)  # and whatever the last requests add
     finally:
         out, err = await _stop(proc)
     assert answers[0].startswith(b"HTTP/1.1 200") and answers[1].startswith(b"HTTP/1.1 200")
