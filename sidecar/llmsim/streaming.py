@@ -50,20 +50,23 @@ async def _send_body(
     request: web.Request, answer: BodyAnswer, start: float, on_token: TokenCallback | None
 ) -> web.StreamResponse:
     await sleep_until(start + answer.at_s)
-    if answer.end != "eof":
-        return await _cut(
-            request,
-            answer.end,
-            answer.stall_s,
-            partial=answer.body,
-            status=answer.status,
-            headers=answer.headers,
-        )
-    response = web.Response(status=answer.status, headers=answer.headers, body=answer.body)
-    await response.prepare(request)
-    if on_token is not None and answer.status == 200:
-        on_token(asyncio.get_running_loop().time())
-    await response.write_eof()
+    try:
+        if answer.end != "eof":
+            return await _cut(
+                request,
+                answer.end,
+                answer.stall_s,
+                partial=answer.body,
+                status=answer.status,
+                headers=answer.headers,
+            )
+        response = web.Response(status=answer.status, headers=answer.headers, body=answer.body)
+        await response.prepare(request)
+        if on_token is not None and answer.status == 200:
+            on_token(asyncio.get_running_loop().time())
+        await response.write_eof()
+    except ConnectionError as exc:  # the client left before its answer (aiohttp's reset error too)
+        raise ClientGone() from exc
     return response
 
 
