@@ -38,7 +38,9 @@ _ERRORS: dict[ErrorKind, tuple[int, str, str]] = {
         "Method doesn't allow unregistered callers (callers without established identity). "
         "Please use API Key or other form of API consumer identity to call this API.",
     ),
+    ErrorKind.INVALID_KEY: (400, "INVALID_ARGUMENT", "API key not valid. Please pass a valid API key."),
     ErrorKind.PERMISSION: (403, "PERMISSION_DENIED", "The caller does not have permission"),
+    ErrorKind.CONTENT_FILTER: (400, "INVALID_ARGUMENT", "The request was blocked by the safety filters."),
     ErrorKind.NOT_FOUND: (404, "NOT_FOUND", "Requested entity was not found."),
     ErrorKind.METHOD_NOT_ALLOWED: (405, "UNIMPLEMENTED", "Method not allowed."),
     ErrorKind.TOO_LARGE: (400, "INVALID_ARGUMENT", "Request payload size exceeds the limit: 20971520 bytes."),
@@ -105,12 +107,13 @@ def error_object(error: ApiError) -> dict[str, Any]:
     delay = _retry_delay(error)
     if delay is not None and error.kind in (ErrorKind.RATE_LIMIT, ErrorKind.QUOTA, ErrorKind.OVERLOADED):
         details.append({"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": delay})
-    if error.kind is ErrorKind.AUTHENTICATION:
+    if error.kind in (ErrorKind.AUTHENTICATION, ErrorKind.INVALID_KEY):
         details.append(
             {
                 "@type": "type.googleapis.com/google.rpc.ErrorInfo",
-                "reason": "CONSUMER_INVALID",
+                "reason": "CONSUMER_INVALID" if error.kind is ErrorKind.AUTHENTICATION else "API_KEY_INVALID",
                 "domain": "googleapis.com",
+                "metadata": {"service": "generativelanguage.googleapis.com"},
             }
         )
     if details:

@@ -36,9 +36,13 @@ STATUS_FAULTS = frozenset(
         FaultType.OVERLOADED,
         FaultType.SERVER_ERROR,
         FaultType.CONTEXT_LENGTH,
+        FaultType.AUTHENTICATION,
+        FaultType.PERMISSION,
+        FaultType.PROMPT_FILTER,
     }
 )
-"""Faults that replace the whole response with an HTTP error status."""
+"""Faults that replace the whole response with an HTTP error status (Gemini answers
+`prompt_filter` with a blocked-prompt body instead, see `providers.fault_render`)."""
 
 STREAM_FAULTS = frozenset({FaultType.DISCONNECT, FaultType.MALFORMED_CHUNK, FaultType.MIDSTREAM_ERROR})
 """Faults that strike after `after_tokens` tokens of an otherwise normal answer."""
