@@ -67,6 +67,8 @@ _STOP_REASONS = {
     "length": "max_tokens",
     "tool_calls": "tool_use",
     "stop_sequence": "stop_sequence",
+    "content_filter": "refusal",
+    "refusal": "refusal",
 }
 
 

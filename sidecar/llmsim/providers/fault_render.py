@@ -29,6 +29,7 @@ from typing import Literal, cast
 from llmsim.api.faults import FaultType
 from llmsim.providers import anthropic, gemini, ollama, openai_common, sse
 from llmsim.providers.base import Answer, ApiError, BodyAnswer, ErrorKind, Frame
+from llmsim.simulation import planner
 from llmsim.simulation.faults import STREAM_FAULTS
 from llmsim.simulation.plan import FaultDecision
 from llmsim.simulation.ratelimit import Verdict, go_duration
@@ -100,6 +101,8 @@ def fault_error(
     stateful limiter); forced or random `rate_limit` faults without one quote `retryAfterS`.
     """
     kind = KINDS.get(fault.fault)
+    if fault.fault is FaultType.PROMPT_FILTER and request.provider == "gemini":
+        return None  # a 200 with `promptFeedback` (`substitute_answer`)
     if fault.fault is FaultType.MIDSTREAM_ERROR and not request.stream:
         kind = ErrorKind.SERVER_ERROR  # no stream to break: the request fails as a whole
         fault = dataclasses.replace(fault, fault=FaultType.SERVER_ERROR)
@@ -268,6 +271,14 @@ def _more_restrictive(output: Verdict, main: Verdict) -> bool:
 
 # ---------------------------------------------------------------------------------------------
 # Timeout
+
+
+def substitute_answer(fault: FaultDecision, request: GenerationRequest) -> BodyAnswer | None:
+    """The answer replacing the model's that is not an error: `timeout`'s stall, Gemini's blocked
+    prompt (`prompt_filter`); None for other faults."""
+    if fault.fault is FaultType.PROMPT_FILTER and request.provider == "gemini":
+        return gemini.blocked_prompt_answer(request, planner.prompt_tokens(request))
+    return stall_answer(fault)
 
 
 def stall_answer(fault: FaultDecision) -> BodyAnswer | None:

@@ -310,8 +310,8 @@ def finish_reason(choice: Choice, request: GenerationRequest) -> str:
     reason: FinishReason = choice.finish_reason
     if reason == "tool_calls":
         return "stop" if request.tool_choice.mode == "named" else "tool_calls"
-    if reason == "stop_sequence":
-        return "stop"
+    if reason in ("stop_sequence", "refusal"):
+        return "stop"  # a refusal is told by `message.refusal`, not by the finish reason
     return reason
 
 

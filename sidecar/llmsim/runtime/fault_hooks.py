@@ -42,7 +42,7 @@ class FaultOutcome:
     error: ApiError | None = None
     """Answer with this error instead (status faults, rate limited)."""
     stall: BodyAnswer | None = None
-    """Answer with this stall instead (`timeout`)."""
+    """Answer with this instead: `timeout`'s stall, Gemini's blocked prompt (`prompt_filter`)."""
     headers: dict[str, str] = field(default_factory=dict)
     """Rate-limit headers for the successful answer."""
 
@@ -75,7 +75,7 @@ async def decide(
     )
     if decision is not None:
         error = fault_render.fault_error(decision, gen)
-        stall = fault_render.stall_answer(decision)
+        stall = fault_render.substitute_answer(decision, gen)
         if error is not None and advertise:
             error = dataclasses.replace(
                 error, headers={**_read_headers(state, profile, gen), **error.headers}
