@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 from typing import Any
 
 from llmsim.providers import anthropic_request, anthropic_stream
@@ -100,8 +101,13 @@ def context_length_message(prompt_tokens: int, limit: int) -> str:
 
 
 def _instant(now_unix: float, after_s: float) -> str:
-    moment = dt.datetime.fromtimestamp(now_unix + max(after_s, 0.0), tz=dt.UTC)
-    return moment.replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return _rfc3339(int(now_unix + max(after_s, 0.0)))
+
+
+@functools.lru_cache(maxsize=512)
+def _rfc3339(unix_s: int) -> str:
+    """A whole second as RFC 3339 UTC (cached: the headers of one minute share a few dozen)."""
+    return dt.datetime.fromtimestamp(unix_s, tz=dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def token_family_headers(

@@ -234,30 +234,38 @@ def ratelimit_headers(
             headers["x-ratelimit-remaining-tokens"] = str(verdict.remaining_tokens)
             headers["x-ratelimit-reset-tokens"] = go_duration(verdict.reset_tokens_s or 0.0)
     elif provider == "anthropic":
-        both = anthropic.ratelimit_headers(
-            requests_limit=verdict.limit_requests or 0,
-            requests_remaining=verdict.remaining_requests or 0,
-            requests_reset_s=verdict.reset_requests_s or 0.0,
-            tokens_limit=verdict.limit_tokens or 0,
-            tokens_remaining=verdict.remaining_tokens or 0,
-            tokens_reset_s=verdict.reset_tokens_s or 0.0,
-            now_unix=now_unix,
+        headers.update(_anthropic_headers(verdict, now_unix, output))
+    return headers
+
+
+def _anthropic_headers(verdict: Verdict, now_unix: float, output: Verdict | None) -> dict[str, str]:
+    headers: dict[str, str] = {}
+    if verdict.limit_requests is not None:
+        headers.update(anthropic.token_family_headers(
+            "requests", verdict.limit_requests, verdict.remaining_requests or 0, verdict.reset_requests_s or 0.0,
+            now_unix))  # fmt: skip
+    main: dict[str, str] = {}
+    if verdict.limit_tokens is not None:
+        main = anthropic.token_family_headers(
+            "tokens",
+            verdict.limit_tokens,
+            verdict.remaining_tokens or 0,
+            verdict.reset_tokens_s or 0.0,
+            now_unix,
         )
-        for name, value in both.items():
-            is_requests = name.startswith("anthropic-ratelimit-requests-")
-            if (verdict.limit_requests if is_requests else verdict.limit_tokens) is not None:
-                headers[name] = value
-        if output is not None and output.limit_tokens is not None:
-            out = anthropic.token_family_headers(
-                "output-tokens",
-                output.limit_tokens,
-                output.remaining_tokens or 0,
-                output.reset_tokens_s or 0.0,
-                now_unix,
-            )
-            headers.update(out)
-            if _more_restrictive(output, verdict):
-                headers.update({k.replace("-output-tokens-", "-tokens-"): v for k, v in out.items()})
+    out: dict[str, str] = {}
+    if output is not None and output.limit_tokens is not None:
+        out = anthropic.token_family_headers(
+            "tokens",
+            output.limit_tokens,
+            output.remaining_tokens or 0,
+            output.reset_tokens_s or 0.0,
+            now_unix,
+        )
+    tighter = output is not None and bool(out) and _more_restrictive(output, verdict)
+    families = {"tokens": out if tighter else main, "input-tokens": main, "output-tokens": out or main}
+    for family, values in families.items():
+        headers.update({k.replace("-tokens-", f"-{family}-", 1): v for k, v in values.items()})
     return headers
 
 
