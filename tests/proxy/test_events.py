@@ -106,3 +106,17 @@ def test_gemini_chunks_with_only_empty_parts_and_error_lines_carry_no_output() -
     assert not content_event(b'data: {"choices":[{"index":0,"del\n\n', ndjson=False)  # malformed
     call = b'data: {"candidates":[{"content":{"parts":[{"functionCall":{"name":"f","args":{}}}]}}]}\n\n'
     assert content_event(call, ndjson=False)
+
+
+def test_comments_ids_and_escaped_text_are_read_like_the_sdks_read_them() -> None:
+    assert not content_event(b": keep-alive\n\n", ndjson=False)
+    assert content_event(b': ping\ndata: {"choices":[{"index":0,"delta":{"content":"x"}}]}\n\n', ndjson=False)
+    assert content_event(
+        b'id: 7\nevent: content_block_delta\ndata: {"type":"content_block_delta"}\n\n', ndjson=False
+    )
+    assert not content_event(b'id: 7\nevent: ping\ndata: {"type":"ping"}\n\n', ndjson=False)
+    assert content_event(b'data: {"choices":[{"index":0,"delta":{"content":"\\"q"}}]}\n\n', ndjson=False)
+    assert not content_event(b'data: {"choices":[{"index":0,"delta":{"content":""}}]}\n\n', ndjson=False)
+    assert content_event(
+        b'data: {"choices":[{"delta":{"content": "spaced"}}]}\n\n', ndjson=False
+    )  # not compact

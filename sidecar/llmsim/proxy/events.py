@@ -43,6 +43,11 @@ class FrameSplitter:
         return rest
 
 
+_FAST_TEXT = (b'"delta":{"content":"', b'"parts":[{"text":"', b'"message":{"role":"assistant","content":"')
+"""How OpenAI, Gemini and Ollama (compact JSON, as they send it) open a non-empty text piece: a
+byte check that spares the JSON parse for the bulk of a stream's events."""
+
+
 def content_event(event: bytes, ndjson: bool) -> bool:
     """Whether a whole event (as FrameSplitter yields it) carries output, per provider format:
     OpenAI chat/completions chunks with text, refusal or tool-call arguments (not the role-only
@@ -53,10 +58,19 @@ def content_event(event: bytes, ndjson: bool) -> bool:
     if ndjson:
         payload = event.strip()
     else:
+        if event.startswith(b"event:"):  # Anthropic and Responses name their events
+            name = event[6 : event.find(b"\n") if b"\n" in event else None].strip()
+            return name == b"content_block_delta" or (
+                name.startswith(b"response.") and name.endswith(b".delta")
+            )
         lines = [line[5:].removeprefix(b" ") for line in event.split(b"\n") if line.startswith(b"data:")]
         payload = b"\n".join(lines).strip()
     if not payload or payload == b"[DONE]":
         return False
+    for marker in _FAST_TEXT:
+        at = payload.find(marker)
+        if at >= 0 and payload[at + len(marker) : at + len(marker) + 1] not in (b'"', b""):
+            return True
     try:
         doc = json.loads(payload)
     except (ValueError, RecursionError):
