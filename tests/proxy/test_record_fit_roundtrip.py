@@ -15,8 +15,14 @@ the Dvoretzky-Kiefer-Wolfowitz bound, sup|F_n - F| <= sqrt(ln(2/alpha) / 2n) wit
 1 - alpha (alpha = 1e-3 per comparison), summed over both samples for two-sample comparisons. The
 horizontal tolerance, TIMING_SLACK_MS, is the measurement's own timing error (uvloop's clock has
 millisecond resolution; loopback, the proxy's reads and two event loops on a shared 2-core
-machine add a few), not sampling error. The ITL is 25 ms so that an event loop running late on a
-loaded machine rarely delivers two tokens in one read (which measures a 0 ms gap).
+machine add a few), not sampling error.
+
+One more measurement effect widens the ITL bands: an event loop running late (the machine is
+shared) delivers two tokens in one read, which measures one gap as ~0 ms and the next as the sum
+of both. That moves at most twice the share of ~0 ms gaps, `merged`, of the CDF at any point, so
+an ITL band is widened by 2 * merged of each sample (measured, not assumed; the ITL is 25 ms so
+that it stays small, and `merged` itself is bounded well below what counting non-content events
+would give).
 """
 
 from __future__ import annotations
@@ -145,9 +151,17 @@ def dkw(n: int) -> float:
     return math.sqrt(math.log(2 / ALPHA) / (2 * n))
 
 
-def assert_same_distribution(got: np.ndarray, want: np.ndarray, *, slack: float, what: str) -> None:
-    """`got`'s CDF at `want`'s percentiles is within the two-sample DKW band (after `slack`)."""
-    eps = dkw(got.size) + dkw(want.size)
+def merged(itl: np.ndarray) -> float:
+    """The share of gaps measured as ~0 ms: tokens that reached the proxy in one read."""
+    return float(np.mean(itl < 1.0))
+
+
+def assert_same_distribution(
+    got: np.ndarray, want: np.ndarray, *, slack: float, what: str, widen: float = 0.0
+) -> None:
+    """`got`'s CDF at `want`'s percentiles is within the two-sample DKW band (after `slack`),
+    widened by `widen`."""
+    eps = dkw(got.size) + dkw(want.size) + widen
     for q in QS:
         x = float(np.quantile(want, q))
         low, high = float(np.mean(got <= x + slack)), float(np.mean(got <= x - slack))
@@ -172,11 +186,12 @@ def test_recording_fitting_and_serving_the_fit_give_the_same_distributions(
     rng = np.random.default_rng(0)
     # the known ITL, drawn large enough that its own sampling error is negligible
     reference = 25 * np.exp(0.3 * rng.standard_normal(200_000))
-    assert_same_distribution(itl, reference, slack=TIMING_SLACK_MS, what="recorded ITL vs served")
     # Counting the role, finish, usage and [DONE] chunks would add 4 gaps of ~0 ms to every ~7:
     # over a third of the sample. What remains near 0 are tokens that reached the proxy in one read
     # (the served lognormal puts nothing below 1 ms).
-    assert float(np.mean(itl < 1.0)) < 0.1
+    assert merged(itl) < 0.1
+    assert_same_distribution(itl, reference, slack=TIMING_SLACK_MS, what="recorded ITL vs served",
+                             widen=2 * merged(itl))  # fmt: skip
 
     fitted = tmp_path / "fitted.yaml"
     done = subprocess.run([sys.executable, "-m", "llmsim.cli.main", "profile", "fit", str(tmp_path / "original.jsonl"),
@@ -191,8 +206,8 @@ def test_recording_fitting_and_serving_the_fit_give_the_same_distributions(
     assert_same_distribution(
         field(replayed, "ttftMs"), field(original, "ttftMs"), slack=TIMING_SLACK_MS, what="TTFT"
     )
-    assert_same_distribution(
-        np.concatenate([r["itlMs"] for r in replayed]), itl, slack=TIMING_SLACK_MS, what="ITL"
-    )
+    replayed_itl = np.concatenate([r["itlMs"] for r in replayed])
+    assert_same_distribution(replayed_itl, itl, slack=TIMING_SLACK_MS, what="ITL",
+                             widen=2 * (merged(itl) + merged(replayed_itl)))  # fmt: skip
     # output lengths are counts: a slack of 1 token covers the fit's interpolation between integers
     assert_same_distribution(field(replayed, "outputChunks"), lengths, slack=1.0, what="output tokens")
