@@ -177,7 +177,9 @@ def stream_frames(plan: ResponsePlan, request: GenerationRequest, *, azure: bool
             role = {"role": "assistant", "content": None, "refusal": ""}
         frames.append(Frame(first, chunk(choice.index, role)))
     only = plan.choices[0] if len(plan.choices) == 1 else None
-    fast = only is not None and only.logprobs is None and not only.tool_calls
+    fast = (
+        only is not None and only.logprobs is None and not only.tool_calls and only.finish_reason != "refusal"
+    )
     fast = fast and only is not None and plan.stream_length == len(only.pieces)
     if only is not None and fast:
         # The common case (one choice of plain text): one comprehension, no per-token branching.
