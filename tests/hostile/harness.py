@@ -46,6 +46,12 @@ class Served:
     def log(self) -> str:
         return self.log_path.read_text(encoding="utf-8", errors="replace")
 
+    def traceback(self) -> str | None:
+        """The first traceback in the log, with some context (None when there is none)."""
+        log = self.log()
+        at = log.find("Traceback")
+        return None if at < 0 else log[max(0, at - 600) : at + 4000]
+
 
 @contextmanager
 def serve(
