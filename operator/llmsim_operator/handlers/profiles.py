@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 import kopf
+from pydantic import ValidationError
 
 from llmsim import profiles
+from llmsim.api.profile import SimulationProfileSpec
 from llmsim.api.status import ProfilePhase, SimulationProfileStatus
-from llmsim.errors import ProfileError
+from llmsim.errors import ProfileError, describe_validation_error
 from llmsim_operator import conditions, k8s, metrics
 from llmsim_operator import constants as c
 from llmsim_operator.handlers.common import (
@@ -22,6 +25,25 @@ from llmsim_operator.handlers.common import (
 )
 from llmsim_operator.resources import names
 from llmsim_operator.resources import profile as profile_resources
+
+_ATTR = {"expiresAt": "expires_at", "nextWindow": "next_window"}
+
+
+def _absolute(parsed: SimulationProfileSpec, created: dt.datetime, source: str) -> SimulationProfileSpec:
+    """What the sidecars run (windows and expiry made absolute); ProfileError when that no longer
+    validates (e.g. a window moved past `until`)."""
+    try:
+        return profile_resources.absolute_spec(parsed, created)
+    except ValidationError as exc:
+        problems = describe_validation_error(exc, "spec")
+        raise ProfileError(
+            source, [f"{p} (once relative times count from the creation)" for p in problems]
+        ) from None
+
+
+def _window_doc(spec: SimulationProfileSpec, now: dt.datetime) -> dict[str, Any] | None:
+    found = profile_resources.next_window(spec, now)
+    return None if found is None else found.model_dump(mode="json", by_alias=True)
 
 
 def _status(body: kopf.Body, **fields: Any) -> SimulationProfileStatus:
@@ -48,8 +70,10 @@ def reconcile_profile(
     generation = meta.get("generation")
     previous_phase = (body.get("status") or {}).get("phase")
     old = conditions.parse((body.get("status") or {}).get("conditions"))
+    created = parse_time(meta.get("creationTimestamp")) or now
     try:
         parsed = profiles.parse_spec(dict(spec), f"SimulationProfile {namespace}/{name}", prefix="spec")
+        absolute = _absolute(parsed, created, f"SimulationProfile {namespace}/{name}")
     except ProfileError as exc:
         message = "; ".join(exc.problems)
         conds = conditions.set_condition(old, "Ready", "False", "InvalidSpec", message, now, generation)
@@ -61,7 +85,6 @@ def reconcile_profile(
         post(body, "Warning", "InvalidSpec", message)
         metrics.RECONCILES.labels("SimulationProfile", "invalid").inc()
         raise kopf.PermanentError(message) from None
-    created = parse_time(meta.get("creationTimestamp")) or now
     cm = profile_resources.config_map(name, namespace, parsed, created)
     kopf.adopt(cm, owner=body)
     k8s.apply_config_map(cm)
@@ -81,8 +104,10 @@ def reconcile_profile(
         conditions=conditions.dump(conds),
         configMap=cm["metadata"]["name"],
         expiresAt=expires.isoformat() if expires else None,
+        nextWindow=_window_doc(absolute, now),
     )
-    patch.status.update(status_dict(status) | ({} if expires else {"expiresAt": None}))  # None clears it
+    cleared = {k: None for k in ("expiresAt", "nextWindow") if getattr(status, _ATTR[k]) is None}
+    patch.status.update(status_dict(status) | cleared)  # None removes the field
     if previous_phase != ProfilePhase.READY.value:
         post(body, "Normal", "Ready", message)
     else:
@@ -105,3 +130,33 @@ def delete_profile(body: kopf.Body, name: str, namespace: str | None, **kwargs: 
             "profile until the pods are replaced, and new pods asking for it start without a sidecar",
         )
     k8s.delete_config_map(namespace or "", names.profile_config_map(name))
+
+
+WINDOW_REFRESH_S = 5.0
+"""How often `status.nextWindow` is refreshed (and window open/close events posted)."""
+
+
+@kopf.timer(c.GROUP, c.VERSION, c.PROFILES, interval=WINDOW_REFRESH_S, initial_delay=WINDOW_REFRESH_S)
+def refresh_window(
+    body: kopf.Body, spec: kopf.Spec, name: str, namespace: str | None, meta: kopf.Meta,
+    patch: kopf.Patch, **_: Any,
+) -> None:  # fmt: skip
+    """Keep `status.nextWindow` current; a window that opened or closed since the last look is an
+    Event on the profile (WindowOpened / WindowClosed)."""
+    status = dict(body.get("status") or {})
+    if status.get("phase") != ProfilePhase.READY.value:
+        return
+    now = utcnow()
+    source = f"SimulationProfile {namespace}/{name}"
+    try:
+        parsed = profiles.parse_spec(dict(spec), source, prefix="spec")
+        absolute = _absolute(parsed, parse_time(meta.get("creationTimestamp")) or now, source)
+    except ProfileError:
+        return  # the reconciler reports it
+    window = _window_doc(absolute, now)
+    before = status.get("nextWindow")
+    if window == before:
+        return
+    patch.status["nextWindow"] = window
+    for message, reason in profile_resources.window_events(before, window):
+        post(body, "Normal", reason, message)

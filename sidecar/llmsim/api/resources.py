@@ -10,11 +10,8 @@ from __future__ import annotations
 from pydantic import Field, model_validator
 
 from llmsim.api.base import StrictModel
+from llmsim.api.faults import CRON_PATTERN
 from llmsim.api.scenario import ApiKeySource, LoadScenarioSpec
-
-CRON_PATTERN = r"^\S+\s+\S+\s+\S+\s+\S+\s+\S+$"
-"""Five whitespace-separated cron fields; the operator parses them fully."""
-
 
 API_KEY_ENV = "LLMSIM_API_KEY"
 """The variable a LoadScenario's workers get their API key in, from `apiKeySecret`."""

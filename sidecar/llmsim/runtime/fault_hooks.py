@@ -58,6 +58,7 @@ async def decide(
         spec,
         gen,
         elapsed_s=state.elapsed_s(profile, now),
+        now_unix=state.wall_clock(),
         attempt=state.attempts.next(f"{profile.name}|{key}"),
         forced=forced,
         seed=seed,
