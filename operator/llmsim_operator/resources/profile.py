@@ -16,33 +16,13 @@ from llmsim_operator.resources import names
 
 
 def expiry(spec: SimulationProfileSpec, created: dt.datetime | None) -> dt.datetime | None:
-    """When the profile stops perturbing: `until`, or `durationS` after the resource's creation,
-    whichever comes first. Rendered as an absolute `until` so that every sidecar (also one started
-    late, or restarted) expires at the same moment."""
-    candidates = [t for t in (spec.until,) if t is not None]
-    if spec.duration_s is not None and created is not None:
-        candidates.append(created + dt.timedelta(seconds=spec.duration_s))
-    return min(candidates) if candidates else None
-
-
-def absolute_doc(spec: SimulationProfileSpec, created: dt.datetime | None) -> dict[str, Any]:
-    """The spec as a document with `extends` resolved, relative fault windows made absolute from
-    the resource's creation (`startAt` = creation + `startS`), and the expiry made absolute: so
-    every sidecar, also one started late or restarted, opens, closes and expires at the same instants."""
-    doc = profiles.dump_spec(spec)
-    doc.pop("extends", None)
-    faults = doc.get("faults") or {}
-    if created is not None and faults.get("windows"):
-        faults["windows"] = [schedule.absolute_from(w, created) for w in faults["windows"]]
-    until = expiry(spec, created)
-    if until is not None:
-        doc["until"] = until.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
-    return doc
+    """When the profile stops perturbing (see `profiles.expiry`); rendered as an absolute `until`."""
+    return profiles.expiry(spec, created)
 
 
 def absolute_spec(spec: SimulationProfileSpec, created: dt.datetime | None) -> SimulationProfileSpec:
-    """`absolute_doc` as a spec (what the sidecars run)."""
-    return SimulationProfileSpec.model_validate(absolute_doc(spec, created))
+    """What the sidecars run (`profiles.anchored`)."""
+    return profiles.anchored(spec, created)
 
 
 def next_window(spec: SimulationProfileSpec, now: dt.datetime) -> WindowStatus | None:
@@ -70,9 +50,9 @@ def next_window(spec: SimulationProfileSpec, now: dt.datetime) -> WindowStatus |
 
 
 def render(name: str, spec: SimulationProfileSpec, created: dt.datetime | None) -> str:
-    """profile.yaml: a whole SimulationProfile document (so the sidecar knows the name): see
-    `absolute_doc`."""
-    doc = absolute_doc(spec, created)
+    """profile.yaml: a whole SimulationProfile document (so the sidecar knows the name), as
+    `profiles.anchored_doc` makes it."""
+    doc = profiles.anchored_doc(spec, created)
     resource = {
         "apiVersion": f"{c.GROUP}/{c.VERSION}",
         "kind": "SimulationProfile",

@@ -49,6 +49,14 @@ def register(subparsers: Any) -> None:
         help="admin address: /healthz /readyz /metrics, POST /pause /resume /reset (default 127.0.0.1:15090)",
     )
     add(
+        "--admin-token-file",
+        type=Path,
+        default=os.environ.get("LLMSIM_ADMIN_TOKEN_FILE"),
+        metavar="FILE",
+        help="bearer token POST /pause /resume /reset require (default: CA-DIR/admin-token, created "
+        "on first start; env LLMSIM_ADMIN_TOKEN_FILE)",
+    )
+    add(
         "--ca-dir",
         type=Path,
         default=DEFAULT_CA_DIR,
@@ -139,6 +147,7 @@ def options_from(args: argparse.Namespace) -> ProxyOptions:
             resolve=resolve,
             bypass_hosts_file=args.bypass_hosts_file,
             observations=args.record,
+            admin_token_file=Path(args.admin_token_file) if args.admin_token_file else None,
         )
         options.validate()
     except ValueError as exc:

@@ -44,6 +44,10 @@ class ProxyMetrics:
         for mode in FAIL_OPEN_MODES:  # exported as 0 from the start, so that rate() and alerts see them
             self.failopen.labels(mode)
         self.paused = Gauge("llmsim_proxy_paused", "1 while the kill switch is engaged", registry=r)
+        self.admin_refusals = Counter(
+            "llmsim_proxy_admin_refusals", "Admin control calls refused for want of the admin token",
+            ["reason"], registry=r,
+        )  # fmt: skip
 
     def bind(self, state: ProxyState) -> None:
         """Export the state of the active profile at scrape time: `llmsim_proxy_paused` then also

@@ -16,6 +16,7 @@ from llmsim.api.profile import Mode
 from llmsim.profiles import NamedProfile
 from llmsim.proxy import upstream
 from llmsim.proxy.admin import create_admin_app
+from llmsim.proxy.admin_auth import TOKEN_FILE, AdminToken
 from llmsim.proxy.ca import DEFAULT_CA_DIR, CertificateAuthority
 from llmsim.proxy.datapath import DataPath
 from llmsim.proxy.frontdoor import FrontDoor
@@ -70,6 +71,9 @@ class ProxyOptions:
     """Resolve upstreams through DNS, ignoring /etc/hosts (host-alias capture with perturb/passthrough)."""
     observations: Path | None = None
     """Append measured timings (JSON lines) here, for `llmsim profile fit`."""
+    admin_token_file: Path | None = None
+    """The bearer token the admin port's control routes require (default: `<ca_dir>/admin-token`,
+    created on first start)."""
     watch_interval_s: float = 0.5
     drain_s: float = 10.0
     """On shutdown (SIGTERM), how long in-flight requests and streams may take to finish."""
@@ -81,6 +85,8 @@ class ProxyOptions:
                 raise ValueError(f"--upstream {provider}={url}: the URL must start with http:// or https://")
         if self.upstream_ca is not None and not self.upstream_ca.is_file():
             raise ValueError(f"--upstream-ca {self.upstream_ca}: no such file")
+        if self.admin_token_file is not None and not self.admin_token_file.is_file():
+            raise ValueError(f"--admin-token-file {self.admin_token_file}: no such file")
 
 
 def load_profile(ref: str | None) -> NamedProfile:
@@ -130,6 +136,8 @@ class ProxyServer:
         self._tasks: list[asyncio.Task[None]] = []
         self.listen_address: Address | None = None
         self.admin_address: Address | None = None
+        self.admin_token_path: Path | None = None
+        """The file holding the admin port's bearer token."""
         self.tls_address: Address | None = None
         self._tls: TlsListener | None = None
         self.watcher: ProfileWatcher | None = None
@@ -155,8 +163,14 @@ class ProxyServer:
         own |= {f"localhost:{self.listen_address[1]}", f"127.0.0.1:{self.listen_address[1]}"}
         self.router.own_addresses = frozenset(own)
         if self.options.admin is not None:
+            token = (
+                AdminToken(self.options.admin_token_file)
+                if self.options.admin_token_file is not None
+                else AdminToken.ensure(self.options.ca_dir / TOKEN_FILE)
+            )
+            self.admin_token_path = token.path
             admin_app = create_admin_app(
-                self.state, self.metrics, lambda: self.telemetry.prometheus.render()[0]
+                self.state, self.metrics, token, lambda: self.telemetry.prometheus.render()[0]
             )
             self._admin_runner = web.AppRunner(admin_app, access_log=None)
             await self._admin_runner.setup()
@@ -173,8 +187,9 @@ class ProxyServer:
             self._tasks.append(asyncio.create_task(self.watcher.run()))
         self.state.ready = True
         log.info(
-            "llmsim proxy on %s:%d (admin %s, CA %s, profile %r)",
-            *self.listen_address, self.admin_address, self.ca.cert_path, self.state.profile.name,
+            "llmsim proxy on %s:%d (admin %s, token %s, CA %s, profile %r)",
+            *self.listen_address, self.admin_address, self.admin_token_path, self.ca.cert_path,
+            self.state.profile.name,
         )  # fmt: skip
 
     async def stop(self) -> None:
