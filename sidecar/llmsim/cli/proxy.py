@@ -14,6 +14,7 @@ from typing import Any
 from llmsim.api.profile import Mode
 from llmsim.errors import LLMSimError
 from llmsim.proxy.ca import DEFAULT_CA_DIR
+from llmsim.proxy.profile_watch import DEFAULT_GRACE_S, SA_DIR
 from llmsim.proxy.redact import RedactingFilter
 from llmsim.proxy.runner import ProxyOptions, ProxyServer, parse_address
 from llmsim.runtime import gc_policy
@@ -88,6 +89,36 @@ def register(subparsers: Any) -> None:
         metavar="PROVIDER=URL",
         help="base-url capture: where PROVIDER's requests go (repeatable; e.g. azure=https://r.openai.azure.com)",
     )
+    add(
+        "--watch-profile",
+        default=os.environ.get("LLMSIM_WATCH_PROFILE"),
+        metavar="NAMESPACE/NAME",
+        help="watch this SimulationProfile through the Kubernetes API: paused, changes and deletion "
+        "apply within a second; --profile FILE stays the fallback (env LLMSIM_WATCH_PROFILE)",
+    )
+    add("--kube-api", metavar="URL", help="API server for --watch-profile (default: the in-cluster service)")
+    add(
+        "--kube-token-file",
+        type=Path,
+        default=SA_DIR / "token",
+        metavar="FILE",
+        help="bearer token for the API server (default: the pod's ServiceAccount token)",
+    )
+    add(
+        "--kube-ca-file",
+        type=Path,
+        default=SA_DIR / "ca.crt",
+        metavar="FILE",
+        help="CA certificate of the API server (default: the pod's ServiceAccount CA)",
+    )
+    add(
+        "--watch-grace-s",
+        type=float,
+        default=float(os.environ.get("LLMSIM_WATCH_GRACE_S", DEFAULT_GRACE_S)),
+        metavar="SECONDS",
+        help=f"pass everything through once the watched profile is unreadable this long (default "
+        f"{DEFAULT_GRACE_S:g}; 0: keep the file forever; env LLMSIM_WATCH_GRACE_S)",
+    )
     add("--upstream-ca", type=Path, metavar="FILE", help="extra CA file trusted for upstream TLS")
     add(
         "--resolve",
@@ -148,6 +179,11 @@ def options_from(args: argparse.Namespace) -> ProxyOptions:
             bypass_hosts_file=args.bypass_hosts_file,
             observations=args.record,
             admin_token_file=Path(args.admin_token_file) if args.admin_token_file else None,
+            watch_profile=args.watch_profile or None,
+            kube_api=args.kube_api,
+            kube_token_file=args.kube_token_file,
+            kube_ca_file=args.kube_ca_file,
+            watch_grace_s=args.watch_grace_s,
         )
         options.validate()
     except ValueError as exc:

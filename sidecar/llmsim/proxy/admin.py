@@ -41,6 +41,7 @@ def _status(state: ProxyState) -> dict[str, object]:
         "generation": state.generation,
         "mode": spec.mode.value,
         "paused": state.paused or spec.paused,
+        "failsafe": state.failsafe,
         "activatedAt": state.activated_at.isoformat(),
     }
 

@@ -68,10 +68,11 @@ def expiry_of(state: ProxyState) -> dt.datetime | None:
 
 def perturbing(state: ProxyState, now: dt.datetime) -> bool:
     """Whether requests without a mode header are simulated or perturbed right now (the profile is
-    not passthrough, not paused, not expired); match rules and `percentage` still narrow it."""
+    not passthrough, not paused, not expired, not failed safe); match rules and `percentage` still
+    narrow it."""
     spec = state.profile.spec
     mode = state.mode_override or spec.mode
-    if mode is Mode.PASSTHROUGH or state.paused or spec.paused:
+    if mode is Mode.PASSTHROUGH or state.paused or spec.paused or state.failsafe is not None:
         return False
     return not safety.expired(spec, state.activated_at, now)
 

@@ -56,6 +56,11 @@ class ProfileWatcher:
         if digest is None or digest == self._seen:
             return False
         self._seen = digest
+        if self.state.api_authoritative:
+            log.info(
+                "profile file %s changed; the watched resource is authoritative, not installed", self.path
+            )
+            return False
         try:
             profile = profiles.load_file(self.path)
         except ProfileError as exc:

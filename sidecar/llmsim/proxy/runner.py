@@ -21,6 +21,7 @@ from llmsim.proxy.ca import DEFAULT_CA_DIR, CertificateAuthority
 from llmsim.proxy.datapath import DataPath
 from llmsim.proxy.frontdoor import FrontDoor
 from llmsim.proxy.metrics import ProxyMetrics
+from llmsim.proxy.profile_watch import DEFAULT_GRACE_S, SA_DIR, KubeTarget, ProfileWatch
 from llmsim.proxy.reload import ProfileWatcher
 from llmsim.proxy.reporting import Reporter, open_observations
 from llmsim.proxy.routing import DEFAULT_UPSTREAMS, Router
@@ -74,6 +75,17 @@ class ProxyOptions:
     admin_token_file: Path | None = None
     """The bearer token the admin port's control routes require (default: `<ca_dir>/admin-token`,
     created on first start)."""
+    watch_profile: str | None = None
+    """`NAMESPACE/NAME` of the SimulationProfile to watch through the Kubernetes API (the
+    operator's sidecars); the `profile` file stays the fallback."""
+    kube_api: str | None = None
+    """API server URL for `watch_profile` (default: the in-cluster service)."""
+    kube_token_file: Path = SA_DIR / "token"
+    """Bearer token for the API server (default: the pod's ServiceAccount token)."""
+    kube_ca_file: Path | None = SA_DIR / "ca.crt"
+    """CA of the API server (default: the pod's ServiceAccount CA)."""
+    watch_grace_s: float = DEFAULT_GRACE_S
+    """How long the watched profile may be unreadable before everything passes through (<= 0: never)."""
     watch_interval_s: float = 0.5
     drain_s: float = 10.0
     """On shutdown (SIGTERM), how long in-flight requests and streams may take to finish."""
@@ -87,6 +99,20 @@ class ProxyOptions:
             raise ValueError(f"--upstream-ca {self.upstream_ca}: no such file")
         if self.admin_token_file is not None and not self.admin_token_file.is_file():
             raise ValueError(f"--admin-token-file {self.admin_token_file}: no such file")
+        if self.watch_profile is not None:
+            KubeTarget.parse(self.watch_profile)
+            if (self.kube_api or KubeTarget.in_cluster_api()) is None:
+                raise ValueError("--watch-profile: no API server (give --kube-api outside a pod)")
+            if not self.kube_token_file.is_file():
+                raise ValueError(f"--kube-token-file {self.kube_token_file}: no such file")
+
+    def kube_target(self) -> KubeTarget | None:
+        if self.watch_profile is None:
+            return None
+        namespace, name = KubeTarget.parse(self.watch_profile)
+        api = self.kube_api or KubeTarget.in_cluster_api()
+        assert api is not None
+        return KubeTarget(namespace, name, api, self.kube_token_file, self.kube_ca_file)
 
 
 def load_profile(ref: str | None) -> NamedProfile:
@@ -142,6 +168,13 @@ class ProxyServer:
         self._tls: TlsListener | None = None
         self.watcher: ProfileWatcher | None = None
         """Polls the profile file (when `--profile` is one)."""
+        target = options.kube_target()
+        self.profile_watch: ProfileWatch | None = (
+            None
+            if target is None
+            else ProfileWatch(target, self.state, self.metrics, grace_s=options.watch_grace_s)
+        )
+        """Watches the SimulationProfile through the API (`--watch-profile`)."""
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
@@ -185,6 +218,8 @@ class ProxyServer:
                 self.profile_path, self.state, self.metrics, self.options.watch_interval_s
             )
             self._tasks.append(asyncio.create_task(self.watcher.run()))
+        if self.profile_watch is not None:
+            self._tasks.append(asyncio.create_task(self.profile_watch.run()))
         self.state.ready = True
         log.info(
             "llmsim proxy on %s:%d (admin %s, token %s, CA %s, profile %r)",
