@@ -133,6 +133,24 @@ def test_capture_and_sidecar_mode_come_from_annotations_with_warnings_for_typos(
 # --- mutation ---------------------------------------------------------------------------------
 
 
+def test_the_admin_token_and_the_api_credentials_are_mounted_into_the_sidecar_only() -> None:
+    out = injected(pod(), decision())
+    proxy = next(i for i in out["spec"]["initContainers"] if i["name"] == c.SIDECAR_NAME)
+    mounts = {m["name"]: m["mountPath"] for m in proxy["volumeMounts"]}
+    assert mounts[c.VOLUME_ADMIN] == c.ADMIN_DIR and mounts[c.VOLUME_KUBE_API] == c.KUBE_API_DIR
+    for app in out["spec"]["containers"]:
+        names = {m["name"] for m in app.get("volumeMounts") or []}
+        assert not names & {c.VOLUME_ADMIN, c.VOLUME_KUBE_API, c.VOLUME_CA_SECRET}
+    volumes = {v["name"]: v for v in out["spec"]["volumes"]}
+    assert volumes[c.VOLUME_ADMIN]["secret"]["secretName"] == c.ADMIN_SECRET
+    sources = volumes[c.VOLUME_KUBE_API]["projected"]["sources"]
+    assert any("serviceAccountToken" in s for s in sources)
+    env = {e["name"]: e.get("value") for e in proxy["env"]}
+    assert env["LLMSIM_WATCH_PROFILE"] == "$(LLMSIM_POD_NAMESPACE)/drill"
+    names = [e["name"] for e in proxy["env"]]  # $(VAR) expands only from variables defined before it
+    assert names.index("LLMSIM_POD_NAMESPACE") < names.index("LLMSIM_WATCH_PROFILE")
+
+
 def test_native_sidecar_is_an_init_container_that_always_restarts() -> None:
     out = injected(pod(), decision())
     inits = out["spec"]["initContainers"]
@@ -149,6 +167,12 @@ def test_native_sidecar_is_an_init_container_that_always_restarts() -> None:
         "0.0.0.0:15090",
         "--ca-dir",
         "/var/run/llmsim/ca",
+        "--admin-token-file",
+        "/etc/llmsim/admin/token",
+        "--kube-token-file",
+        "/var/run/llmsim/kube/token",
+        "--kube-ca-file",
+        "/var/run/llmsim/kube/ca.crt",
     ]
     sc = proxy["securityContext"]
     assert sc["runAsNonRoot"] and sc["readOnlyRootFilesystem"] and sc["capabilities"] == {"drop": ["ALL"]}

@@ -17,6 +17,7 @@ from llmsim_operator import constants as c
 from llmsim_operator.handlers.common import (
     CA_NAMESPACES_KEY,
     ensure_ca_secret,
+    ensure_sidecar_access,
     parse_time,
     post,
     settings_of,
@@ -89,6 +90,7 @@ def reconcile_profile(
     kopf.adopt(cm, owner=body)
     k8s.apply_config_map(cm)
     ensure_ca_secret(namespace, settings, now)
+    ensure_sidecar_access(namespace)
     memo.get(CA_NAMESPACES_KEY, set()).add(namespace)
     message = f"rendered into ConfigMap {cm['metadata']['name']}"
     conds = conditions.set_condition(old, "Ready", "True", "Rendered", message, now, generation)

@@ -73,6 +73,12 @@ def proxy_args(capture: Capture | str = "proxy") -> list[str]:
         f"0.0.0.0:{c.ADMIN_PORT}",
         "--ca-dir",
         c.CA_DIR,
+        "--admin-token-file",
+        f"{c.ADMIN_DIR}/{c.ADMIN_TOKEN_KEY}",
+        "--kube-token-file",
+        f"{c.KUBE_API_DIR}/token",
+        "--kube-ca-file",
+        f"{c.KUBE_API_DIR}/ca.crt",
         *extra,
     ]
 
@@ -99,6 +105,8 @@ def container(capture: Capture, settings: OperatorSettings, profile: str, *, nat
             {"name": "LLMSIM_PROFILE_NAME", "value": profile},
             {"name": "LLMSIM_POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
             {"name": "LLMSIM_POD_NAMESPACE", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}},
+            # the profile itself, watched through the API (the mounted file is the fallback)
+            {"name": "LLMSIM_WATCH_PROFILE", "value": f"$(LLMSIM_POD_NAMESPACE)/{profile}"},
             {"name": "HOME", "value": "/tmp"},
         ],
         "ports": [{"name": "llmsim-admin", "containerPort": c.ADMIN_PORT, "protocol": "TCP"}],
@@ -109,6 +117,9 @@ def container(capture: Capture, settings: OperatorSettings, profile: str, *, nat
             {"name": c.VOLUME_PROFILE, "mountPath": c.PROFILE_DIR, "readOnly": True},
             {"name": c.VOLUME_CA, "mountPath": c.CA_DIR},
             {"name": TMP_VOLUME, "mountPath": "/tmp"},
+            # the sidecar's alone: no app container mounts these
+            {"name": c.VOLUME_ADMIN, "mountPath": c.ADMIN_DIR, "readOnly": True},
+            {"name": c.VOLUME_KUBE_API, "mountPath": c.KUBE_API_DIR, "readOnly": True},
         ],
     }
     if native:
@@ -166,8 +177,8 @@ def init_containers(capture: Capture, settings: OperatorSettings) -> list[dict[s
 
 
 def volumes(config_map: str, settings: OperatorSettings) -> list[dict[str, Any]]:
-    """The profile ConfigMap, the CA Secret (whole, for the sidecar; public files, for the apps) and
-    the sidecar's scratch space."""
+    """The profile ConfigMap, the CA Secret (whole, for the sidecar; public files, for the apps),
+    the sidecar's scratch space, its admin token and its API credentials."""
     return [
         {"name": c.VOLUME_PROFILE, "configMap": {"name": config_map}},
         {"name": c.VOLUME_CA_SECRET, "secret": {"secretName": settings.ca_secret, "defaultMode": 0o444}},
@@ -181,6 +192,24 @@ def volumes(config_map: str, settings: OperatorSettings) -> list[dict[str, Any]]
         },
         {"name": c.VOLUME_CA, "emptyDir": {"medium": "Memory", "sizeLimit": "4Mi"}},
         {"name": TMP_VOLUME, "emptyDir": {"sizeLimit": "64Mi"}},
+        {"name": c.VOLUME_ADMIN, "secret": {"secretName": c.ADMIN_SECRET, "defaultMode": 0o444}},
+        {
+            # the pod's ServiceAccount token and the API server's CA, whether or not the pod
+            # automounts them (the sidecar watches its profile with them)
+            "name": c.VOLUME_KUBE_API,
+            "projected": {
+                "defaultMode": 0o444,
+                "sources": [
+                    {"serviceAccountToken": {"path": "token", "expirationSeconds": 3607}},
+                    {
+                        "configMap": {
+                            "name": "kube-root-ca.crt",
+                            "items": [{"key": "ca.crt", "path": "ca.crt"}],
+                        }
+                    },
+                ],
+            },
+        },
     ]
 
 
