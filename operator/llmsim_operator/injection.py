@@ -202,6 +202,9 @@ def mutate(pod: Mapping[str, Any], decision: Decision, settings: OperatorSetting
     meta["labels"] = labels
 
     spec = out.setdefault("spec", {})
+    # The sidecar's projected ServiceAccount token needs a named account; the API server's
+    # ServiceAccount admission would name `default` anyway (it may run after this webhook).
+    spec.setdefault("serviceAccountName", spec.get("serviceAccount") or "default")
     spec["volumes"] = _add_by_name(spec.get("volumes") or [], sidecar.volumes(profile.config_map, settings))
     app_containers = [ct for ct in spec.get("containers") or [] if ct.get("name") != c.SIDECAR_NAME]
     sidecar_container = sidecar.container(decision.capture, settings, profile.name, native=decision.native)

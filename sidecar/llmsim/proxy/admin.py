@@ -42,6 +42,7 @@ def _status(state: ProxyState) -> dict[str, object]:
         "mode": spec.mode.value,
         "paused": state.paused or spec.paused,
         "failsafe": state.failsafe,
+        "watching": state.api_authoritative,
         "activatedAt": state.activated_at.isoformat(),
     }
 
