@@ -339,6 +339,18 @@ def patch_status(plural: str, namespace: str, name: str, status: Body) -> None:
     )
 
 
+def annotate_custom(plural: str, namespace: str, name: str, annotations: dict[str, str | None]) -> None:
+    """Merge-patch annotations of one of our custom resources (None removes one; gone: nothing)."""
+    _call(
+        f"{plural} {namespace}/{name} annotations",
+        lambda: _custom().patch_namespaced_custom_object(
+            c.GROUP, c.VERSION, namespace, plural, name, {"metadata": {"annotations": annotations}},
+            _request_timeout=TIMEOUT,
+        ),
+        404,
+    )  # fmt: skip
+
+
 def read_custom(plural: str, namespace: str, name: str) -> Body | None:
     obj, missing = _call(
         f"{plural} {namespace}/{name}",

@@ -216,3 +216,60 @@ def test_two_sidecars_follow_the_kill_switch_in_seconds_and_fail_safe_on_deletio
     finally:
         for sidecar in sidecars:
             sidecar.process.stop()
+
+
+def test_the_namespace_kill_switch_from_the_cli_pauses_a_watching_sidecar_and_is_audited(
+    cluster: Cluster, kube: Kube, operator: OperatorProcess, namespace: str, upstream: int, tmp_path: Path
+) -> None:
+    kube.create(PROFILES, namespace, profile("drill", **QUIET))
+    ready(kube, namespace, "drill")
+    kube.create(PODS, namespace, app_pod("chat", annotations={c.PROFILE_ANNOTATION: "drill"}))
+    kube.wait(
+        lambda: "default" in {s["name"] for s in (kube.find(ROLE_BINDINGS, namespace, c.SIDECAR_ACCESS_NAME) or {}).get("subjects") or []} or None,
+        "the sidecar RoleBinding", RECONCILE_S,
+    )  # fmt: skip
+    admin_token = tmp_path / "admin-token"
+    admin_token.write_bytes(
+        base64.b64decode(kube.get(SECRETS, namespace, c.ADMIN_SECRET)["data"][c.ADMIN_TOKEN_KEY])
+    )
+    sa_token = tmp_path / "sa-token"
+    sa_token.write_text(cluster.plane.service_account_token(namespace, "default"))
+    profile_file = tmp_path / "profile.yaml"
+    profile_file.write_text(
+        kube.get(CONFIGMAPS, namespace, "llmsim-profile-drill-cfg")["data"][c.PROFILE_FILE]
+    )
+    sidecar = start_sidecar(cluster, tmp_path, 0, namespace, profile_file, sa_token, admin_token, upstream)
+
+    def llmsim(*args: str) -> str:
+        import subprocess
+
+        done = subprocess.run([sys.executable, "-m", "llmsim.cli.main", *args, "--kubeconfig",
+                               str(cluster.plane.admin.kubeconfig)], capture_output=True, text=True, timeout=60)  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    try:
+        assert sidecar.chat() != UPSTREAM_TEXT
+        began = time.perf_counter()
+        assert llmsim("pause", "-n", namespace).startswith("paused 1 namespace(s)")
+        wait_for(lambda: sidecar.health()["paused"] or None, 10, "the namespace kill switch")
+        print(
+            f"\nnamespace kill switch: sidecar paused {time.perf_counter() - began:.2f} s after `llmsim pause`"
+        )
+        assert sidecar.chat() == UPSTREAM_TEXT
+        marked = kube.get(PROFILES, namespace, "drill")
+        reason = marked["metadata"]["annotations"]["llmsim.io/kill-switch"]
+        assert reason == f"namespace {namespace} llmsim.io/paused=true (set by llmsim)"
+        assert marked["spec"].get("paused") is not True  # the user's spec is left alone
+        cm = kube.get(CONFIGMAPS, namespace, "llmsim-profile-drill-cfg")["data"][c.PROFILE_FILE]
+        assert "paused: true" in cm  # the file fallback pauses too
+        assert llmsim("resume", "-n", namespace).startswith("resumed 1 namespace(s)")
+        wait_for(lambda: sidecar.health()["paused"] is False or None, 10, "the kill switch released")
+        assert sidecar.chat() != UPSTREAM_TEXT
+        reasons = kube.wait(
+            lambda: {e["reason"] for e in kube.events(namespace, "drill")} >= {"KillSwitchPaused", "KillSwitchResumed"} or None,
+            "kill-switch events",
+        )  # fmt: skip
+        assert reasons
+    finally:
+        sidecar.process.stop()

@@ -38,3 +38,29 @@ def test_the_admin_secret_holds_a_random_token() -> None:
     kubernetes_validate.validate(first, "1.37.0", strict=True)
     token = base64.b64decode(first["data"][c.ADMIN_TOKEN_KEY])
     assert len(token) >= 40 and token != base64.b64decode(second["data"][c.ADMIN_TOKEN_KEY])
+
+
+def test_a_paused_namespace_names_who_paused_it_and_marks_its_profiles() -> None:
+    from llmsim_operator.resources import kill_switch
+
+    namespace = {
+        "metadata": {
+            "name": "team",
+            "annotations": {"llmsim.io/paused": "True"},
+            "managedFields": [
+                {"manager": "kube-controller-manager", "fieldsV1": {"f:status": {}}},
+                {
+                    "manager": "kubectl-annotate",
+                    "fieldsV1": {"f:metadata": {"f:annotations": {"f:llmsim.io/paused": {}}}},
+                },
+            ],
+        }
+    }
+    assert kill_switch.paused(namespace)
+    assert kill_switch.reason(namespace) == "namespace team llmsim.io/paused=true (set by kubectl-annotate)"
+    assert (
+        kill_switch.reason({"metadata": {"name": "team", "annotations": {"llmsim.io/paused": "false"}}})
+        is None
+    )
+    assert kill_switch.killed_by({"metadata": {"annotations": {"llmsim.io/kill-switch": "x"}}}) == "x"
+    assert kill_switch.killed_by({"metadata": {}}) is None

@@ -87,6 +87,17 @@ def test_a_changed_spec_is_installed_anchored_to_the_creation_and_paused_applies
     assert state.profile.spec.paused
 
 
+def test_the_operators_kill_switch_annotation_pauses_the_profile() -> None:
+    state, clock = ProxyState(named(QUIET, "drill")), FakeClock()
+    watch = watch_of(state, clock)
+    watch.apply(
+        resource(QUIET, annotations={"llmsim.io/kill-switch": "namespace team llmsim.io/paused=true"})
+    )
+    assert state.profile.spec.paused
+    watch.apply(resource(QUIET, version=2))  # the annotation removed: the spec's own paused (false)
+    assert not state.profile.spec.paused
+
+
 def test_deletion_fails_safe_at_once_and_a_recreated_profile_recovers() -> None:
     state, clock = ProxyState(named(QUIET, "drill")), FakeClock()
     watch = watch_of(state, clock)

@@ -32,8 +32,11 @@ WRITE_ATTEMPTS = 5
 """Rounds of read, plan, conditional write before a Secret update gives up (kopf retries later)."""
 ACCESS_KEY = "llmsim_sidecar_access"
 """memo: (namespace, service account) pairs already bound to the sidecars' Role."""
+PAUSED_NAMESPACES_KEY = "llmsim_paused_namespaces"
+"""memo: namespace -> the kill-switch reason while it is paused, None once seen unpaused."""
 SHARED_KEYS = {
     REPORTED_KEY: set, CA_NAMESPACES_KEY: set, SCENARIOS_KEY: set, COUNTS_KEY: dict, ACCESS_KEY: set,
+    PAUSED_NAMESPACES_KEY: dict,
 }  # fmt: skip
 
 

@@ -10,12 +10,14 @@ from pydantic import ValidationError
 
 from llmsim import profiles
 from llmsim.api.profile import SimulationProfileSpec
+from llmsim.api.resources import KILL_SWITCH_ANNOTATION
 from llmsim.api.status import ProfilePhase, SimulationProfileStatus
 from llmsim.errors import ProfileError, describe_validation_error
 from llmsim_operator import conditions, k8s, metrics
 from llmsim_operator import constants as c
 from llmsim_operator.handlers.common import (
     CA_NAMESPACES_KEY,
+    PAUSED_NAMESPACES_KEY,
     ensure_ca_secret,
     ensure_sidecar_access,
     parse_time,
@@ -24,10 +26,23 @@ from llmsim_operator.handlers.common import (
     status_dict,
     utcnow,
 )
-from llmsim_operator.resources import names
+from llmsim_operator.resources import kill_switch, names
 from llmsim_operator.resources import profile as profile_resources
 
 _ATTR = {"expiresAt": "expires_at", "nextWindow": "next_window"}
+
+
+def render_config_map(
+    owner: Any, name: str, namespace: str, parsed: SimulationProfileSpec, created: dt.datetime,
+    killed: str | None,
+) -> dict[str, Any]:  # fmt: skip
+    """Render and apply the profile's ConfigMap (the sidecars' fallback copy): `paused: true` while
+    the kill switch holds the profile, so sidecars that only read the file pause too."""
+    spec = parsed.model_copy(update={"paused": True}) if killed else parsed
+    cm = profile_resources.config_map(name, namespace, spec, created)
+    kopf.adopt(cm, owner=owner)
+    k8s.apply_config_map(cm)
+    return cm
 
 
 def _absolute(parsed: SimulationProfileSpec, created: dt.datetime, source: str) -> SimulationProfileSpec:
@@ -86,9 +101,12 @@ def reconcile_profile(
         post(body, "Warning", "InvalidSpec", message)
         metrics.RECONCILES.labels("SimulationProfile", "invalid").inc()
         raise kopf.PermanentError(message) from None
-    cm = profile_resources.config_map(name, namespace, parsed, created)
-    kopf.adopt(cm, owner=body)
-    k8s.apply_config_map(cm)
+    killed = kill_switch.killed_by(body)
+    paused_namespaces: dict[str, str | None] = memo.get(PAUSED_NAMESPACES_KEY, {})
+    if paused_namespaces.get(namespace) and not killed:  # created in a paused namespace
+        killed = paused_namespaces[namespace]
+        patch.metadata.annotations[KILL_SWITCH_ANNOTATION] = killed
+    cm = render_config_map(body, name, namespace, parsed, created, killed)
     ensure_ca_secret(namespace, settings, now)
     ensure_sidecar_access(namespace)
     memo.get(CA_NAMESPACES_KEY, set()).add(namespace)

@@ -13,6 +13,13 @@ from llmsim.api.base import StrictModel
 from llmsim.api.faults import CRON_PATTERN
 from llmsim.api.scenario import ApiKeySource, LoadScenarioSpec
 
+NAMESPACE_PAUSED_ANNOTATION = "llmsim.io/paused"
+"""On a Namespace, `"true"` pauses every SimulationProfile in it (the global kill switch: set it
+on every namespace, e.g. `kubectl annotate namespaces --all llmsim.io/paused=true`)."""
+KILL_SWITCH_ANNOTATION = "llmsim.io/kill-switch"
+"""On a SimulationProfile, set by the operator (never by hand) while its namespace is paused; the
+value says who paused it. Its sidecars treat the profile as `paused: true`."""
+
 API_KEY_ENV = "LLMSIM_API_KEY"
 """The variable a LoadScenario's workers get their API key in, from `apiKeySecret`."""
 API_KEY_IN_A_SECRET = (

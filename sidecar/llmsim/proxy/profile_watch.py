@@ -7,6 +7,7 @@ its profile by name, then watches it, with the namespace's read-only Role the op
 
 * a spec from the API is anchored as the operator renders it (relative windows and `durationS`
   counted from the creation, `profiles.anchored`) and installed when it differs from the active one;
+  the operator's `llmsim.io/kill-switch` annotation (a paused namespace) makes it `paused`;
 * deletion (a DELETED event, or a list without it) fails safe at once: everything passes through
   until the profile exists again;
 * when the API cannot be read (unreachable, 403, a broken answer), the mounted file stays the
@@ -37,6 +38,7 @@ import aiohttp
 from pydantic import ValidationError
 
 from llmsim import profiles
+from llmsim.api.resources import KILL_SWITCH_ANNOTATION
 from llmsim.errors import ProfileError, describe_validation_error
 from llmsim.profiles import NamedProfile
 from llmsim.proxy.metrics import ProxyMetrics
@@ -192,6 +194,9 @@ class ProfileWatch:
             parsed = profiles.parse_spec(obj.get("spec") or {}, source, prefix="spec")
             created = _time(meta.get("creationTimestamp"))
             spec = profiles.anchored(parsed, created)
+            killed = (meta.get("annotations") or {}).get(KILL_SWITCH_ANNOTATION)
+            if killed:  # the operator's namespace kill switch holds it
+                spec = spec.model_copy(update={"paused": True})
         except ProfileError as exc:
             self._invalid("; ".join(exc.problems))
         except ValidationError as exc:
@@ -203,7 +208,8 @@ class ProfileWatch:
                 )
                 self.metrics.reloads.labels("ok").inc()
                 self.stats.installs += 1
-                self._notify("installed", f"generation {meta.get('generation')}, paused={spec.paused}")
+                why = f" (kill switch: {killed})" if killed else ""
+                self._notify("installed", f"generation {meta.get('generation')}, paused={spec.paused}{why}")
         self._settle(now)
 
     def _invalid(self, problems: str) -> None:
