@@ -206,3 +206,28 @@ async def test_the_proxy_follows_its_watched_profile_over_http(
         async with session.get(f"http://127.0.0.1:{proxy.admin_address[1]}/metrics") as resp:
             text = await resp.text()
     assert 'llmsim_proxy_decisions_total{mode="passthrough",reason="failsafe"} 1.0' in text
+
+
+async def test_an_extra_listener_catches_an_in_cluster_provider_on_its_own_port(
+    proxy_factory: ProxyFactory, upstream: Upstream
+) -> None:
+    """host-alias capture of `ollama.ml.svc:11434`: /etc/hosts sends the app to 127.0.0.1:11434,
+    where `--listen-also` serves; the Host header says which provider it meant."""
+    proxy = await proxy_factory(
+        {**QUIET, "interceptHosts": ["ollama.ml.svc:11434"]},
+        listen_also=(("127.0.0.1", 0),),
+        ipv6_loopback=True,
+    )
+    (_, also_port), *v6 = proxy.also_addresses
+    body = {"model": "llama3", "messages": [{"role": "user", "content": "hi"}], "stream": False}
+    async with aiohttp.ClientSession() as session:
+        async with session.post(
+            f"http://127.0.0.1:{also_port}/api/chat", json=body, headers={"Host": "ollama.ml.svc:11434"}
+        ) as resp:
+            doc = await resp.json()
+        assert resp.status == 200 and doc["message"]["content"]  # simulated: no ollama exists
+        if v6:  # the [::1] listener of iptables capture (ip6tables redirects there)
+            async with session.post(
+                f"http://[::1]:{v6[0][1]}/api/chat", json=body, headers={"Host": "ollama.ml.svc:11434"}
+            ) as resp:
+                assert resp.status == 200 and (await resp.json())["message"]["content"]

@@ -44,6 +44,14 @@ def register(subparsers: Any) -> None:
         help="proxy address (HTTPS_PROXY, base-url capture; default 127.0.0.1:15080)",
     )
     add(
+        "--listen-also",
+        action="append",
+        default=[],
+        metavar="HOST:PORT",
+        help="another plain-HTTP listener (repeatable): host-alias capture of an in-cluster provider "
+        "on its own port, e.g. 127.0.0.1:11434 for ollama.ml.svc:11434",
+    )
+    add(
         "--admin",
         default="127.0.0.1:15090",
         metavar="HOST:PORT",
@@ -68,6 +76,11 @@ def register(subparsers: Any) -> None:
         "--tls-listen",
         metavar="HOST:PORT",
         help="host-alias/iptables capture: also terminate TLS here with our CA's certificates (e.g. 0.0.0.0:443)",
+    )
+    add(
+        "--ipv6-loopback",
+        action="store_true",
+        help="iptables capture: also listen on [::1] at the --listen and --tls-listen ports (ip6tables redirects there)",
     )
     add(
         "--tls-default-host",
@@ -168,10 +181,12 @@ def options_from(args: argparse.Namespace) -> ProxyOptions:
             profile=args.profile,
             mode=Mode(args.mode) if args.mode else None,
             listen=parse_address(args.listen, "--listen"),
+            listen_also=tuple(parse_address(a, "--listen-also") for a in args.listen_also),
             admin=parse_address(args.admin, "--admin") if args.admin not in ("", "off", "none") else None,
             ca_dir=args.ca_dir,
             tls_listen=parse_address(args.tls_listen, "--tls-listen") if args.tls_listen else None,
             tls_default_host=args.tls_default_host,
+            ipv6_loopback=args.ipv6_loopback,
             intercept=tuple(args.intercept),
             upstreams=upstreams,
             upstream_ca=args.upstream_ca,

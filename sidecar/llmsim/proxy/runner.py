@@ -54,10 +54,16 @@ class ProxyOptions:
     mode: Mode | None = None
     """Replaces the profile's mode."""
     listen: Address = ("127.0.0.1", 15080)
+    listen_also: tuple[Address, ...] = ()
+    """More plain-HTTP listeners like `listen` (host-alias capture of an in-cluster provider on its
+    own port, e.g. ollama.ml.svc:11434 resolving to 127.0.0.1:11434)."""
     admin: Address | None = ("127.0.0.1", 15090)
     ca_dir: Path = DEFAULT_CA_DIR
     tls_listen: Address | None = None
     """host-alias / iptables capture: terminate TLS here (e.g. 0.0.0.0:443) with certificates from our CA."""
+    ipv6_loopback: bool = False
+    """Also listen on [::1] at the `listen` and `tls_listen` ports, where the pod has IPv6
+    (iptables capture: ip6tables redirects there); skipped with a warning where it has not."""
     tls_default_host: str = "api.openai.com"
     """Certificate presented to clients that send no SNI on `tls_listen`."""
     intercept: tuple[str, ...] = ()
@@ -162,6 +168,7 @@ class ProxyServer:
         self._tasks: list[asyncio.Task[None]] = []
         self.listen_address: Address | None = None
         self.admin_address: Address | None = None
+        self.also_addresses: list[Address] = []
         self.admin_token_path: Path | None = None
         """The file holding the admin port's bearer token."""
         self.tls_address: Address | None = None
@@ -188,10 +195,18 @@ class ProxyServer:
         server = await loop.create_server(door.protocol, host, port, reuse_address=True, backlog=1024)
         self._servers.append(server)
         self.listen_address = _bound(server)
+        for also_host, also_port in self.options.listen_also:
+            extra = await loop.create_server(
+                door.protocol, also_host, also_port, reuse_address=True, backlog=1024
+            )
+            self._servers.append(extra)
+            self.also_addresses.append(_bound(extra))
         if self.options.tls_listen is not None:
             ctx = self.ca.sni_context(self.options.tls_default_host)
             self._tls = TlsListener(self.state, http_server, ctx, self.metrics, self.options.resolve)
             self.tls_address = await self._tls.start(*self.options.tls_listen)
+        if self.options.ipv6_loopback:
+            await self._listen_ipv6_loopback(door)
         own = {f"{h}:{p}" for h, p in [self.listen_address] if h}
         own |= {f"localhost:{self.listen_address[1]}", f"127.0.0.1:{self.listen_address[1]}"}
         self.router.own_addresses = frozenset(own)
@@ -226,6 +241,20 @@ class ProxyServer:
             *self.listen_address, self.admin_address, self.admin_token_path, self.ca.cert_path,
             self.state.profile.name,
         )  # fmt: skip
+
+    async def _listen_ipv6_loopback(self, door: FrontDoor) -> None:
+        loop = asyncio.get_running_loop()
+        assert self.listen_address is not None
+        try:
+            extra = await loop.create_server(door.protocol, "::1", self.listen_address[1], reuse_address=True)
+            self._servers.append(extra)
+            self.also_addresses.append(_bound(extra))
+            if self._tls is not None and self.tls_address is not None:
+                self.also_addresses.append(await self._tls.listen_also("::1", self.tls_address[1]))
+        except OSError as exc:
+            log.warning(
+                "no IPv6 loopback listener (%s): IPv6 traffic is not captured here", exc.strerror or exc
+            )
 
     async def stop(self) -> None:
         self.state.ready = False
