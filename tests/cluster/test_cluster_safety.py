@@ -8,6 +8,7 @@ put into the namespace's Secret."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import re
@@ -204,6 +205,23 @@ def test_two_sidecars_follow_the_kill_switch_in_seconds_and_fail_safe_on_deletio
         assert status == 200 and doc["paused"] is True
         assert sidecars[0].admin_call("/resume", admin_token.read_text().strip())[0] == 200
 
+        def reasons() -> set[str]:
+            return {e["reason"] for e in kube.events(namespace, "drill")}
+
+        # the audit trail: the operator's Events of the profile's flips (naming the field manager),
+        # the sidecar's own of its admin API (posted with the Role's `create` on events)
+        wanted = {"Paused", "Resumed", "SidecarPaused", "SidecarResumed"}
+        with contextlib.suppress(TimeoutError):
+            wait_for(lambda: reasons() >= wanted or None, 30, "audit events")
+        assert reasons() >= wanted, reasons()
+        paused_event = next(e for e in kube.events(namespace, "drill") if e["reason"] == "Paused")
+        assert paused_event["message"].startswith("spec.paused set to true by "), paused_event["message"]
+        metrics = (
+            urllib.request.urlopen(f"http://127.0.0.1:{sidecars[0].admin}/metrics", timeout=5).read().decode()
+        )
+        assert f'llmsim_control_actions_total{{action="paused",source="profile"}} {FLIPS // 2}.0' in metrics
+        assert 'llmsim_control_actions_total{action="paused",source="admin-api"} 1.0' in metrics
+
         kube.delete(PROFILES, namespace, "drill")
         for sidecar in sidecars:
             wait_for(
@@ -211,6 +229,7 @@ def test_two_sidecars_follow_the_kill_switch_in_seconds_and_fail_safe_on_deletio
             )  # type: ignore[misc]
             assert sidecar.chat(**{"x-simulation-mode": "simulate"}) == UPSTREAM_TEXT  # nothing re-arms it
             assert sidecar.chat(via_proxy_to="http://vllm.ml.svc:8000") == UPSTREAM_TEXT
+        kube.wait(lambda: "SidecarFailSafe" in reasons() or None, "the fail-safe's event")
         log = sidecars[0].process.log_path.read_text()
         assert re.search(r"fail-safe \(deleted\)", log), log[-2000:]
     finally:

@@ -8,7 +8,7 @@ from typing import Any
 import kopf
 from pydantic import ValidationError
 
-from llmsim import profiles
+from llmsim import managed_fields, profiles
 from llmsim.api.profile import SimulationProfileSpec
 from llmsim.api.resources import KILL_SWITCH_ANNOTATION
 from llmsim.api.status import ProfilePhase, SimulationProfileStatus
@@ -128,6 +128,12 @@ def reconcile_profile(
     )
     cleared = {k: None for k in ("expiresAt", "nextWindow") if getattr(status, _ATTR[k]) is None}
     patch.status.update(status_dict(status) | cleared)  # None removes the field
+    old_spec = dict(kwargs.get("old") or {})  # on.update(field="spec"): `old` is the old spec
+    if previous_phase == ProfilePhase.READY.value and bool(old_spec.get("paused")) != parsed.paused:
+        who = managed_fields.manager_of(body, "spec", "paused")
+        action = "Paused" if parsed.paused else "Resumed"
+        post(body, "Warning" if parsed.paused else "Normal", action,
+             f"spec.paused set to {str(parsed.paused).lower()}" + (f" by {who}" if who else ""))  # fmt: skip
     if previous_phase != ProfilePhase.READY.value:
         post(body, "Normal", "Ready", message)
     else:
@@ -152,6 +158,8 @@ def delete_profile(body: kopf.Body, name: str, namespace: str | None, **kwargs: 
     k8s.delete_config_map(namespace or "", names.profile_config_map(name))
 
 
+EXPIRY_POSTED_KEY = "llmsim_expiry_posted"
+"""memo (per profile): the `expiresAt` whose Expired event was posted."""
 WINDOW_REFRESH_S = 5.0
 """How often `status.nextWindow` is refreshed (and window open/close events posted)."""
 
@@ -159,14 +167,23 @@ WINDOW_REFRESH_S = 5.0
 @kopf.timer(c.GROUP, c.VERSION, c.PROFILES, interval=WINDOW_REFRESH_S, initial_delay=WINDOW_REFRESH_S)
 def refresh_window(
     body: kopf.Body, spec: kopf.Spec, name: str, namespace: str | None, meta: kopf.Meta,
-    patch: kopf.Patch, **_: Any,
+    patch: kopf.Patch, memo: kopf.Memo, **_: Any,
 ) -> None:  # fmt: skip
     """Keep `status.nextWindow` current; a window that opened or closed since the last look is an
-    Event on the profile (WindowOpened / WindowClosed)."""
+    Event on the profile (WindowOpened / WindowClosed), and so is the expiry passing (Expired)."""
     status = dict(body.get("status") or {})
     if status.get("phase") != ProfilePhase.READY.value:
         return
     now = utcnow()
+    expires = parse_time(status.get("expiresAt"))
+    if expires is not None and expires <= now and memo.get(EXPIRY_POSTED_KEY) != status.get("expiresAt"):
+        memo[EXPIRY_POSTED_KEY] = status.get("expiresAt")
+        post(
+            body,
+            "Normal",
+            "Expired",
+            f"expired at {status.get('expiresAt')}: its sidecars pass everything through",
+        )
     source = f"SimulationProfile {namespace}/{name}"
     try:
         parsed = profiles.parse_spec(dict(spec), source, prefix="spec")

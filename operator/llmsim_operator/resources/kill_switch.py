@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from llmsim import managed_fields
 from llmsim.api.resources import KILL_SWITCH_ANNOTATION, NAMESPACE_PAUSED_ANNOTATION
 
 TRUE = frozenset({"true", "1", "yes", "on"})
@@ -17,14 +18,8 @@ def paused(namespace: Mapping[str, Any]) -> bool:
 
 
 def manager_of(obj: Mapping[str, Any], annotation: str) -> str | None:
-    """The field manager (`kubectl-annotate`, `llmsim`, ...) that last set `annotation`, from
-    `metadata.managedFields`; None when nobody is recorded."""
-    key = f"f:{annotation}"
-    for entry in reversed((obj.get("metadata") or {}).get("managedFields") or []):
-        fields = entry.get("fieldsV1") or {}
-        if key in ((fields.get("f:metadata") or {}).get("f:annotations") or {}):
-            return str(entry.get("manager") or "") or None
-    return None
+    """The field manager (`kubectl-annotate`, `llmsim`, ...) that last set `annotation`."""
+    return managed_fields.manager_of(obj, "metadata", "annotations", annotation)
 
 
 def reason(namespace: Mapping[str, Any]) -> str | None:

@@ -9,6 +9,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from llmsim.proxy.admin_auth import AdminToken, unauthorized
+from llmsim.proxy.audit import ControlAudit
 from llmsim.proxy.metrics import ProxyMetrics
 from llmsim.proxy.state import ProxyState
 
@@ -16,6 +17,14 @@ STATE: web.AppKey[ProxyState] = web.AppKey("proxy_state", ProxyState)
 EXTRA_METRICS: web.AppKey[Callable[[], bytes]] = web.AppKey("proxy_extra_metrics")
 METRICS: web.AppKey[ProxyMetrics] = web.AppKey("proxy_metrics", ProxyMetrics)
 TOKEN: web.AppKey[AdminToken] = web.AppKey("proxy_admin_token", AdminToken)
+AUDIT: web.AppKey[ControlAudit] = web.AppKey("proxy_audit", ControlAudit)
+
+
+def _caller(request: web.Request) -> str:
+    """Who called (as far as the admin port can tell: the token's holder, from this peer)."""
+    agent = request.headers.get("User-Agent", "")
+    return f"admin token holder at {request.remote}" + (f" ({agent[:80]})" if agent else "")
+
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -71,16 +80,19 @@ async def metrics(request: web.Request) -> web.Response:
 
 async def pause(request: web.Request) -> web.Response:
     request.app[STATE].pause()
+    request.app[AUDIT].record("paused", "admin-api", _caller(request), "POST /pause")
     return web.json_response({"status": "paused", **_status(request.app[STATE])})
 
 
 async def resume(request: web.Request) -> web.Response:
     request.app[STATE].resume()
+    request.app[AUDIT].record("resumed", "admin-api", _caller(request), "POST /resume")
     return web.json_response({"status": "resumed", **_status(request.app[STATE])})
 
 
 async def reset(request: web.Request) -> web.Response:
     request.app[STATE].reset()
+    request.app[AUDIT].record("reset", "admin-api", _caller(request), "POST /reset")
     return web.json_response({"status": "reset", **_status(request.app[STATE])})
 
 
@@ -89,6 +101,7 @@ def create_admin_app(
     proxy_metrics: ProxyMetrics,
     token: AdminToken,
     extra_metrics: Callable[[], bytes] | None = None,
+    audit: ControlAudit | None = None,
 ) -> web.Application:
     """`token`: what the control routes require; `extra_metrics`: more text exposition appended
     to /metrics (the simulator's telemetry)."""
@@ -96,6 +109,7 @@ def create_admin_app(
     app[STATE] = state
     app[METRICS] = proxy_metrics
     app[TOKEN] = token
+    app[AUDIT] = audit or ControlAudit(state, proxy_metrics)
     if extra_metrics is not None:
         app[EXTRA_METRICS] = extra_metrics
     app.router.add_get("/healthz", healthz)

@@ -44,6 +44,13 @@ class ProxyMetrics:
         for mode in FAIL_OPEN_MODES:  # exported as 0 from the start, so that rate() and alerts see them
             self.failopen.labels(mode)
         self.paused = Gauge("llmsim_proxy_paused", "1 while the kill switch is engaged", registry=r)
+        self.control_actions = Counter(
+            "llmsim_control_actions",
+            "Changes of what applies to live traffic, by action (paused, resumed, reset, failsafe, "
+            "recovered, installed, expired, window_opened, window_closed) and source (admin-api, "
+            "profile, kill-switch, watch, file, schedule)",
+            ["action", "source"], registry=r,
+        )  # fmt: skip
         self.admin_refusals = Counter(
             "llmsim_proxy_admin_refusals", "Admin control calls refused for want of the admin token",
             ["reason"], registry=r,

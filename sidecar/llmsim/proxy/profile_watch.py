@@ -37,10 +37,11 @@ from urllib.parse import quote
 import aiohttp
 from pydantic import ValidationError
 
-from llmsim import profiles
+from llmsim import managed_fields, profiles
 from llmsim.api.resources import KILL_SWITCH_ANNOTATION
 from llmsim.errors import ProfileError, describe_validation_error
 from llmsim.profiles import NamedProfile
+from llmsim.proxy.audit import ControlAudit
 from llmsim.proxy.metrics import ProxyMetrics
 from llmsim.proxy.state import ProxyState
 
@@ -151,7 +152,7 @@ class ProfileWatch:
         *,
         grace_s: float = DEFAULT_GRACE_S,
         clock: Callable[[], float] = time.monotonic,
-        on_change: Callable[[str, str], None] | None = None,
+        audit: ControlAudit | None = None,
     ) -> None:
         self.target = target
         self.state = state
@@ -159,9 +160,10 @@ class ProfileWatch:
         self.clock = clock
         self.health = WatchHealth(grace_s, clock())
         self.stats = WatchStats()
-        self.on_change = on_change
-        """Called with (action, detail) when the watch changes what applies: `installed`,
-        `deleted`, `failsafe`, `recovered` (the audit trail)."""
+        self.audit = audit
+        """Told of every change the watch makes to what applies (the audit trail)."""
+        self._posts: set[asyncio.Task[None]] = set()
+        self._killed: str | None = None
         self._ssl = self._ssl_context()
         self.watch_timeout_s = int(max(5, min(60, grace_s / 3 if grace_s > 0 else 60)))
         """A watch ends (and is re-opened) this often, so a quiet profile still proves the API alive."""
@@ -202,14 +204,30 @@ class ProfileWatch:
         except ValidationError as exc:
             self._invalid("; ".join(describe_validation_error(exc, "spec")))
         else:
-            if profiles.dump_spec(spec) != profiles.dump_spec(self.state.profile.spec):
+            before = self.state.profile.spec
+            if profiles.dump_spec(spec) != profiles.dump_spec(before):
                 self.state.install(
                     NamedProfile(self.target.name, spec, f"api:{self.target.namespace}/{self.target.name}")
                 )
                 self.metrics.reloads.labels("ok").inc()
                 self.stats.installs += 1
                 why = f" (kill switch: {killed})" if killed else ""
-                self._notify("installed", f"generation {meta.get('generation')}, paused={spec.paused}{why}")
+                self._notify("installed", "watch", None, f"generation {meta.get('generation')}{why}")
+                if spec.paused != before.paused:
+                    switch = killed or self._killed
+                    source = "kill-switch" if switch and not parsed.paused else "profile"
+                    who = (
+                        switch
+                        if source == "kill-switch"
+                        else managed_fields.manager_of(obj, "spec", "paused")
+                    )
+                    self._notify(
+                        "paused" if spec.paused else "resumed",
+                        source,
+                        who,
+                        f"generation {meta.get('generation')}",
+                    )
+            self._killed = killed
         self._settle(now)
 
     def _invalid(self, problems: str) -> None:
@@ -221,15 +239,58 @@ class ProfileWatch:
         reason = self.health.failsafe(now)
         self.state.api_authoritative = self.health.authoritative()
         if self.state.fail_safe(reason):
-            self._notify("failsafe" if reason else "recovered", reason or "the profile is readable again")
+            detail = (
+                f"everything passes through: the profile is {reason}"
+                if reason
+                else "the profile applies again"
+            )
+            self._notify("failsafe" if reason else "recovered", "watch", None, detail)
 
-    def _notify(self, action: str, detail: str) -> None:
+    def _notify(self, action: str, source: str, who: str | None, detail: str) -> None:
         self.stats.events.append(action)
-        if self.on_change is not None:
+        if self.audit is not None:
             try:
-                self.on_change(action, detail)
+                self.audit.record(action, source, who, detail)
             except Exception:
-                log.exception("profile watch observer failed")
+                log.exception("profile watch audit failed")
+
+    def post_event(self, kind: str, reason: str, message: str) -> None:
+        """A Kubernetes Event on the profile (fire and forget; the Role allows `create` on events)."""
+        try:
+            task = asyncio.get_running_loop().create_task(self._post_event(kind, reason, message))
+        except RuntimeError:
+            return  # no loop (a test driving apply() directly): nothing to post with
+        self._posts.add(task)
+        task.add_done_callback(self._posts.discard)
+
+    async def _post_event(self, kind: str, reason: str, message: str) -> None:
+        now = dt.datetime.now(dt.UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+        pod = os.environ.get("LLMSIM_POD_NAME") or "llmsim-proxy"
+        body = {
+            "apiVersion": "v1", "kind": "Event", "type": kind, "reason": reason, "message": message[:1000],
+            "metadata": {"generateName": f"{self.target.name}.", "namespace": self.target.namespace},
+            "involvedObject": {"apiVersion": "llmsim.io/v1alpha1", "kind": "SimulationProfile",
+                               "name": self.target.name, "namespace": self.target.namespace},
+            "source": {"component": "llmsim-proxy", "host": pod},
+            "reportingComponent": "llmsim-proxy", "reportingInstance": pod,
+            "firstTimestamp": now, "lastTimestamp": now, "count": 1,
+        }  # fmt: skip
+        url = self.target.api.rstrip("/") + f"/api/v1/namespaces/{quote(self.target.namespace)}/events"
+        try:
+            async with (
+                aiohttp.ClientSession() as session,
+                session.post(
+                    url,
+                    json=body,
+                    headers=self._headers(),
+                    ssl=self._ssl,
+                    timeout=aiohttp.ClientTimeout(total=5),
+                ) as resp,
+            ):
+                if resp.status >= 300:
+                    log.warning("kubernetes event %s refused: HTTP %d", reason, resp.status)
+        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+            log.warning("kubernetes event %s not posted: %s", reason, exc)
 
     def failed(self, what: str) -> None:
         self.stats.errors += 1

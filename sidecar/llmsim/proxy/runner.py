@@ -17,6 +17,7 @@ from llmsim.profiles import NamedProfile
 from llmsim.proxy import upstream
 from llmsim.proxy.admin import create_admin_app
 from llmsim.proxy.admin_auth import TOKEN_FILE, AdminToken
+from llmsim.proxy.audit import ControlAudit, ScheduleObserver
 from llmsim.proxy.ca import DEFAULT_CA_DIR, CertificateAuthority
 from llmsim.proxy.datapath import DataPath
 from llmsim.proxy.frontdoor import FrontDoor
@@ -176,12 +177,19 @@ class ProxyServer:
         self.watcher: ProfileWatcher | None = None
         """Polls the profile file (when `--profile` is one)."""
         target = options.kube_target()
+        self.audit = ControlAudit(self.state, self.metrics, self.telemetry.events)
+        """The audit trail of control actions (metrics, events, Kubernetes Events)."""
         self.profile_watch: ProfileWatch | None = (
             None
             if target is None
-            else ProfileWatch(target, self.state, self.metrics, grace_s=options.watch_grace_s)
+            else ProfileWatch(
+                target, self.state, self.metrics, grace_s=options.watch_grace_s, audit=self.audit
+            )
         )
         """Watches the SimulationProfile through the API (`--watch-profile`)."""
+        if self.profile_watch is not None:
+            self.audit.kube_event = self.profile_watch.post_event
+        self.schedule_observer = ScheduleObserver(self.state, self.audit, self.runtime.wall_clock)
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
@@ -218,7 +226,7 @@ class ProxyServer:
             )
             self.admin_token_path = token.path
             admin_app = create_admin_app(
-                self.state, self.metrics, token, lambda: self.telemetry.prometheus.render()[0]
+                self.state, self.metrics, token, lambda: self.telemetry.prometheus.render()[0], self.audit
             )
             self._admin_runner = web.AppRunner(admin_app, access_log=None)
             await self._admin_runner.setup()
@@ -230,17 +238,29 @@ class ProxyServer:
             self.admin_address = _bound(admin)
         if self.profile_path is not None:
             self.watcher = ProfileWatcher(
-                self.profile_path, self.state, self.metrics, self.options.watch_interval_s
+                self.profile_path, self.state, self.metrics, self.options.watch_interval_s, audit=self.audit
             )
             self._tasks.append(asyncio.create_task(self.watcher.run()))
         if self.profile_watch is not None:
             self._tasks.append(asyncio.create_task(self.profile_watch.run()))
+        self._tasks.append(asyncio.create_task(self._observe_schedule()))
         self.state.ready = True
         log.info(
             "llmsim proxy on %s:%d (admin %s, token %s, CA %s, profile %r)",
             *self.listen_address, self.admin_address, self.admin_token_path, self.ca.cert_path,
             self.state.profile.name,
         )  # fmt: skip
+
+    async def _observe_schedule(self, every_s: float = 1.0) -> None:
+        """Windows opening and closing and the expiry, into the audit trail (within `every_s`)."""
+        loop = asyncio.get_running_loop()
+        while True:
+            try:
+                start = self.runtime.activated_at.get(self.state.profile.name)
+                self.schedule_observer.tick(-1.0 if start is None else loop.time() - start)
+            except Exception:
+                log.exception("schedule observer failed")
+            await asyncio.sleep(every_s)
 
     async def _listen_ipv6_loopback(self, door: FrontDoor) -> None:
         loop = asyncio.get_running_loop()
