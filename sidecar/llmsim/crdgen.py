@@ -435,6 +435,13 @@ KINDS: tuple[Kind, ...] = (
             Column("Ready", "string", _READY, "Whether the profile is valid and rendered"),
             Column("Pods", "integer", ".status.pods", "Pods running this profile's sidecar", priority=1),
             Column("Paused", "boolean", ".spec.paused", "The kill switch", priority=1),
+            Column(
+                "Next-Window",
+                "string",
+                ".status.nextWindow.startsAt",
+                "When the fault window open now (or the next one) opens",
+                priority=1,
+            ),
             _AGE,
         ),
         description="A simulation profile: latency, content, faults and the limits of live-traffic "

@@ -129,7 +129,7 @@ class Simulate(StrictModel):
     elapsed_s: float = Field(default=0.0, ge=0)
     """Seconds since profile activation, for relative fault windows."""
     at: dt.datetime | None = None
-    """Wall-clock time (RFC 3339) for windows with `startAt` or `cron`; default: now."""
+    """Wall-clock time (RFC 3339) at which windows with `startAt` or `cron` are evaluated; default: now."""
     active_streams: int = Field(default=1, ge=1, le=1_000_000)
     """Concurrent streams to assume for the capacity model."""
     include_content: bool = True
