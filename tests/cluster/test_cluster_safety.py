@@ -110,7 +110,8 @@ class Sidecar:
 
 
 def start_sidecar(cluster: Cluster, workdir: Path, index: int, namespace: str, profile_file: Path,
-                  token_file: Path, admin_token: Path, upstream: int) -> Sidecar:  # fmt: skip
+                  token_file: Path, admin_token: Path, upstream: int, *extra: str,
+                  ready: bool = True) -> Sidecar:  # fmt: skip
     listen, admin = free_port(), free_port()
     argv = [
         sys.executable, "-m", "llmsim.cli.main", "proxy", "--no-uvloop", "--log-level", "info",
@@ -119,11 +120,13 @@ def start_sidecar(cluster: Cluster, workdir: Path, index: int, namespace: str, p
         "--watch-profile", f"{namespace}/drill", "--kube-api", cluster.plane.url,
         "--kube-token-file", str(token_file), "--kube-ca-file", str(cluster.plane.workdir / "pki" / "ca.crt"),
         "--upstream", f"openai=http://127.0.0.1:{upstream}", "--resolve", f"vllm.ml.svc=127.0.0.1:{upstream}",
+        *extra,
     ]  # fmt: skip
     process = ManagedProcess(f"sidecar-{index}", argv, workdir / f"sidecar-{index}.log",
                              env={**os.environ, "PYTHONUNBUFFERED": "1"}).start()  # fmt: skip
     sidecar = Sidecar(process, listen, admin)
-    process.wait_ready(lambda: _ready(sidecar), 30, "serving with the watched profile")
+    if ready:
+        process.wait_ready(lambda: _ready(sidecar), 30, "serving with the watched profile")
     return sidecar
 
 
@@ -290,5 +293,39 @@ def test_the_namespace_kill_switch_from_the_cli_pauses_a_watching_sidecar_and_is
             "kill-switch events",
         )  # fmt: skip
         assert reasons
+    finally:
+        sidecar.process.stop()
+
+
+def test_a_sidecar_the_api_refuses_serves_its_file_then_fails_safe_after_the_grace(
+    cluster: Cluster, kube: Kube, operator: OperatorProcess, namespace: str, upstream: int, tmp_path: Path
+) -> None:
+    kube.create(PROFILES, namespace, profile("drill", **QUIET))
+    ready(kube, namespace, "drill")
+    kube.create(
+        "v1/serviceaccounts",
+        namespace,
+        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "unbound"}},
+    )
+    token = tmp_path / "sa-token"  # a ServiceAccount no RoleBinding names: every read is 403
+    token.write_text(cluster.plane.service_account_token(namespace, "unbound"))
+    admin_token = tmp_path / "admin-token"
+    admin_token.write_text("t")
+    profile_file = tmp_path / "profile.yaml"
+    profile_file.write_text(
+        kube.get(CONFIGMAPS, namespace, "llmsim-profile-drill-cfg")["data"][c.PROFILE_FILE]
+    )
+    sidecar = start_sidecar(cluster, tmp_path, 0, namespace, profile_file, token, admin_token, upstream,
+                            "--watch-grace-s", "8", ready=False)  # fmt: skip
+    try:
+        sidecar.process.wait_ready(lambda: sidecar.health(), 30, "serving")
+        began = time.monotonic()
+        health = sidecar.health()
+        assert health["watching"] is False and health["failsafe"] is None
+        assert sidecar.chat() != UPSTREAM_TEXT  # within the grace the mounted file applies
+        wait_for(lambda: sidecar.health()["failsafe"] == "unreadable" or None, 20, "the fail-safe")
+        assert time.monotonic() - began < 15
+        assert sidecar.chat() == UPSTREAM_TEXT
+        assert "HTTP 403" in sidecar.process.log_path.read_text()
     finally:
         sidecar.process.stop()
