@@ -229,3 +229,15 @@ def test_overlapping_windows_of_one_fault_are_rejected_of_different_faults_tried
         {"windows": [{"fault": "overloaded", **daily}, {"fault": "overloaded", "durationS": 60}]}
     )
     assert len(mixed.windows) == len(disjoint.windows) == len(clocks.windows) == 2
+
+
+@settings(max_examples=50, deadline=None)
+@given(steps=st.lists(st.floats(min_value=-600, max_value=600), min_size=1, max_size=60))
+def test_the_remembered_answer_is_the_computed_one_at_every_instant(steps: list[float]) -> None:
+    """`is_open` remembers its answer until it can change; wherever the clock goes (also back),
+    it says what `open_at` computes."""
+    w = window(cron="*/3 * * * *", durationS=45, timeZone="Europe/Berlin")
+    t = at("2026-03-29T00:50:00+00:00")  # across the change to summer time
+    for step in steps:
+        t += step
+        assert schedule.is_open(w, elapsed_s=0, now_unix=t) is (schedule.open_at(w, t) is not None)

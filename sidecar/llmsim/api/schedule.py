@@ -125,8 +125,32 @@ def clock_of(window: FaultWindow, *, elapsed_s: float, now_unix: float) -> float
 
 
 def is_open(window: FaultWindow, *, elapsed_s: float, now_unix: float) -> bool:
-    """Whether `window` is open now (`elapsed_s` since activation, `now_unix` on the wall clock)."""
-    return open_at(window, clock_of(window, elapsed_s=elapsed_s, now_unix=now_unix)) is not None
+    """Whether `window` is open now (`elapsed_s` since activation, `now_unix` on the wall clock).
+
+    Wall-clock windows are asked on every request: the answer is remembered until the instant it
+    can change (the open occurrence's end, or the next one's start), so a cron window costs one
+    calendar walk per opening and closing, not one per request."""
+    t = clock_of(window, elapsed_s=elapsed_s, now_unix=now_unix)
+    if not is_absolute(window):
+        return open_at(window, t) is not None  # plain arithmetic
+    known = _STEADY.get(window)
+    if known is not None and known[0] <= t < known[1]:
+        return known[2]
+    found = open_at(window, t)
+    if found is not None:
+        steady = (t, found.end, True)
+    else:
+        upcoming = first_after(window, t)
+        steady = (t, upcoming.start if upcoming is not None else float("inf"), False)
+    if len(_STEADY) >= _STEADY_MAX:
+        _STEADY.clear()
+    _STEADY[window] = steady
+    return steady[2]
+
+
+_STEADY: dict[FaultWindow, tuple[float, float, bool]] = {}
+"""window -> (from, until, open): the answer of `is_open` that holds for t in [from, until)."""
+_STEADY_MAX = 256
 
 
 def first_after(window: FaultWindow, t: float) -> Occurrence | None:
