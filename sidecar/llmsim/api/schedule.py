@@ -161,20 +161,6 @@ def first_after(window: FaultWindow, t: float) -> Occurrence | None:
     return None
 
 
-def shortest_cron_gap_s(window: FaultWindow, since: float, count: int = 2048) -> float | None:
-    """The shortest gap between consecutive firings among the first `count` after `since` (None:
-    fewer than two firings)."""
-    gaps: list[float] = []
-    previous: float | None = None
-    for i, occurrence in enumerate(_cron_after(window, since)):
-        if previous is not None:
-            gaps.append(occurrence.start - previous)
-        previous = occurrence.start
-        if i >= count:
-            break
-    return min(gaps) if gaps else None
-
-
 def overlap(a: FaultWindow, b: FaultWindow, since: float) -> tuple[Occurrence, Occurrence] | None:
     """The first pair of occurrences of `a` and `b` that are open at once, looking from `since` over
     `OVERLAP_HORIZON_S` (or `OVERLAP_MAX_OCCURRENCES` each); None when none is found. Both must run
