@@ -14,6 +14,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from llmsim import spec_documents
 from llmsim.api import schedule
 from llmsim.api.profile import SimulationProfileSpec
 from llmsim.errors import ProfileError, describe_validation_error
@@ -127,22 +128,27 @@ def split_document(doc: Any, source: str, default_name: str) -> tuple[str, Any, 
 
 
 def load_text(text: str, source: str, default_name: str) -> NamedProfile:
-    """Parse YAML or JSON text holding one profile."""
+    """Parse YAML or JSON text holding one profile (empty text is an error, see `spec_documents`)."""
     try:
-        doc = yaml.safe_load(text) if text.strip() else {}
-    except yaml.YAMLError as exc:
-        raise ProfileError(source, [f"not valid YAML/JSON: {exc}".replace("\n", " ")]) from None
-    name, spec_doc, prefix = split_document(doc if doc is not None else {}, source, default_name)
+        doc = spec_documents.parse_text(text)
+    except spec_documents.DocumentError as exc:
+        raise ProfileError(source, [str(exc)]) from None
+    return _named(doc, source, default_name)
+
+
+def _named(doc: Any, source: str, default_name: str) -> NamedProfile:
+    name, spec_doc, prefix = split_document(doc, source, default_name)
     return NamedProfile(name=name, spec=parse_spec(spec_doc, source, prefix), source=source)
 
 
 def load_file(path: Path) -> NamedProfile:
-    """Load a profile file; its name is `metadata.name` or the file stem."""
+    """Load a profile file; its name is `metadata.name` or the file stem. Unreadable, empty,
+    non-UTF-8 and over-deep files are ProfileErrors naming the file and the problem."""
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ProfileError(str(path), [f"cannot read: {exc.strerror or exc}"]) from None
-    return load_text(text, str(path), path.stem)
+        doc = spec_documents.read_file(path)
+    except spec_documents.DocumentError as exc:
+        raise ProfileError(str(path), [str(exc)]) from None
+    return _named(doc, str(path), path.stem)
 
 
 def load_preset(name: str) -> NamedProfile:

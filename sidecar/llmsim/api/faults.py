@@ -9,7 +9,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from llmsim.api import cron, schedule
+from llmsim.api import cron, schedule, urls
 from llmsim.api.base import StrictModel
 
 CRON_PATTERN = r"^\S+\s+\S+\s+\S+\s+\S+\s+\S+$"
@@ -189,6 +189,11 @@ class RateLimits(StrictModel):
     """How many seconds' worth of the per-minute limits a bucket holds (60: the whole minute can be
     used at once). Real providers enforce over shorter periods too ("60,000 RPM may be enforced as
     1,000 requests per second"): `burstS: 1` models that."""
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, value: str | None) -> str | None:
+        return None if value is None else urls.check(value, urls.REDIS_SCHEMES)
 
     @model_validator(mode="after")
     def _something_limited(self) -> RateLimits:

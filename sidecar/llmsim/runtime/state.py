@@ -17,6 +17,7 @@ from llmsim.api.profile import SimulationProfileSpec
 from llmsim.profiles import NamedProfile, ProfileRegistry
 from llmsim.runtime.attempts import AttemptCounter
 from llmsim.runtime.capacity_gate import CapacityGate
+from llmsim.runtime.parse_worker import ParseWorker
 from llmsim.runtime.ratelimit_store import RateLimiter
 from llmsim.simulation.prompt_cache import PromptCache
 from llmsim.telemetry.records import RequestRecord
@@ -67,6 +68,8 @@ class RuntimeState:
         self.rate_limiter = RateLimiter()
         """Rate-limit buckets (per pod, or shared in Redis); closed on app cleanup."""
         self._prompt_caches: dict[str, PromptCache] = {}
+        self.parser = ParseWorker()
+        """Where request bodies are parsed: inline, in a thread, or in a worker process by size."""
         self.coordinator: FaultClock | None = None
         """Where attempts and activations are counted when this app is one of several workers
         (`llmsim serve --workers N`); None: here."""

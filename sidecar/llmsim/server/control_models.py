@@ -94,7 +94,7 @@ class NeutralRequest(StrictModel):
     provider: str = "openai"
     """Only informs content choices and the reported provider; no wire format is rendered."""
     messages: list[NeutralMessage] = Field(default_factory=lambda: [NeutralMessage(content="Hello")])
-    input: list[str] = Field(default_factory=list)
+    input: list[str] = Field(default_factory=list, max_length=2048)
     """Texts to embed (operation `embeddings`)."""
     max_tokens: int | None = Field(default=None, ge=1)
     stop: list[str] = Field(default_factory=list)

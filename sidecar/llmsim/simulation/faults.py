@@ -26,7 +26,7 @@ import json
 from llmsim.api import schedule
 from llmsim.api.faults import FaultParams, FaultSpec, FaultType, FaultWindow
 from llmsim.api.profile import SimulationProfileSpec
-from llmsim.simulation import planner
+from llmsim.simulation import planner, request_memo
 from llmsim.simulation.plan import FaultDecision
 from llmsim.simulation.request import GenerationRequest
 
@@ -80,7 +80,12 @@ def parse_forced(value: str | None) -> FaultType | None:
 
 def conversation_id(request: GenerationRequest) -> str:
     """A stable hash of what makes two requests 'the same conversation' (provider, operation,
-    model, messages, embedding inputs). Retries of one call share it; other calls differ."""
+    model, messages, embedding inputs). Retries of one call share it; other calls differ.
+    Computed once per request object (`request_memo`)."""
+    return request_memo.remembered(request, "conversation_id", _conversation_id)
+
+
+def _conversation_id(request: GenerationRequest) -> str:
     doc = [
         request.provider,
         request.operation,
