@@ -23,6 +23,7 @@ from controlplane import ControlPlane
 from kubeapi import NAMESPACES, Kube
 from managedproc import free_port
 from operator_proc import OperatorProcess
+from podrunner_proc import PodNode
 
 import testbins
 
@@ -183,3 +184,17 @@ def new_namespace(kube: Kube) -> Iterator[Callable[..., str]]:
 @pytest.fixture()
 def namespace(new_namespace: Callable[..., str]) -> str:
     return new_namespace()
+
+
+@pytest.fixture(scope="session")
+def pod_node(cluster: Cluster) -> Iterator[PodNode]:
+    """The pod runner's node (tests/cluster/podrunner.py) and the controllers whose pods it runs;
+    stopped at the end of the session, which must leave no process or network namespace behind."""
+    node = PodNode(cluster.plane, cluster.kube).start()
+    try:
+        yield node
+    finally:
+        node.cleanup_namespaces()
+        node.stop()
+    leaks = node.leaks()
+    assert leaks == [], f"the pod runner left {leaks}; log: {node.log_path}"
