@@ -125,10 +125,9 @@ class Runner:
         status = {
             "capacity": capacity,
             "allocatable": capacity,
-            "addresses": [
-                {"type": "InternalIP", "address": "127.0.0.1"},
-                {"type": "Hostname", "address": self.node},
-            ],
+            # InternalIP only: the API server dials the first preferred address type it finds, and
+            # the node's name resolves nowhere.
+            "addresses": [{"type": "InternalIP", "address": "127.0.0.1"}],
             "daemonEndpoints": {"kubeletEndpoint": {"Port": kubelet_port}},
             "conditions": [
                 {
