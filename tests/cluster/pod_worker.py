@@ -313,7 +313,7 @@ class PodWorker:
             **(self.pod["spec"].get("securityContext") or {}),
             **(ct.spec.get("securityContext") or {}),
         }
-        uid, gid = security.get("runAsUser"), security.get("runAsGroup", security.get("runAsUser"))
+        uid, _gid = security.get("runAsUser"), security.get("runAsGroup", security.get("runAsUser"))
         env.setdefault("HOME", "/root" if not uid else "/")
         mounts: list[list[Any]] = [[src, dst, True] for dst, src in image.mounts.items()]
         for dst in image.mounts:

@@ -18,11 +18,17 @@ import os
 import sys
 import time
 
+_clients: dict[str, object] = {}
+"""One SDK client for the app's life (connections are reused, as a real service does)."""
+
 
 def openai_stream(base_url: str | None, model: str) -> tuple[list[float], str]:
     import openai
 
-    client = openai.OpenAI(api_key="sk-drill", base_url=base_url, max_retries=0, timeout=20)
+    client = _clients.get("openai") or _clients.setdefault(
+        "openai", openai.OpenAI(api_key="sk-drill", base_url=base_url, max_retries=0, timeout=20)
+    )
+    assert isinstance(client, openai.OpenAI)
     marks: list[float] = []
     text = []
     stream = client.chat.completions.create(
@@ -38,7 +44,10 @@ def openai_stream(base_url: str | None, model: str) -> tuple[list[float], str]:
 def anthropic_stream(base_url: str | None, model: str) -> tuple[list[float], str]:
     import anthropic
 
-    client = anthropic.Anthropic(api_key="sk-ant-drill", base_url=base_url, max_retries=0, timeout=20)
+    client = _clients.get("anthropic") or _clients.setdefault(
+        "anthropic", anthropic.Anthropic(api_key="sk-ant-drill", base_url=base_url, max_retries=0, timeout=20)
+    )
+    assert isinstance(client, anthropic.Anthropic)
     marks: list[float] = []
     text = []
     with client.messages.stream(
