@@ -45,6 +45,7 @@ def image_map() -> dict[str, Any]:
         "llmsim/sidecar:*": {"path": [VENV_BIN], "entrypoint": ["llmsim"]},
         "llmsim/sidecar": {"path": [VENV_BIN], "entrypoint": ["llmsim"]},
         "llmsim/operator:*": {"path": [VENV_BIN], "entrypoint": ["llmsim", "operator"]},
+        "redis:*": {"path": ["/usr/bin"], "entrypoint": ["redis-server"]},
         "llmsim-drills/app:*": {
             "path": [VENV_BIN],
             "mounts": {"/app": str(REPO / "examples" / "drills" / "app")},
