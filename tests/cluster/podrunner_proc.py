@@ -45,6 +45,7 @@ def image_map() -> dict[str, Any]:
         "llmsim/sidecar:*": {"path": [VENV_BIN], "entrypoint": ["llmsim"]},
         "llmsim/sidecar": {"path": [VENV_BIN], "entrypoint": ["llmsim"]},
         "llmsim/operator:*": {"path": [VENV_BIN], "entrypoint": ["llmsim", "operator"]},
+        "llmsim/demo-app:*": {"path": [VENV_BIN]},
         "redis:*": {"path": ["/usr/bin"], "entrypoint": ["redis-server"]},
         "llmsim-drills/app:*": {
             "path": [VENV_BIN],
@@ -128,9 +129,9 @@ class PodNode:
             if process is not None:
                 process.check_alive()
 
-    def namespace(self, prefix: str = "drill", **labels: str) -> str:
+    def namespace(self, prefix: str = "drill", name: str | None = None, **labels: str) -> str:
         """A namespace whose pods this node runs (deleted by `cleanup_namespaces`)."""
-        name = f"{prefix}-{uuid.uuid4().hex[:6]}"
+        name = name or f"{prefix}-{uuid.uuid4().hex[:6]}"
         self.kube.create(NAMESPACES, None, {"apiVersion": "v1", "kind": "Namespace",
                                             "metadata": {"name": name, "labels": {SCHEDULE_LABEL: self.name, **labels}}})  # fmt: skip
         self.namespaces.append(name)
