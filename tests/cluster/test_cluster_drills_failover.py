@@ -1,5 +1,5 @@
 """The failover drill (examples/drills/failover, a shortened examples/failover): two provider
-Services, the primary overloaded for 4 s of every 12 s, a gateway that fails over to the slower
+Services, the primary overloaded for 3 s of every 12 s, a gateway that fails over to the slower
 secondary, and a LoadScenario through the gateway. The load's clients see no failed request
 (error-rate SLO met in every window), the per-window median-TTFT verdicts show the outage windows
 (and only those: the windows outside them pass, and so does the run as a whole), and the gateway's /stats (judged by
