@@ -191,10 +191,23 @@ def pod_node(cluster: Cluster) -> Iterator[PodNode]:
     """The pod runner's node (tests/cluster/podrunner.py) and the controllers whose pods it runs;
     stopped at the end of the session, which must leave no process or network namespace behind."""
     node = PodNode(cluster.plane, cluster.kube).start()
+    _NODES.append(node)
     try:
         yield node
     finally:
+        _NODES.remove(node)
         node.cleanup_namespaces()
         node.stop()
     leaks = node.leaks()
     assert leaks == [], f"the pod runner left {leaks}; log: {node.log_path}"
+
+
+_NODES: list[PodNode] = []
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _drill_namespaces_deleted() -> Iterator[None]:
+    """A module's drill namespaces go when the module ends, so its pods stop loading the machine."""
+    yield
+    for node in _NODES:
+        node.cleanup_namespaces()

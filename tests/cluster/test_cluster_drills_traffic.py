@@ -3,7 +3,8 @@ examples/drills/...`, the webhook injects the sidecar, the pod runner runs the p
 sidecar first, then the app), and the app's official SDK, pointed at the provider's public API,
 gets the profile's simulated streams. Then the kill switch (`paused: true`) hands the traffic
 back to the real (in-cluster) provider within a measured bound, and a latency edit reaches the
-running sidecar without a restart.
+running sidecar without a restart. In perturb mode the same app gets the in-cluster provider's
+own answers, later by the profile's added TTFT, some replaced by the profile's fault.
 
 Timing tolerances: the profile's TTFT and ITL are constants, so the only error is overhead
 (SDK, proxy, TLS, a loaded 2-core machine): the median TTFT of the requests after the first must
@@ -36,6 +37,33 @@ def report() -> Any:
     print("\ndrill measurements:", MEASURED)
 
 
+class Drills:
+    """The overlays deployed so far in this module, one namespace each: the drills that only
+    change a profile reuse the pods another drill started (as a team would, drill after drill)."""
+
+    def __init__(self, kube: Kube, node: PodNode) -> None:
+        self.kube, self.node = kube, node
+        self.deployed: dict[str, tuple[str, str]] = {}
+
+    def __call__(self, overlay: str, *also: str) -> tuple[str, str]:
+        """(namespace, chat pod) of `overlay`, applied after its profile; `also`: selectors of
+        other pods of the overlay to wait for."""
+        if overlay not in self.deployed:
+            ns = self.node.namespace(overlay.rsplit("/", 1)[-1])
+            apply_profile_first(self.kube, ns)
+            apply(self.kube, ns, DRILLS / overlay)
+            pod = running_pod(self.node, ns)
+            for selector in also:
+                running_pod(self.node, ns, selector)
+            self.deployed[overlay] = (ns, pod["metadata"]["name"])
+        return self.deployed[overlay]
+
+
+@pytest.fixture(scope="module")
+def drills(kube: Kube, pod_node: PodNode) -> Drills:
+    return Drills(kube, pod_node)
+
+
 def sidecar_names(pod: dict[str, Any]) -> list[str]:
     return [s["name"] for s in pod["status"].get("initContainerStatuses") or []]
 
@@ -50,12 +78,10 @@ def sidecar_names(pod: dict[str, Any]) -> list[str]:
     ],
 )
 def test_simulate_the_apps_sdk_gets_the_profiles_streams(
-    kube: Kube, operator: OperatorProcess, pod_node: PodNode, overlay: str, capture: str
+    kube: Kube, operator: OperatorProcess, pod_node: PodNode, drills: Drills, overlay: str, capture: str
 ) -> None:
-    ns = pod_node.namespace("simulate")
-    apply_profile_first(kube, ns)
-    apply(kube, ns, DRILLS / overlay)
-    pod = running_pod(pod_node, ns)
+    ns, name = drills(overlay)
+    pod = kube.get(PODS, ns, name)
     assert pod["metadata"]["annotations"][c.INJECTED_ANNOTATION] == "drill"
     assert sidecar_names(pod) == [c.CA_INIT_NAME, c.SIDECAR_NAME]
     recs = wait_records(pod_node, ns, pod["metadata"]["name"], 6)
@@ -68,15 +94,10 @@ def test_simulate_the_apps_sdk_gets_the_profiles_streams(
     assert ITL_MS - 2 <= itl <= ITL_MS + ITL_SLACK_MS, (capture, itl)
 
 
-def chat_against_upstream(kube: Kube, pod_node: PodNode) -> tuple[str, str]:
+def chat_against_upstream(drills: Drills) -> tuple[str, str]:
     """The base drill with the app calling the in-cluster provider (http://upstream/v1), which
     the profile intercepts (`interceptHosts`)."""
-    ns = pod_node.namespace("killswitch")
-    apply_profile_first(kube, ns)
-    apply(kube, ns, DRILLS / "overlays" / "kill-switch")
-    pod = running_pod(pod_node, ns)
-    running_pod(pod_node, ns, "app.kubernetes.io/name=upstream")
-    return ns, pod["metadata"]["name"]
+    return drills("overlays/kill-switch", "app.kubernetes.io/name=upstream")
 
 
 def wait_text(
@@ -95,9 +116,9 @@ def wait_text(
 
 
 def test_kill_switch_pausing_the_profile_hands_traffic_back_within_a_bound(
-    kube: Kube, operator: OperatorProcess, pod_node: PodNode
+    kube: Kube, operator: OperatorProcess, pod_node: PodNode, drills: Drills
 ) -> None:
-    ns, pod = chat_against_upstream(kube, pod_node)
+    ns, pod = chat_against_upstream(drills)
     wait_records(pod_node, ns, pod, 2, where=lambda r: r.get("text") and SIMULATED.startswith(r["text"]))
     before = kube.get(PODS, ns, pod)
     flipped = time.time()
@@ -125,13 +146,10 @@ def test_kill_switch_pausing_the_profile_hands_traffic_back_within_a_bound(
 
 
 def test_hot_reload_a_latency_edit_changes_the_apps_ttft_without_a_restart(
-    kube: Kube, operator: OperatorProcess, pod_node: PodNode
+    kube: Kube, operator: OperatorProcess, pod_node: PodNode, drills: Drills
 ) -> None:
-    ns = pod_node.namespace("reload")
-    apply_profile_first(kube, ns)
-    apply(kube, ns, DRILLS / "base")
-    pod = running_pod(pod_node, ns)
-    name = pod["metadata"]["name"]
+    ns, name = drills("base")
+    pod = kube.get(PODS, ns, name)
     wait_records(pod_node, ns, name, 3)
     edited = time.time()
     kube.patch(PROFILES, ns, "drill", {"spec": {"latency": {"ttftMs": {"type": "constant", "value": 700}}}})
@@ -148,3 +166,33 @@ def test_hot_reload_a_latency_edit_changes_the_apps_ttft_without_a_restart(
     assert after["metadata"]["uid"] == pod["metadata"]["uid"]
     statuses = after["status"]["containerStatuses"] + after["status"]["initContainerStatuses"]
     assert all(s["restartCount"] == 0 for s in statuses)
+
+
+PERTURB = {
+    "spec": {
+        "mode": "perturb",
+        "latency": {"ttftMs": {"type": "constant", "value": 250}, "itlMs": {"type": "constant", "value": 0}},
+        "faults": {"rates": {"server_error": 0.4}},
+    }
+}
+
+
+def test_perturb_the_real_providers_answers_arrive_later_and_some_fail(
+    kube: Kube, operator: OperatorProcess, pod_node: PodNode, drills: Drills
+) -> None:
+    ns, pod = chat_against_upstream(drills)
+    wait_records(
+        pod_node, ns, pod, 1, where=lambda r: bool(r.get("text")) and SIMULATED.startswith(r["text"])
+    )
+    edited = time.time()
+    kube.patch(PROFILES, ns, "drill", PERTURB)
+    first = wait_text(pod_node, ns, pod, UPSTREAM, edited)
+    recs = wait_records(pod_node, ns, pod, 12, 40, where=lambda r: r["t"] >= first["t"])
+    answered = [r for r in recs if "error" not in r]
+    failed = [r for r in recs if "error" in r]
+    assert answered and all(UPSTREAM.startswith(r["text"]) for r in answered)  # the provider's own words
+    assert failed and all("InternalServerError" in r["error"] for r in failed)  # the profile's fault
+    ttft, _ = timing(answered)
+    # the upstream's own TTFT (40 ms) plus the 250 ms the sidecar adds
+    MEASURED["perturb: TTFT error ms (upstream 40 + added 250)"] = round(ttft - 290, 1)
+    assert 290 <= ttft <= 290 + TTFT_SLACK_MS, ttft

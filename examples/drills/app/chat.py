@@ -22,7 +22,7 @@ _clients: dict[str, object] = {}
 """One SDK client for the app's life (connections are reused, as a real service does)."""
 
 
-def openai_stream(base_url: str | None, model: str) -> tuple[list[float], str]:
+def openai_stream(base_url: str | None, model: str, prompt: str) -> tuple[list[float], str]:
     import openai
 
     client = _clients.get("openai") or _clients.setdefault(
@@ -32,7 +32,7 @@ def openai_stream(base_url: str | None, model: str) -> tuple[list[float], str]:
     marks: list[float] = []
     text = []
     stream = client.chat.completions.create(
-        model=model, stream=True, messages=[{"role": "user", "content": "Say hello to the drill."}]
+        model=model, stream=True, messages=[{"role": "user", "content": prompt}]
     )
     for chunk in stream:
         if chunk.choices and chunk.choices[0].delta.content:
@@ -41,7 +41,7 @@ def openai_stream(base_url: str | None, model: str) -> tuple[list[float], str]:
     return marks, "".join(text)
 
 
-def anthropic_stream(base_url: str | None, model: str) -> tuple[list[float], str]:
+def anthropic_stream(base_url: str | None, model: str, prompt: str) -> tuple[list[float], str]:
     import anthropic
 
     client = _clients.get("anthropic") or _clients.setdefault(
@@ -51,7 +51,7 @@ def anthropic_stream(base_url: str | None, model: str) -> tuple[list[float], str
     marks: list[float] = []
     text = []
     with client.messages.stream(
-        model=model, max_tokens=64, messages=[{"role": "user", "content": "Say hello to the drill."}]
+        model=model, max_tokens=64, messages=[{"role": "user", "content": prompt}]
     ) as stream:
         for piece in stream.text_stream:
             if piece:
@@ -74,7 +74,7 @@ def main() -> int:
         began = time.perf_counter()
         record: dict[str, object] = {"n": sent, "t": time.time()}
         try:
-            marks, text = call(base_url, model)
+            marks, text = call(base_url, model, f"Say hello to the drill (request {sent}).")
             record["ttft_ms"] = round((marks[0] - began) * 1000, 2) if marks else None
             gaps = [b - a for a, b in itertools.pairwise(marks)]
             record["itl_ms"] = round(sum(gaps) / len(gaps) * 1000, 2) if gaps else None
