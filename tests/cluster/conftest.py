@@ -187,27 +187,26 @@ def namespace(new_namespace: Callable[..., str]) -> str:
 
 
 @pytest.fixture(scope="session")
-def pod_node(cluster: Cluster) -> Iterator[PodNode]:
-    """The pod runner's node (tests/cluster/podrunner.py) and the controllers whose pods it runs;
-    stopped at the end of the session, which must leave no process or network namespace behind."""
+def pod_runner(cluster: Cluster) -> Iterator[PodNode]:
+    """The pod runner's node (tests/cluster/podrunner.py), for the whole session once a drill
+    needs it; stopping it must leave no process or network namespace behind."""
     node = PodNode(cluster.plane, cluster.kube).start()
-    _NODES.append(node)
     try:
         yield node
     finally:
-        _NODES.remove(node)
         node.cleanup_namespaces()
         node.stop()
     leaks = node.leaks()
     assert leaks == [], f"the pod runner left {leaks}; log: {node.log_path}"
 
 
-_NODES: list[PodNode] = []
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _drill_namespaces_deleted() -> Iterator[None]:
-    """A module's drill namespaces go when the module ends, so its pods stop loading the machine."""
-    yield
-    for node in _NODES:
-        node.cleanup_namespaces()
+@pytest.fixture(scope="module")
+def pod_node(pod_runner: PodNode) -> Iterator[PodNode]:
+    """The pod runner plus the controllers whose pods it runs (job, deployment, replicaset,
+    endpointslice), for one drill module; its namespaces are deleted when the module ends."""
+    pod_runner.start_controllers()
+    try:
+        yield pod_runner
+    finally:
+        pod_runner.cleanup_namespaces(wait_s=60)
+        pod_runner.stop_controllers()

@@ -545,6 +545,7 @@ class PodWorker:
 
     def _release(self) -> None:
         self.ctx.network.remove_pod(self.uid)
+        self.net = None
         shutil.rmtree(self.dir / "volumes", ignore_errors=True)
 
     def _finish_deletion(self) -> None:

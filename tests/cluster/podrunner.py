@@ -307,6 +307,9 @@ class Runner:
             "node": self.node,
             "netns": self.network.namespaces(),
             "netns_inodes": self.network.inodes,
+            "pods": {
+                f"{w.namespace}/{w.name}": w.net.netns for w in self.workers.values() if w.net is not None
+            },
             "pids": sorted(pid for w in self.workers.values() for pid in w.pids()),
             "connections": self.proxy.connections,
         }

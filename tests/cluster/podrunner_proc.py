@@ -1,11 +1,10 @@
 """The pod runner as a process next to the session's control plane, plus the controllers whose
 pods it runs: a second kube-controller-manager with the job, deployment, replicaset and
 endpointslice controllers (the session's own manager runs only garbage collection, namespaces
-and service accounts; the other cluster tests rely on Jobs staying pod-less, and they do: the
-runner binds pods only in namespaces labelled for it, and this manager runs only while a drill
-module needs it).
+and service accounts; other cluster tests play the job controller themselves, so this manager
+runs only while a drill module does, and the runner binds pods only in namespaces labelled for it).
 
-    node = PodNode(cluster).start()      # the `pod_node` fixture (conftest.py)
+    node = PodNode(plane, kube).start(); node.start_controllers()   # the `pod_node` fixture
     ns = node.namespace("drill", **INJECT)
     ...
     node.stop(); node.leaks() == []      # no process, no network namespace left
@@ -17,6 +16,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -76,7 +76,10 @@ class PodNode:
     def log_path(self) -> Path:
         return self.workdir / "podrunner.log"
 
-    def start(self) -> PodNode:
+    def start_controllers(self) -> None:
+        """The second kube-controller-manager (job, deployment, replicaset, endpointslice)."""
+        if self._kcm is not None and self._kcm.running():
+            return
         pki = self.plane.workdir / "pki"
         args = {
             "kubeconfig": str(self.plane.admin.kubeconfig),
@@ -92,6 +95,15 @@ class PodNode:
             [str(self.plane.bins.kube_controller_manager), *(f"--{k}={v}" for k, v in args.items())],
             self.workdir / "kube-controller-manager.log",
         ).start()
+
+    def stop_controllers(self) -> None:
+        """Stop them (other cluster tests play the job controller themselves)."""
+        if self._kcm is not None:
+            self._kcm.stop()
+            self._kcm = None
+
+    def start(self) -> PodNode:
+        """The runner (the controllers start separately: `start_controllers`)."""
         cert, key = self.plane.ca.serving("llmsim-pod-runner", ["127.0.0.1", "localhost"]).write(
             self.workdir, "kubelet"
         )
@@ -137,15 +149,22 @@ class PodNode:
         self.namespaces.append(name)
         return name
 
-    def cleanup_namespaces(self) -> None:
+    def cleanup_namespaces(self, wait_s: float = 0.0) -> None:
+        """Delete the drill namespaces; wait up to `wait_s` for them to be gone (their Job pods
+        need the job controller to drop its finalizer)."""
         for name in self.namespaces:
             self.kube.delete(NAMESPACES, None, name)
+        deadline = time.monotonic() + wait_s
+        while time.monotonic() < deadline and any(
+            self.kube.find(NAMESPACES, None, n) for n in self.namespaces
+        ):
+            time.sleep(0.2)
         self.namespaces.clear()
 
     def wait_pod(
         self, namespace: str, name: str, what: str = "Ready", timeout_s: float = 60
     ) -> dict[str, Any]:
-        """Until the pod is Ready (or in phase `what`, e.g. Succeeded/Failed)."""
+        """Until the pod is Ready (or in phase `what`, e.g. Succeeded/Failed, or either: Terminal)."""
 
         def check() -> dict[str, Any] | None:
             pod = self.kube.find("v1/pods", namespace, name)
@@ -157,6 +176,8 @@ class PodNode:
                     c["type"] == "Ready" and c["status"] == "True" for c in status.get("conditions") or []
                 )
                 return pod if ready else None
+            if what == "Terminal":
+                return pod if status.get("phase") in ("Succeeded", "Failed") else None
             return pod if status.get("phase") == what else None
 
         return wait_for(
@@ -174,8 +195,7 @@ class PodNode:
         self.status()
         if self._runner is not None:
             self._runner.stop(grace_s=90)
-        if self._kcm is not None:
-            self._kcm.stop()
+        self.stop_controllers()
 
     def leaks(self) -> list[str]:
         """Network namespaces, processes and mount points the runner left behind."""

@@ -94,8 +94,10 @@ def test_two_provider_replicas_share_one_rate_limit_through_redis(kube: Kube, po
         },
     }
     kube.create(PODS, ns, pod)
-    pod_node.wait_pod(ns, "burst", "Succeeded", timeout_s=90)
-    result = json.loads(pod_node.logs(ns, "burst").strip().splitlines()[-1])
+    done = pod_node.wait_pod(ns, "burst", "Terminal", timeout_s=120)
+    log = pod_node.logs(ns, "burst")
+    assert done["status"]["phase"] == "Succeeded", log
+    result = json.loads(log.strip().splitlines()[-1])
     ok = result["codes"].count(200)
     limited = result["codes"].count(429)
     refilled = math.ceil(result["elapsed"] * RPM / 60)
