@@ -15,7 +15,9 @@ import sys
 import time
 
 SECTIONS = {
+    "cost": "bench.request_cost",
     "serve": "bench.serve_timing",
+    "scaling": "bench.scaling",
     "loadgen": "bench.loadgen",
     "proxy": "bench.proxy",
 }
@@ -32,6 +34,10 @@ def main() -> int:
         help=f"which benchmarks: {', '.join(SECTIONS)} (default: all)",
     )
     parser.add_argument("--quick", action="store_true", help="smaller runs, for a smoke test")
+    parser.add_argument(
+        "--baseline", metavar="DIR", help="cost: also run the llmsim sources in DIR (before/after)"
+    )
+    parser.add_argument("--workers", type=int, default=1, help="cost: also run `llmsim serve --workers N`")
     parser.add_argument("--loops", nargs="+", default=["uvloop", "asyncio"], choices=["uvloop", "asyncio"])
     args = parser.parse_args()
     args.streams = [1, 100] if args.quick else [1, 100, 1000]

@@ -21,13 +21,14 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from bench.common import free_port, pct, pinned, pinned_process, port_ready, print_table
+from bench.common import free_port, load_average, pct, pinned, pinned_process, port_ready, print_table
 
 TTFT_MS, ITL_MS, TOKENS = 100.0, 20.0, 50
 STREAM_LEVELS = (50, 200, 400)
@@ -53,7 +54,27 @@ def upstream_main(plain_port: int, tls_port: int, cert: str, key: str) -> None:
     import uvloop
     from aiohttp import web
 
+    seen: dict[int, object] = {}
+    """Every connection's transport (held, so that an id is never reused for a later one)."""
+    stats = {"connections": 0, "tls_connections": 0, "tls_resumed": 0}
+
+    def count(request: web.Request) -> None:
+        """Count each new client connection once; for TLS ones, whether the session was resumed."""
+        transport = request.transport
+        if transport is None or id(transport) in seen:
+            return
+        seen[id(transport)] = transport
+        stats["connections"] += 1
+        tls = transport.get_extra_info("ssl_object")
+        if tls is not None:
+            stats["tls_connections"] += 1
+            stats["tls_resumed"] += int(tls.session_reused)
+
+    async def stats_route(request: web.Request) -> web.Response:
+        return web.json_response(stats)
+
     async def handle(request: web.Request) -> web.StreamResponse:
+        count(request)
         body = json.loads(await request.read())
         if not body.get("stream"):
             return web.Response(body=SMALL, content_type="application/json")
@@ -75,6 +96,7 @@ def upstream_main(plain_port: int, tls_port: int, cert: str, key: str) -> None:
     async def serve() -> None:
         app = web.Application()
         app.router.add_post("/v1/chat/completions", handle)
+        app.router.add_get("/stats", stats_route)
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -313,6 +335,7 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
     repeat = 1 if quick else int(getattr(args, "proxy_repeat", REPEAT))
     levels = tuple(getattr(args, "proxy_levels", None) or levels)
     only: list[str] = list(getattr(args, "proxy_only", None) or [])
+    small_only = bool(getattr(args, "proxy_small_only", False))
     rows: list[dict[str, Any]] = []
     small_rows: list[dict[str, Any]] = []
     py = sys.executable
@@ -363,11 +386,14 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
                 False,
             ),
         ]
-        with _process(upstream_cmd, up_tls, core=1):
+        with _process(upstream_cmd, up_tls, core=1) as upstream_proc:
+            upstream = (upstream_proc.pid, up_plain)
             for label, factory, kind, use_tls in paths:
                 if factory is None and kind == "direct-tls":
                     route = Route("direct-tls", up_tls, up_tls, up_ca)
-                    for n in levels:
+                    if small_only:
+                        small_rows.append(_small(label, route, None, upstream))
+                    for n in () if small_only else levels:
                         runs = [
                             _stream_row(label, n, _client("streams", route, n), None) for _ in range(repeat)
                         ]
@@ -375,12 +401,12 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
                     continue
                 if factory is None:
                     route = Route("direct", up_plain, up_plain)
-                    for n in levels:
+                    for n in () if small_only else levels:
                         runs = [
                             _stream_row(label, n, _client("streams", route, n), None) for _ in range(repeat)
                         ]
                         rows.append(_median_row(runs))
-                    small_rows.append(_small(label, route, None))
+                    small_rows.append(_small(label, route, None, upstream))
                     continue
                 if only and not any(word in label for word in only):
                     continue
@@ -390,7 +416,7 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
                         route = Route(kind, port, up_tls, up_ca)
                     else:
                         route = Route(kind, tls_port if use_tls else port, up_plain, our_ca)
-                    for n in levels:
+                    for n in () if small_only else levels:
                         runs = []
                         for _ in range(repeat):
                             before, t0 = _cpu_seconds(proc.pid), time.monotonic()
@@ -398,8 +424,8 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
                             cpu = (_cpu_seconds(proc.pid) - before) / (time.monotonic() - t0)
                             runs.append(_stream_row(label, n, results, cpu))
                         rows.append(_median_row(runs))
-                    if "simulate" not in label and kind not in ("connect-tls", "tunnel") and not only:
-                        small_rows.append(_small(label, route, proc.pid))
+                    if "simulate" not in label and "perturb" not in label and kind != "tunnel":
+                        small_rows.append(_small(label, route, proc.pid, upstream))
     print_table(
         f"Proxy streaming: TTFT {TTFT_MS:g} ms, ITL {ITL_MS:g} ms, {TOKENS} tokens, starts spread over 1 s; "
         f"proxy pinned to core 0, upstream + client on core 1; median of {repeat} runs per row",
@@ -421,17 +447,37 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
     return rows + small_rows
 
 
-def _small(label: str, route: Route, pid: int | None) -> dict[str, Any]:
-    before, t0 = (_cpu_seconds(pid) if pid else 0.0), time.monotonic()
+def _upstream_stats(port: int) -> dict[str, int]:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/stats", timeout=5) as response:
+        stats: dict[str, int] = json.loads(response.read())
+    return stats
+
+
+def _small(label: str, route: Route, pid: int | None, upstream: tuple[int, int]) -> dict[str, Any]:
+    """32 keep-alive connections for a few seconds: throughput, CPU per request of the proxy and
+    of the upstream, and the upstream's new connections (TLS: how many resumed their session)."""
+    upstream_pid, stats_port = upstream
+    stats0 = _upstream_stats(stats_port)
+    before, up_before, t0 = (_cpu_seconds(pid) if pid else 0.0), _cpu_seconds(upstream_pid), time.monotonic()
     result = _client("small", route, SMALL_CONNECTIONS)
-    cpu = (_cpu_seconds(pid) - before) / (time.monotonic() - t0) if pid else None
+    wall = time.monotonic() - t0
+    cpu_s = _cpu_seconds(pid) - before if pid else None
+    up_cpu_s = _cpu_seconds(upstream_pid) - up_before
+    stats1 = _upstream_stats(stats_port)
     seq = _client("sequential", route, 1)["latencies"]
+    n = max(result["requests"], 1)
     return {
         "path": label,
         "req/s": round(result["requests"] / result["seconds"], 1),
         "p50 ms": round(pct(seq, 50) * 1000, 3),
         "p99 ms (loaded)": round(pct(result["latencies"], 99) * 1000, 2),
-        "proxy CPU %": None if cpu is None else round(cpu * 100, 1),
+        "proxy CPU %": None if cpu_s is None else round(cpu_s / wall * 100, 1),
+        "proxy CPU us/req": None if cpu_s is None else round(cpu_s / n * 1e6, 1),
+        "upstream CPU us/req": round(up_cpu_s / n * 1e6, 1),
+        "upstream connections": stats1["connections"] - stats0["connections"],
+        "of them TLS (resumed)": f"{stats1['tls_connections'] - stats0['tls_connections']} "
+        f"({stats1['tls_resumed'] - stats0['tls_resumed']})",
+        "load": load_average(),
     }
 
 
@@ -448,4 +494,6 @@ if __name__ == "__main__":
             "--only", nargs="+", dest="proxy_only", help="run only paths whose label contains one of these"
         )
         cli.add_argument("--repeat", type=int, default=REPEAT, dest="proxy_repeat")
+        cli.add_argument("--small-only", action="store_true", dest="proxy_small_only",
+                         help="only the small-request table (CPU per request, upstream connections)")  # fmt: skip
         run(cli.parse_args())

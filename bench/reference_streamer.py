@@ -1,7 +1,8 @@
 """The reference: a minimal aiohttp SSE streamer with no simulation logic at all.
 
-It answers every POST with TTFT, then `max_tokens` small SSE chunks at absolute deadlines
-(ITL apart), then [DONE] — the floor any Python simulator on aiohttp can reach.
+It answers every streamed POST with TTFT, then `max_tokens` small SSE chunks at absolute deadlines
+(ITL apart), then [DONE] — the floor any Python simulator on aiohttp can reach; a request with
+`"stream": false` gets one chat.completion JSON body of `max_tokens` tokens at the last deadline.
 
     python -m bench.reference_streamer --port 9000 --ttft-ms 100 --itl-ms 20 [--no-uvloop]
 """
@@ -17,12 +18,26 @@ from aiohttp import web
 CHUNK = b'data: {"choices":[{"index":0,"delta":{"content":" tok"},"finish_reason":null}]}\n\n'
 
 
+def completion(n: int) -> bytes:
+    """A chat.completion body of `n` tokens, about the size of llmsim's."""
+    return json.dumps({"id": "chatcmpl-ref", "object": "chat.completion", "created": 0, "model": "bench",
+                       "choices": [{"index": 0, "message": {"role": "assistant", "content": " tok" * n},
+                                    "finish_reason": "stop"}],
+                       "usage": {"prompt_tokens": 1, "completion_tokens": n, "total_tokens": n + 1}},
+                      separators=(",", ":")).encode()  # fmt: skip
+
+
 def make_app(ttft: float, itl: float) -> web.Application:
     async def handle(request: web.Request) -> web.StreamResponse:
         body = json.loads(await request.read())
         n = int(body.get("max_tokens") or 100)
         loop = asyncio.get_running_loop()
         start = loop.time()
+        if not body.get("stream"):
+            delay = start + ttft + (n - 1) * itl - loop.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            return web.Response(body=completion(n), content_type="application/json")
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
         for k in range(n):
             delay = start + ttft + k * itl - loop.time()

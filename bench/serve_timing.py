@@ -12,12 +12,13 @@ import json
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from bench.common import free_port, pct, pinned, print_table, server_process
+from bench.common import free_port, load_average, pct, pinned, print_table, server_process, tree_cpu_seconds
 
 TTFT_MS, ITL_MS = 100.0, 20.0
 
@@ -89,8 +90,10 @@ def accuracy(args: argparse.Namespace) -> list[dict[str, Any]]:
         for label, streams, stagger, tokens in scenarios:
             for name, cmd in _servers(Path(tmpdir), TTFT_MS, ITL_MS, tokens, args.loops):
                 port = free_port()
-                with server_process([*cmd, "--port", str(port)], f"http://127.0.0.1:{port}/healthz"):
+                with server_process([*cmd, "--port", str(port)], f"http://127.0.0.1:{port}/healthz") as proc:
+                    load, cpu0, t0 = load_average(), tree_cpu_seconds(proc.pid), time.perf_counter()
                     results = _client(f"http://127.0.0.1:{port}", streams, stagger, tokens)
+                    cpu_pct = 100 * (tree_cpu_seconds(proc.pid) - cpu0) / (time.perf_counter() - t0)
                 ok = [r for r in results if r["status"] == 200 and len(r["tokens"]) == tokens]
                 ttft_err = [abs((r["tokens"][0] - r["sent"]) * 1000 - TTFT_MS) for r in ok]
                 itl_err = (
@@ -100,7 +103,8 @@ def accuracy(args: argparse.Namespace) -> list[dict[str, Any]]:
                 )
                 rows.append({"streams": label, "server": name, "complete": f"{len(ok)}/{streams}",
                              "TTFT |err| p50 ms": pct(ttft_err, 50), "TTFT |err| p99 ms": pct(ttft_err, 99),
-                             "ITL |err| p50 ms": pct(itl_err, 50), "ITL |err| p99 ms": pct(itl_err, 99)})  # fmt: skip
+                             "ITL |err| p50 ms": pct(itl_err, 50), "ITL |err| p99 ms": pct(itl_err, 99),
+                             "server CPU %": cpu_pct, "load": load})  # fmt: skip
     print_table(
         f"Timing accuracy: TTFT {TTFT_MS:g} ms, ITL {ITL_MS:g} ms (burst: starts over 1 s, 200 tokens; "
         "steady: starts over 5 s, 400 tokens)",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
 from typing import Any
 
@@ -12,7 +13,8 @@ from aiohttp import web
 
 from llmsim import profiles
 from llmsim.runtime import gc_policy
-from llmsim.runtime.state import DEFAULT_MAX_BODY_BYTES, STATE, RuntimeSettings
+from llmsim.runtime.state import DEFAULT_MAX_BODY_BYTES, STATE, RuntimeSettings, RuntimeState
+from llmsim.server import peers, workers
 from llmsim.server.app import create_app
 
 log = logging.getLogger("llmsim.serve")
@@ -38,6 +40,13 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     parser.add_argument("--no-uvloop", action="store_true", help="use the default asyncio event loop")
     parser.add_argument(
+        "--workers",
+        default="1",
+        metavar="N|auto",
+        help="worker processes on the one port, each with its own event loop (default: 1; 'auto': one per "
+        "CPU). Metrics, sessions, rate limits and seeded faults stay those of one simulator (docs/serve.md)",
+    )
+    parser.add_argument(
         "--gc",
         choices=["latency", "default"],
         default="latency",
@@ -45,6 +54,31 @@ def register(subparsers: Any) -> None:
         "5 minutes, so they never stall streams; 'default' leaves CPython's collector alone",
     )
     parser.set_defaults(func=cmd_serve)
+    global _PARSER
+    _PARSER = parser
+
+
+_PARSER: argparse.ArgumentParser | None = None
+"""The serve parser (its options are what the supervisor hands on to its workers)."""
+
+
+def worker_args(args: argparse.Namespace) -> list[str]:
+    """The command-line options of `args` for a worker: every option as given, less `--workers`
+    and `--port` (the supervisor passes the port it resolved)."""
+    assert _PARSER is not None
+    out: list[str] = []
+    for action in _PARSER._actions:
+        if not action.option_strings or action.dest in ("help", "workers", "port", "func"):
+            continue
+        flag, value = action.option_strings[-1], getattr(args, action.dest, action.default)
+        if isinstance(action, argparse._StoreTrueAction):
+            out += [flag] if value else []
+        elif isinstance(action, argparse._AppendAction):
+            for item in value or []:
+                out += [flag, str(item)]
+        elif value != action.default:
+            out += [flag, str(value)]
+    return out
 
 
 def build_registry(refs: list[str]) -> profiles.ProfileRegistry:
@@ -74,7 +108,18 @@ def cmd_serve(args: argparse.Namespace) -> int:
     )
     raise_fd_limit()
     registry = build_registry(args.profile)
-    app = create_app(registry, RuntimeSettings(max_body_bytes=args.max_body_bytes))
+    ctx = peers.WorkerContext.from_env()
+    count = workers.worker_count(args.workers)
+    settings = RuntimeSettings(max_body_bytes=args.max_body_bytes)
+    if ctx is None and count > 1:
+        return workers.supervise(worker_args(args), count, args.host, args.port, settings.process_seed)
+    if ctx is not None:
+        settings.process_seed = int(os.environ[peers.PROCESS_SEED_ENV])
+    state = RuntimeState(registry, settings)
+    siblings = peers.prepare(state, ctx) if ctx is not None else None
+    app = create_app(state=state)
+    if ctx is not None and siblings is not None:
+        peers.install(app, ctx, siblings)
     if args.gc == "latency":
         state = app[STATE]
         gc_policy.install(app, gc_policy.GcPolicy(in_flight=lambda: state.in_flight))
@@ -92,9 +137,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
         host=args.host,
         port=args.port,
         access_log=None,
-        print=_announce,
+        print=_announce if ctx is None else peers.announce_ready(ctx),
         handle_signals=True,
         backlog=LISTEN_BACKLOG,
+        reuse_port=ctx is not None,
     )
     return 0
 

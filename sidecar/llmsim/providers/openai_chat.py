@@ -172,7 +172,15 @@ def stream_frames(plan: ResponsePlan, request: GenerationRequest, *, azure: bool
         if choice.tool_calls and not choice.pieces:
             role = {"role": "assistant", "content": None}
         frames.append(Frame(first, chunk(choice.index, role)))
-    for k in range(plan.stream_length):
+    only = plan.choices[0] if len(plan.choices) == 1 else None
+    fast = only is not None and only.logprobs is None and not only.tool_calls
+    fast = fast and only is not None and plan.stream_length == len(only.pieces)
+    if only is not None and fast:
+        # The common case (one choice of plain text): one comprehension, no per-token branching.
+        opening, new = text_open[only.index], tuple.__new__
+        frames.extend(new(Frame, (at, (opening + _json_string(piece) + text_close).encode(), k))
+                      for k, (at, piece) in enumerate(zip(offsets, only.pieces, strict=False)))  # fmt: skip
+    for k in range(plan.stream_length if fast else 0, plan.stream_length):
         at = offsets[k]
         for choice in plan.choices:
             if k < len(choice.pieces):

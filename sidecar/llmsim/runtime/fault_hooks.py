@@ -54,11 +54,13 @@ async def decide(
     request the simulator could not parse (default: the parsed request's, see `faults.request_key`)."""
     spec = profile.spec
     key = faults.request_key(spec.faults, gen, conversation)
+    keyed = bool(spec.faults.windows or spec.faults.fail_first or spec.faults.rates)
+    elapsed_s, attempt = await state.fault_clock(profile.name, key, now, needed=keyed)
     decision = faults.decide(
         spec,
         gen,
-        elapsed_s=state.elapsed_s(profile, now),
-        attempt=state.attempts.next(f"{profile.name}|{key}"),
+        elapsed_s=elapsed_s,
+        attempt=attempt,
         forced=forced,
         seed=seed,
         key=key,

@@ -8,6 +8,7 @@ import logging
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from aiohttp import web
 
@@ -34,6 +35,12 @@ class RuntimeSettings:
     """Seed used when a profile sets none."""
 
 
+class FaultClock(Protocol):
+    """Counts attempts and activations for several processes (see `server/peers.py`)."""
+
+    async def fault_clock(self, name: str, key: str, now: float) -> tuple[float, int]: ...
+
+
 class RuntimeState:
     """Everything a request needs that outlives it, shared by the simulator's pipeline and the
     proxy's data path (one instance per app)."""
@@ -56,6 +63,9 @@ class RuntimeState:
         self.rate_limiter = RateLimiter()
         """Rate-limit buckets (per pod, or shared in Redis); closed on app cleanup."""
         self._prompt_caches: dict[str, PromptCache] = {}
+        self.coordinator: FaultClock | None = None
+        """Where attempts and activations are counted when this app is one of several workers
+        (`llmsim serve --workers N`); None: here."""
 
     def next_request_number(self) -> int:
         return next(self._counter)
@@ -79,6 +89,21 @@ class RuntimeState:
         """Seconds since `profile` became active in this process."""
         start = self.activated_at.setdefault(profile.name, now)
         return now - start
+
+    def local_fault_clock(self, name: str, key: str, now: float) -> tuple[float, int]:
+        """(seconds since profile `name` became active, earlier attempts of request `key`) in this
+        process, counting this attempt."""
+        start = self.activated_at.setdefault(name, now)
+        return now - start, self.attempts.next(f"{name}|{key}")
+
+    async def fault_clock(self, name: str, key: str, now: float, *, needed: bool = True) -> tuple[float, int]:
+        """`local_fault_clock`, or the coordinator's across workers; `needed=False` (the profile's
+        faults read neither) spares workers the round trip."""
+        if self.coordinator is None:
+            return self.local_fault_clock(name, key, now)
+        if not needed:
+            return 0.0, 0
+        return await self.coordinator.fault_clock(name, key, now)
 
     def reactivate(self, name: str) -> None:
         """`name` becomes active anew with its next request (a reloaded or resumed profile)."""

@@ -63,7 +63,7 @@ async def active_streams(request: web.Request, handler: _Handler) -> web.StreamR
     gauge = None
     session_id = request.headers.get(SESSION_HEADER)
     try:
-        gauge = telemetry.prometheus.active.labels(labels.provider_label(endpoint.provider), "simulate")
+        gauge = telemetry.prometheus.active_series(labels.provider_label(endpoint.provider), "simulate")
         gauge.inc()
         if session_id:
             telemetry.sessions.started(session_id)
@@ -120,9 +120,9 @@ def install(
     app[TELEMETRY] = telemetry
     app.middlewares.append(active_streams)
     if rate_limiter is not None:
-        telemetry.prometheus.registry.register(RateLimiterCollector(lambda: rate_limiter))
+        telemetry.prometheus.register_collector(RateLimiterCollector(lambda: rate_limiter))
     if profile is not None:
-        telemetry.prometheus.registry.register(ProfileCollector(profile))
+        telemetry.prometheus.register_collector(ProfileCollector(profile))
     state_finished.append(telemetry.observe)
     app.router.add_get("/metrics", metrics)
 

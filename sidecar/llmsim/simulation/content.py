@@ -95,6 +95,44 @@ def _word_tokens(word: str) -> int:
     return tokens.count(" " + word)
 
 
+def _word_forms(word: str) -> tuple[tuple[tuple[str, ...], ...], tuple[tuple[str, ...], ...]]:
+    """The token pieces of a lorem word's four forms (plain, +".", capitalised, capitalised +"."),
+    without and with the leading space."""
+    cap = word.capitalize()
+    forms = (word, word + ".", cap, cap + ".")
+    return tuple(tuple(tokens.split(f)) for f in forms), tuple(tuple(tokens.split(" " + f)) for f in forms)
+
+
+_PIECES = [_word_forms(word) for word in _LOREM]
+"""_PIECES[word][leading space][form]: the word's token pieces in each form."""
+
+
+def lorem_pieces(n_tokens: int, rng: np.random.Generator) -> list[str]:
+    """`tokens.split(lorem(n_tokens, rng))`, from the same draws, without building and re-splitting
+    the text: the estimator splits at every space before a letter, so a text of lorem words is
+    split word by word, and each word's pieces are known in advance."""
+    pieces: list[str] = []
+    approx = 0
+    batch = n_tokens + 8
+    table = _PIECES
+    while approx < n_tokens + 2:
+        picks = rng.integers(len(_LOREM), size=batch)
+        sentence_ends = np.cumsum(rng.integers(6, 16, size=batch // 6 + 1))
+        end_set = set(sentence_ends.tolist())
+        capital = not pieces or pieces[-1].endswith(".")
+        for i, pick in enumerate(picks.tolist(), start=1):
+            form = 2 if capital else 0
+            capital = i in end_set
+            if capital:
+                form += 1
+            word = table[pick][1 if pieces else 0][form]
+            pieces.extend(word)
+            approx += len(table[pick][1][form])
+            if approx >= n_tokens + 2:
+                break
+    return pieces
+
+
 def lorem(n_tokens: int, rng: np.random.Generator) -> str:
     """Deterministic (given rng) lorem-ipsum prose of at least `n_tokens` tokens.
 

@@ -69,7 +69,7 @@ def plan_response(
         gaps = gaps * float(fault.detail.get("factor", spec.faults.params.slow_stream_factor))
     start = queue_s + ttft
     offsets = start + np.concatenate(([0.0], np.cumsum(gaps))) if slots else np.array([start])
-    timing = Timing(queue_s=queue_s, ttft_s=start, token_offsets_s=tuple(float(x) for x in offsets))
+    timing = Timing(queue_s=queue_s, ttft_s=start, token_offsets_s=tuple(offsets.tolist()))
     groups = _stream_groups(spec, request, rng, slots)
     return ResponsePlan(response_id, model, created, choices, n_prompt, timing, fault, stream_groups=groups,
                         cached_tokens=cached, cache_write_tokens=min(cache.written_tokens, n_prompt - cached))  # fmt: skip
@@ -135,14 +135,11 @@ def _choice(
     limit = _max_tokens(request)
     calls = tuple(_tool_call(index, call, rng) for call in reply.calls)
     if reply.exact:
-        text = reply.text
-        wanted = tokens.count(text)
+        wanted = tokens.count(reply.text)
+        pieces: list[str] = tokens.split(reply.text)
     else:
         wanted = max(1, round(sampling.sample_one(spec.latency.output_tokens, rng)))
-        text = content.lorem(min(wanted, limit), rng)
-    pieces: list[str] = tokens.split(text)
-    if not reply.exact:
-        pieces = pieces[:wanted]
+        pieces = content.lorem_pieces(min(wanted, limit), rng)[:wanted]
     finish: FinishReason = "tool_calls" if calls else "stop"
     stop_hit: str | None = None
     if request.stop and pieces:

@@ -80,6 +80,9 @@ class AnomalyDetector:
     _slow: deque[bool] = field(init=False)
     _errors: deque[bool] = field(init=False)
     _firing: set[str] = field(init=False, default_factory=set)
+    _slow_count: int = field(init=False, default=0)
+    _error_count: int = field(init=False, default=0)
+    """How many True entries `_slow` and `_errors` hold (kept as they change: no sum per request)."""
 
     def __post_init__(self) -> None:
         if self.min_requests > self.window or self.window < 1:
@@ -97,16 +100,16 @@ class AnomalyDetector:
         exp = self.expectations
         if rec.mode == "simulate" and exp.ttft_p99_s is not None and rec.ttft_s is not None:
             limit = (exp.ttft_p99_s + exp.prefill_s_per_token * rec.input_tokens) * self.slack
-            self._slow.append(rec.ttft_s > limit)
+            self._slow_count += _push(self._slow, rec.ttft_s > limit)
             n = len(self._slow)
-            share = sum(self._slow) / n
+            share = self._slow_count / n
             hit = n >= self.min_requests and share > self.latency_share
             if self._edge("latency", hit):
                 found.append(Anomaly("latency", share, 0.01, self.latency_share, n, {"ttftLimitS": limit}))
         if rec.outcome != "cancelled" and rec.fault_reason not in DELIBERATE_REASONS:
-            self._errors.append(rec.outcome not in NOT_ERRORS)
+            self._error_count += _push(self._errors, rec.outcome not in NOT_ERRORS)
             n = len(self._errors)
-            share = sum(self._errors) / n
+            share = self._error_count / n
             threshold = self.error_threshold(n)
             hit = n >= self.min_requests and share > threshold
             if self._edge("error_rate", hit):
@@ -120,3 +123,10 @@ class AnomalyDetector:
         if not hit:
             self._firing.discard(kind)
         return False
+
+
+def _push(window: deque[bool], value: bool) -> int:
+    """Append to a bounded window; the change in its count of True entries."""
+    dropped = len(window) == window.maxlen and window[0]
+    window.append(value)
+    return int(value) - int(dropped)

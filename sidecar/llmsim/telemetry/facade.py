@@ -166,18 +166,18 @@ class Telemetry:
         p = self.prometheus
         provider, mode = labels.provider_label(rec.provider), labels.mode_label(rec.mode)
         outcome = labels.outcome_label(rec.outcome)
-        key = (provider, model, mode, outcome)
-        p.requests.labels(*key).inc()
-        p.e2e.labels(*key).observe(rec.e2e_s)
+        series = p.request_series(provider, model, mode, outcome)
+        series.requests.inc()
+        series.e2e.observe(rec.e2e_s)
         if rec.ttft_s is not None:
-            p.ttft.labels(*key).observe(rec.ttft_s)
+            series.ttft.observe(rec.ttft_s)
         itl = rec.itl_s
         if itl:
-            observe_many(p.itl.labels(*key), itl)
+            observe_many(series.itl, itl)
         if rec.input_tokens:
-            p.tokens.labels(provider, model, mode, "input").inc(rec.input_tokens)
+            series.input_tokens.inc(rec.input_tokens)
         if rec.output_tokens:
-            p.tokens.labels(provider, model, mode, "output").inc(rec.output_tokens)
+            series.output_tokens.inc(rec.output_tokens)
         if rec.fault:
             p.faults.labels(provider, model, mode, labels.fault_label(rec.fault)).inc()
 

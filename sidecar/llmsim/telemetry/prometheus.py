@@ -7,15 +7,17 @@ clash. Label values must come from `llmsim.telemetry.labels` (bounded sets); buc
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, multiprocess
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, generate_latest
 
 from llmsim.telemetry.buckets import LatencyBuckets
 
+MULTIPROCESS_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
 REQUEST_LABELS = ("provider", "model", "mode", "outcome")
 STREAM_LABELS = ("provider", "model", "mode")
 
@@ -41,6 +43,17 @@ def observe_many(child: Any, values: Sequence[float]) -> None:
     total.inc(float(arr.sum()))
 
 
+class RequestSeries(NamedTuple):
+    """The children of one (provider, model, mode, outcome) label set that every request updates."""
+
+    requests: Any
+    e2e: Any
+    ttft: Any
+    itl: Any
+    input_tokens: Any
+    output_tokens: Any
+
+
 class PromMetrics:
     """The llmsim metric families, registered on `self.registry`."""
 
@@ -51,6 +64,9 @@ class PromMetrics:
         self.registry = registry if registry is not None else CollectorRegistry(auto_describe=True)
         self.buckets = buckets if buckets is not None else LatencyBuckets.from_env()
         r = self.registry
+        self._custom: list[Any] = []
+        self._series: dict[tuple[str, str, str, str], RequestSeries] = {}
+        self._active: dict[tuple[str, str], Any] = {}
         self.ttft = Histogram(
             "llmsim_ttft_seconds",
             "Time from request admission to the first output token, as sent.",
@@ -92,6 +108,7 @@ class PromMetrics:
             "Requests being answered right now.",
             ("provider", "mode"),
             registry=r,
+            multiprocess_mode="livesum",  # with several workers: the sum over the live ones
         )
         self.events_dropped = Counter(
             "llmsim_events_dropped",
@@ -109,6 +126,43 @@ class PromMetrics:
             registry=r,
         )
 
+    def request_series(self, provider: str, model: str, mode: str, outcome: str) -> RequestSeries:
+        """The labelled children a finished request updates, looked up once per label set
+        (`labels()` validates and locks on every call; label values are bounded, so is this)."""
+        key = (provider, model, mode, outcome)
+        found = self._series.get(key)
+        if found is None:
+            found = self._series[key] = RequestSeries(
+                self.requests.labels(*key), self.e2e.labels(*key), self.ttft.labels(*key),
+                self.itl.labels(*key), self.tokens.labels(provider, model, mode, "input"),
+                self.tokens.labels(provider, model, mode, "output"),
+            )  # fmt: skip
+        return found
+
+    def active_series(self, provider: str, mode: str) -> Any:
+        """The `llmsim_active_streams` child of (provider, mode), looked up once."""
+        key = (provider, mode)
+        found = self._active.get(key)
+        if found is None:
+            found = self._active[key] = self.active.labels(provider, mode)
+        return found
+
+    def register_collector(self, collector: Any) -> None:
+        """Add a custom collector (computed at scrape time) to this registry."""
+        self.registry.register(collector)
+        self._custom.append(collector)
+
     def render(self) -> tuple[bytes, str]:
-        """The text exposition and its content type (text format 0.0.4, which every scraper reads)."""
-        return generate_latest(self.registry), CONTENT_TYPE_PLAIN_0_0_4
+        """The text exposition and its content type (text format 0.0.4, which every scraper reads).
+
+        In prometheus-client's multiprocess mode (`PROMETHEUS_MULTIPROC_DIR` set, as
+        `llmsim serve --workers N` does for its workers) the llmsim families are every process's
+        values added up (gauges: the live processes'), and the custom collectors this process's."""
+        multiprocess_dir = os.environ.get(MULTIPROCESS_DIR_ENV)
+        if not multiprocess_dir:
+            return generate_latest(self.registry), CONTENT_TYPE_PLAIN_0_0_4
+        merged = CollectorRegistry(auto_describe=True)
+        multiprocess.MultiProcessCollector(merged, path=multiprocess_dir)  # type: ignore[no-untyped-call]
+        for collector in self._custom:
+            merged.register(collector)
+        return generate_latest(merged), CONTENT_TYPE_PLAIN_0_0_4

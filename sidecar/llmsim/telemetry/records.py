@@ -158,7 +158,10 @@ class RecordBuilder:
         outcome = self.outcome
         ok = outcome == labels.OK
         output = self.output_tokens if ok else min(self.output_tokens, len(self.token_times_s))
-        return RequestRecord(
+        # RequestRecord(**fields) without the frozen dataclass's per-field object.__setattr__ (a
+        # plain dataclass: no __post_init__, no defaults computed at init; a test pins the equality)
+        record = object.__new__(RequestRecord)
+        record.__dict__.update(
             provider=self.provider,
             operation=self.operation,
             model=self.model,
@@ -182,3 +185,4 @@ class RecordBuilder:
             stream=self.stream,
             carrier=dict(self.carrier),
         )
+        return record
