@@ -24,9 +24,9 @@ from examplefiles import (
 from manifests import VERSIONS, CrdSchemas, kind_key, load_documents, project_crds, validation_errors
 
 from llmsim import profiles
+from llmsim.loadgen import scenario_file
 
 CHART = REPO / "charts" / "llmsim"
-from llmsim.loadgen import scenario_file
 
 DOCS = list(documents())
 OBJECTS = [d for d in DOCS if is_kubernetes_object(d.body) and d.path.name != "kustomization.yaml"]
@@ -101,7 +101,11 @@ def test_bare_specs_load(doc: Document) -> None:
 def _merged(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
     out = dict(base)
     for key, value in over.items():
-        out[key] = _merged(base[key], value) if isinstance(value, dict) and isinstance(base.get(key), dict) else value
+        out[key] = (
+            _merged(base[key], value)
+            if isinstance(value, dict) and isinstance(base.get(key), dict)
+            else value
+        )
     return out
 
 
