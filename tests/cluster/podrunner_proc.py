@@ -1,6 +1,6 @@
 """The pod runner as a process next to the session's control plane, plus the controllers whose
-pods it runs: a second kube-controller-manager with the job, deployment, replicaset and
-endpointslice controllers (the session's own manager runs only garbage collection, namespaces
+pods it runs: a second kube-controller-manager with the job, deployment, replicaset, endpointslice
+and root-CA publisher controllers (the session's own manager runs only garbage collection, namespaces
 and service accounts; other cluster tests play the job controller themselves, so this manager
 runs only while a drill module does, and the runner binds pods only in namespaces labelled for it).
 
@@ -34,7 +34,9 @@ DRILL_CONTROLLERS = (
     "deployment-controller",
     "replicaset-controller",
     "endpointslice-controller",
+    "root-ca-certificate-publisher-controller",
 )
+"""Also `kube-root-ca.crt` in every namespace, the CA that pods' projected API credentials carry."""
 SYNC_PERIOD_S = 1.0
 """The runner's volume/DNS/Service sync period (the kubelet's is about a minute)."""
 

@@ -364,3 +364,34 @@ def test_deleting_a_pod_honours_its_grace_period_and_removes_its_network_namespa
     wait_for(lambda: (s := pod_node.status()) and f"{ns}/graceful" not in s["pods"] and netns not in s["netns"],
              10, "the pod's network namespace removed")  # fmt: skip
     assert not (Path("/run/netns") / netns).exists()
+
+
+def test_a_pod_reaches_the_api_server_as_its_service_account_through_the_kubernetes_service(
+    kube: Kube, pod_node: PodNode
+) -> None:
+    ns = pod_node.namespace("runner")
+    kube.wait(lambda: kube.find(CONFIGMAPS, ns, "kube-root-ca.crt"), "kube-root-ca.crt published")
+    call = """
+import json, os, ssl, urllib.request, urllib.error
+ctx = ssl.create_default_context(cafile="/var/run/secrets/api/ca.crt")
+token = open("/var/run/secrets/api/token").read()
+url = f"https://kubernetes.default.svc:{os.environ['KUBERNETES_SERVICE_PORT']}/api/v1/namespaces/{os.environ['NS']}/pods"
+req = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"})
+try:
+    urllib.request.urlopen(req, context=ctx, timeout=10)
+    print(json.dumps({"code": 200}))
+except urllib.error.HTTPError as exc:
+    print(json.dumps({"code": exc.code, "message": json.loads(exc.read())["message"]}))
+"""
+    projected = {"sources": [{"serviceAccountToken": {"path": "token", "expirationSeconds": 3600}},
+                             {"configMap": {"name": "kube-root-ca.crt", "items": [{"key": "ca.crt", "path": "ca.crt"}]}}]}  # fmt: skip
+    kube.create(PODS, ns, {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "caller"},
+                           "spec": {"restartPolicy": "Never", "serviceAccountName": "default",
+                                    "containers": [{"name": "c", "image": APP, "command": ["python", "-c", call],
+                                                    "env": [{"name": "NS", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}}],
+                                                    "volumeMounts": [{"name": "api", "mountPath": "/var/run/secrets/api"}]}],
+                                    "volumes": [{"name": "api", "projected": projected}]}})  # fmt: skip
+    pod_node.wait_pod(ns, "caller", "Succeeded", timeout_s=60)
+    answer = json.loads(pod_node.logs(ns, "caller").strip().splitlines()[-1])
+    # TLS verified with the published CA, the token authenticated: RBAC (no binding) says no
+    assert answer["code"] == 403 and f"system:serviceaccount:{ns}:default" in answer["message"], answer
