@@ -4,7 +4,8 @@ sidecar first, then the app), and the app's official SDK, pointed at the provide
 gets the profile's simulated streams. Then the kill switch (`paused: true`) hands the traffic
 back to the real (in-cluster) provider within a measured bound, and a latency edit reaches the
 running sidecar without a restart. In perturb mode the same app gets the in-cluster provider's
-own answers, later by the profile's added TTFT, some replaced by the profile's fault.
+own answers, later by the profile's added TTFT, some replaced by the profile's fault. An
+absolute `until` ends the perturbation on every replica at the same moment.
 
 Timing tolerances: the profile's TTFT and ITL are constants, so the only error is overhead
 (SDK, proxy, TLS, a loaded 2-core machine): the median TTFT of the requests after the first must
@@ -196,3 +197,34 @@ def test_perturb_the_real_providers_answers_arrive_later_and_some_fail(
     # the upstream's own TTFT (40 ms) plus the 250 ms the sidecar adds
     MEASURED["perturb: TTFT error ms (upstream 40 + added 250)"] = round(ttft - 290, 1)
     assert 290 <= ttft <= 290 + TTFT_SLACK_MS, ttft
+
+
+def test_expiry_an_absolute_until_restores_passthrough_on_every_pod_at_the_same_moment(
+    kube: Kube, operator: OperatorProcess, pod_node: PodNode, drills: Drills
+) -> None:
+    ns, _ = chat_against_upstream(drills)
+    kube.patch(PROFILES, ns, "drill", {"spec": {"mode": "simulate", "latency": None, "faults": None}})
+    kube.plane.kubectl("scale", "deployment/chat", "-n", ns, "--replicas=2")
+
+    def two_pods() -> list[str] | None:
+        pods = [p for p in kube.list(PODS, ns, "app.kubernetes.io/name=chat") if any(
+            c["type"] == "Ready" and c["status"] == "True" for c in (p.get("status") or {}).get("conditions") or [])]  # fmt: skip
+        return [p["metadata"]["name"] for p in pods] if len(pods) == 2 else None
+
+    pods = kube.wait(two_pods, "two chat pods Ready", 60)
+    for pod in pods:
+        wait_records(
+            pod_node, ns, pod, 1, where=lambda r: bool(r.get("text")) and SIMULATED.startswith(r["text"])
+        )
+    until = time.time() + 6.0
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(until)) + f".{int(until % 1 * 1000):03d}Z"
+    kube.patch(PROFILES, ns, "drill", {"spec": {"until": stamp}})
+    switched = {pod: wait_text(pod_node, ns, pod, UPSTREAM, until - 3.0, timeout_s=30)["t"] for pod in pods}
+    for pod in pods:  # nothing passed through before the expiry, on either pod
+        early = [r for r in records(pod_node, ns, pod) if until - 3.0 <= r["t"] < until - 0.05]
+        assert early and all(SIMULATED.startswith(r.get("text") or "-") for r in early), early
+    lags = [t - until for t in switched.values()]
+    MEASURED["expiry: passthrough after until s (per pod)"] = [round(x, 2) for x in lags]
+    # each pod's first request after the expiry passes through (a request every ~0.6 s)
+    assert all(-0.05 <= lag < 1.5 for lag in lags), lags
+    assert max(lags) - min(lags) < 1.5
