@@ -9,7 +9,8 @@ network namespace.
 - Pod to Service: a pod connects to the Service's ClusterIP (routed to the node netns, where the
   whole Service range is local); the runner's proxy, listening on every ClusterIP:port inside the
   node netns, picks a ready endpoint from the Service's EndpointSlices (round-robin per connection)
-  and splices the connection to the endpoint pod's IP: kube-proxy's old userspace mode. The
+  and splices the connection to the endpoint pod's IP: kube-proxy's old userspace mode (except
+  that a connection to a Service without a ready endpoint waits up to NO_ENDPOINT_WAIT_S for one). The
   `kubernetes` Service has no endpoints here (the API server listens on the host's 127.0.0.1), so
   its ClusterIP is spliced to the API server's address from the host netns.
 - Names: there is no cluster DNS. Each pod's /etc/hosts (a per-pod file bind-mounted over
@@ -45,6 +46,10 @@ POD_CIDR = ipaddress.ip_network("10.244.0.0/24")
 GATEWAY = "10.244.0.1"
 NETNS_DIR = Path("/run/netns")
 CLONE_NEWNET = 0x40000000
+NO_ENDPOINT_WAIT_S = 5.0
+"""A connection to a Service with no ready endpoint waits this long for one before it is closed
+(kube-proxy rejects at once; here pods started together, e.g. by one `kubectl apply -k`, would
+otherwise race the seconds their dependencies take to start)."""
 
 
 def ip(*args: str) -> None:
@@ -249,8 +254,12 @@ class ServiceProxy:
         self.connections += 1
         listener = self._listeners.get(key)
         try:
+            waited = 0.0
+            while listener is not None and not listener.backends and waited < NO_ENDPOINT_WAIT_S:
+                await asyncio.sleep(0.1)
+                waited += 0.1
             if listener is None or not listener.backends:
-                return  # no ready endpoint: the connection is closed (kube-proxy rejects it)
+                return  # still no ready endpoint: the connection is closed
             backend = listener.backends[listener.next % len(listener.backends)]
             listener.next += 1
             sock = socket_in(backend.netns)

@@ -17,7 +17,8 @@ product. Run as a process:
   cache TTL, about a minute on a node; a second here), so a ConfigMap edit reaches a running pod's
   files within one period plus the listing time.
 - Network, Services and names: pod_network.py (node netns + bridge, veth per pod, a userspace
-  Service proxy over EndpointSlices, hosts files standing in for DNS).
+  Service proxy over EndpointSlices, re-read every poll as kube-proxy watches them, hosts files
+  standing in for DNS, rewritten every sync period).
 - Logs: an HTTPS "kubelet" endpoint serving `/containerLogs/<ns>/<pod>/<container>`, which the API
   server proxies `pods/log` to (`kubectl logs`, the operator reading LoadScenario worker results).
 
@@ -75,10 +76,15 @@ class Cache:
                 except ApiFailed as exc:
                     if exc.status != 404:
                         raise
+        with self.lock:
+            self.objects = objects
+        self.refresh_services()
+
+    def refresh_services(self) -> None:
         services = self.api.items("/api/v1/services")
         slices = self.api.items("/apis/discovery.k8s.io/v1/endpointslices")
         with self.lock:
-            self.objects, self.services, self.slices = objects, services, slices
+            self.services, self.slices = services, slices
 
     def lookup(self, namespace: str, kind: str, name: str) -> dict[str, Any] | None:
         with self.lock:
@@ -247,6 +253,10 @@ class Runner:
         self.cache.refresh(namespaces)
         self.proxy.update(self.service_table())
 
+    def refresh_services(self) -> None:
+        self.cache.refresh_services()
+        self.proxy.update(self.service_table())
+
     def service_table(self) -> dict[tuple[str, int], list[Backend]]:
         table: dict[tuple[str, int], list[Backend]] = {}
         for svc in self.cache.services:
@@ -296,6 +306,8 @@ class Runner:
                 if time.monotonic() - last_sync >= self.args.sync_period_s:
                     self.sync()
                     last_sync = time.monotonic()
+                else:  # Services and endpoints follow every step (kube-proxy watches them)
+                    self.refresh_services()
                 self.write_status_file()
             except Exception:
                 log.exception("runner step failed; retrying")
