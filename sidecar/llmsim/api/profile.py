@@ -10,6 +10,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from llmsim.api import schedule
 from llmsim.api.base import StrictModel
 from llmsim.api.distributions import Constant, Distribution, LogNormal
 from llmsim.api.faults import FaultSpec
@@ -346,3 +347,31 @@ class SimulationProfileSpec(StrictModel):
         if value is not None and value.tzinfo is None:
             raise ValueError("must carry a time zone, e.g. 2026-01-01T12:00:00Z")
         return value
+
+    @model_validator(mode="after")
+    def _windows_can_fire(self) -> SimulationProfileSpec:
+        """A window that opens only after the profile stopped applying never fires."""
+        for index, window in enumerate(self.faults.windows):
+            where = f"faults.windows[{index}]"
+            if schedule.is_absolute(window):
+                if self.until is None:
+                    continue
+                since = window.start_at.timestamp() if window.start_at is not None else None
+                if since is None:
+                    continue  # a cron without startAt: when it first fires depends on today
+                first = schedule.first_after(window, since)
+                if first is None or first.start >= self.until.timestamp():
+                    opens = "never opens" if first is None else f"opens first at {_iso(first.start)}"
+                    raise ValueError(
+                        f"{where}: {opens}, at or after until ({_iso(self.until.timestamp())}): it never fires"
+                    )
+            elif self.duration_s is not None and window.start_s >= self.duration_s:
+                raise ValueError(
+                    f"{where}.startS: {window.start_s:g} s is not before durationS ({self.duration_s:g} s), "
+                    "when the profile stops applying: the window never fires"
+                )
+        return self
+
+
+def _iso(t: float) -> str:
+    return dt.datetime.fromtimestamp(t, dt.UTC).isoformat().replace("+00:00", "Z")

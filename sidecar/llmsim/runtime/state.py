@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 import logging
 import os
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -33,6 +34,8 @@ class RuntimeSettings:
     """Requests with larger bodies get the provider's 413."""
     process_seed: int = field(default_factory=lambda: int.from_bytes(os.urandom(4), "little"))
     """Seed used when a profile sets none."""
+    wall_clock: Callable[[], float] = time.time
+    """Unix time: the clock of fault windows with `startAt` or `cron` (the same on every replica)."""
 
 
 class FaultClock(Protocol):
@@ -50,7 +53,8 @@ class RuntimeState:
         self.settings = settings or RuntimeSettings()
         self.activated_at: dict[str, float] = {}
         """Loop time each profile became active: its first request, or the first one after
-        `reactivate` (fault windows count from it)."""
+        `reactivate` (relative fault windows count from it; absolute ones, with `startAt` or
+        `cron`, read `wall_clock` and ignore it, so every replica agrees)."""
         self._gates: dict[tuple[str, int], CapacityGate] = {}
         self._counter = itertools.count()
         self.finished: list[Callable[[RequestRecord], None]] = []
@@ -108,6 +112,10 @@ class RuntimeState:
     def reactivate(self, name: str) -> None:
         """`name` becomes active anew with its next request (a reloaded or resumed profile)."""
         self.activated_at.pop(name, None)
+
+    def wall_clock(self) -> float:
+        """Unix time now (the settings' clock; tests inject one)."""
+        return self.settings.wall_clock()
 
     def seed_for(self, spec: SimulationProfileSpec) -> int:
         return spec.seed if spec.seed is not None else self.settings.process_seed

@@ -65,7 +65,14 @@ def simulate_one(
     """One simulated response and its timing. Pure (given its arguments)."""
     response_id = f"sim_{seed:x}_{index}"
     decided = faults.decide(
-        spec, gen, elapsed_s=body.elapsed_s, attempt=0, forced=body.fault, seed=seed, key=f"sim:{index}"
+        spec,
+        gen,
+        elapsed_s=body.elapsed_s,
+        now_unix=body.at.timestamp() if body.at is not None else float(created),
+        attempt=0,
+        forced=body.fault,
+        seed=seed,
+        key=f"sim:{index}",
     )
     if decided is not None and decided.fault in faults.REPLACING_FAULTS:
         stall = float(cast(float, decided.detail.get("stall_s", 0.0)))
