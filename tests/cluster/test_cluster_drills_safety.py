@@ -2,7 +2,8 @@
 through the API, wall-clock fault windows), through the pod runner: a fault window with an absolute
 `startAt` opens and closes on every replica at the same moment (within one request interval of the
 app), and `paused: true` reaches the sidecar through its watch of the profile within a bound that
-does not include the ConfigMap volume's sync (measured: a fraction of a second)."""
+does not include the ConfigMap volume's sync (measured: a fraction of a second), as does deleting
+the profile."""
 
 from __future__ import annotations
 
@@ -96,3 +97,30 @@ def test_the_kill_switch_reaches_the_sidecars_through_their_watch(
     )[:1]
     MEASURED["kill switch (watch): paused -> passthrough s"] = round(first["t"] - flipped, 2)
     assert first["t"] - flipped < 2.5
+
+
+def test_deleting_the_profile_stops_perturbation_on_the_running_pod(
+    kube: Kube, operator: OperatorProcess, pod_node: PodNode
+) -> None:
+    ns = pod_node.namespace("delete")
+    apply_profile_first(kube, ns)
+    apply(kube, ns, DRILLS / "overlays" / "kill-switch")
+    pod = running_pod(pod_node, ns)["metadata"]["name"]
+    running_pod(pod_node, ns, "app.kubernetes.io/name=upstream")
+    wait_records(
+        pod_node, ns, pod, 2, where=lambda r: bool(r.get("text")) and SIMULATED.startswith(r["text"])
+    )
+    deleted = time.time()
+    kube.plane.kubectl("delete", "simprofile", "drill", "-n", ns)
+    (first,) = wait_records(
+        pod_node,
+        ns,
+        pod,
+        1,
+        30,
+        where=lambda r: r["t"] >= deleted and UPSTREAM.startswith(r.get("text") or "-"),
+    )[:1]
+    MEASURED["delete profile -> passthrough s"] = round(first["t"] - deleted, 2)
+    later = wait_records(pod_node, ns, pod, 3, 30, where=lambda r: r["t"] >= first["t"])
+    assert all(UPSTREAM.startswith(r.get("text") or "-") for r in later), later  # it stays passed through
+    assert first["t"] - deleted < 5.0
