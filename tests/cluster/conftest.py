@@ -23,6 +23,7 @@ from controlplane import ControlPlane
 from kubeapi import NAMESPACES, Kube
 from managedproc import free_port
 from operator_proc import OperatorProcess
+from podrunner_proc import PodNode
 
 import testbins
 
@@ -183,3 +184,29 @@ def new_namespace(kube: Kube) -> Iterator[Callable[..., str]]:
 @pytest.fixture()
 def namespace(new_namespace: Callable[..., str]) -> str:
     return new_namespace()
+
+
+@pytest.fixture(scope="session")
+def pod_runner(cluster: Cluster) -> Iterator[PodNode]:
+    """The pod runner's node (tests/cluster/podrunner.py), for the whole session once a drill
+    needs it; stopping it must leave no process or network namespace behind."""
+    node = PodNode(cluster.plane, cluster.kube).start()
+    try:
+        yield node
+    finally:
+        node.cleanup_namespaces()
+        node.stop()
+    leaks = node.leaks()
+    assert leaks == [], f"the pod runner left {leaks}; log: {node.log_path}"
+
+
+@pytest.fixture(scope="module")
+def pod_node(pod_runner: PodNode) -> Iterator[PodNode]:
+    """The pod runner plus the controllers whose pods it runs (job, deployment, replicaset,
+    endpointslice), for one drill module; its namespaces are deleted when the module ends."""
+    pod_runner.start_controllers()
+    try:
+        yield pod_runner
+    finally:
+        pod_runner.cleanup_namespaces(wait_s=60)
+        pod_runner.stop_controllers()

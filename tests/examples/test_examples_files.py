@@ -5,9 +5,13 @@ the generated CRD schemas *and* the pydantic models the operator uses, bare spec
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Any
 
+import jsonschema
 import pytest
+import yaml
 from examplefiles import (
     EXAMPLES,
     REPO,
@@ -21,6 +25,8 @@ from manifests import VERSIONS, CrdSchemas, kind_key, load_documents, project_cr
 
 from llmsim import profiles
 from llmsim.loadgen import scenario_file
+
+CHART = REPO / "charts" / "llmsim"
 
 DOCS = list(documents())
 OBJECTS = [d for d in DOCS if is_kubernetes_object(d.body) and d.path.name != "kustomization.yaml"]
@@ -81,8 +87,26 @@ def test_custom_resources_validate_with_the_models(doc: Document) -> None:
 def test_bare_specs_load(doc: Document) -> None:
     if doc.path.parent.name == "scenarios":
         assert scenario_file.load_file(doc.path).duration_s > 0
+    elif doc.path.name == "values.yaml":  # values for the chart (examples/drills): its schema, its profile
+        defaults = yaml.safe_load((CHART / "values.yaml").read_text(encoding="utf-8"))
+        schema = json.loads((CHART / "values.schema.json").read_text(encoding="utf-8"))
+        jsonschema.validate(_merged(defaults, doc.body), schema)
+        profile = (doc.body.get("provider") or {}).get("profile")
+        if profile is not None:
+            assert profiles.parse_spec(profile, doc.where, "provider") is not None
     else:
         pytest.fail(f"{doc.where}: a bare spec outside examples/scenarios; make it a whole resource")
+
+
+def _merged(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in over.items():
+        out[key] = (
+            _merged(base[key], value)
+            if isinstance(value, dict) and isinstance(base.get(key), dict)
+            else value
+        )
+    return out
 
 
 def test_no_example_names_a_namespace_the_webhook_excludes() -> None:
