@@ -7,6 +7,7 @@ from typing import Any
 
 import kopf
 
+from llmsim import redact
 from llmsim_operator.handlers import all as handlers
 from llmsim_operator.handlers.common import SETTINGS_KEY
 from llmsim_operator.settings import OperatorSettings
@@ -43,6 +44,7 @@ def kopf_options(settings: OperatorSettings) -> dict[str, Any]:
 def run(namespaces: list[str] | None = None, standalone: bool = False, verbose: bool = False) -> int:
     """Block running the operator until it is stopped (SIGINT/SIGTERM)."""
     settings = effective_settings(namespaces, standalone, OperatorSettings())
+    redact.install_logging()  # kopf's records and ours: messages, arguments and tracebacks
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

@@ -31,7 +31,8 @@ MIN_LATENCY_MS = 0.01
 
 @dataclass
 class Observations:
-    """Measured samples, in milliseconds and tokens (chunks stand in for tokens)."""
+    """Measured samples, in milliseconds and tokens (the recorded output-carrying events: tokens,
+    except Gemini's chunks of several)."""
 
     ttft_ms: list[float] = field(default_factory=list)
     itl_ms: list[float] = field(default_factory=list)

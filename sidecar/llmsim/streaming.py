@@ -30,6 +30,46 @@ class ClientGone(Exception):
     """The client closed the connection while we were sending."""
 
 
+RELEASE: web.AppKey[asyncio.Event] = web.AppKey("llmsim_release_holds", asyncio.Event)
+"""Set when the server shuts down: every held connection (a `timeout` stall) lets go at once."""
+
+HOLD_CHECK_S = 0.1
+"""How often a held connection looks whether its client is still there (aiohttp does not cancel
+a handler whose client left, so a hold must notice by itself)."""
+
+
+def install_release(app: web.Application) -> None:
+    """Give `app` the shutdown event that ends its held connections (set on `on_shutdown`)."""
+    app[RELEASE] = asyncio.Event()
+
+    async def release(app: web.Application) -> None:
+        app[RELEASE].set()
+
+    app.on_shutdown.append(release)
+
+
+async def hold(request: web.Request, seconds: float) -> None:
+    """Hold the connection for up to `seconds`: returns when they are over or the server shuts
+    down (`RELEASE`), raises ClientGone as soon as the client has left (within `HOLD_CHECK_S`)."""
+    loop = asyncio.get_running_loop()
+    release = request.app.get(RELEASE)
+    deadline = loop.time() + seconds
+    while (left := deadline - loop.time()) > 0:
+        if release is not None and release.is_set():
+            return
+        transport = request.transport
+        if transport is None or transport.is_closing():
+            raise ClientGone()
+        step = min(left, HOLD_CHECK_S)
+        if release is None:
+            await asyncio.sleep(step)
+            continue
+        try:
+            await asyncio.wait_for(release.wait(), step)
+        except TimeoutError:
+            pass
+
+
 async def sleep_until(deadline: float) -> None:
     loop = asyncio.get_running_loop()
     delay = deadline - loop.time()
@@ -50,20 +90,23 @@ async def _send_body(
     request: web.Request, answer: BodyAnswer, start: float, on_token: TokenCallback | None
 ) -> web.StreamResponse:
     await sleep_until(start + answer.at_s)
-    if answer.end != "eof":
-        return await _cut(
-            request,
-            answer.end,
-            answer.stall_s,
-            partial=answer.body,
-            status=answer.status,
-            headers=answer.headers,
-        )
-    response = web.Response(status=answer.status, headers=answer.headers, body=answer.body)
-    await response.prepare(request)
-    if on_token is not None and answer.status == 200:
-        on_token(asyncio.get_running_loop().time())
-    await response.write_eof()
+    try:
+        if answer.end != "eof":
+            return await _cut(
+                request,
+                answer.end,
+                answer.stall_s,
+                partial=answer.body,
+                status=answer.status,
+                headers=answer.headers,
+            )
+        response = web.Response(status=answer.status, headers=answer.headers, body=answer.body)
+        await response.prepare(request)
+        if on_token is not None and answer.status == 200:
+            on_token(asyncio.get_running_loop().time())
+        await response.write_eof()
+    except ConnectionError as exc:  # the client left before its answer (aiohttp's reset error too)
+        raise ClientGone() from exc
     return response
 
 
@@ -107,7 +150,7 @@ async def _send_stream(
             except ConnectionError:
                 pass  # every frame was written (e.g. `[DONE]`) and the client left: a whole answer
         elif answer.end == "stall":
-            await asyncio.sleep(answer.stall_s)
+            await hold(request, answer.stall_s)
             _abort(request)
         else:
             _abort(request)
@@ -121,7 +164,7 @@ async def _cut(
 ) -> web.StreamResponse:
     """A non-streamed response that never completes: stall, or send half a body and cut."""
     if end == "stall":
-        await asyncio.sleep(stall_s)
+        await hold(request, stall_s)
         _abort(request)
         return web.StreamResponse()
     response = web.StreamResponse(

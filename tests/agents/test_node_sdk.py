@@ -1,5 +1,6 @@
 """The official `openai` Node SDK (npm), run with the machine's Node, against `llmsim serve`:
-streaming, tools (its `runTools` runner and streamed parallel calls) and one fault.
+streaming, tools (its `runTools` runner and streamed parallel calls), faults (a rate limit and an
+authentication failure), the rate-limit headers and a refusal.
 
 The SDK is installed lazily into tests/agents/node/ from the committed package-lock.json (npm ci);
 the test skips, saying why, when node or npm is missing or the registry is unreachable.
@@ -83,3 +84,11 @@ def test_the_node_sdk_streams_runs_tools_and_raises_the_fault(
     assert fault["raised"] and fault["rateLimitError"] and fault["status"] == 429
     assert fault["code"] == "rate_limit_exceeded" and fault["type"] == "requests"
     assert fault["requestID"].startswith("req_") and fault["retryAfter"] and fault["retryAfterMs"]
+
+    assert seen["headers"] == {"limit": "500", "remaining": seen["headers"]["remaining"], "tokens": "30000"}
+    assert 0 < int(seen["headers"]["remaining"]) < 500
+    auth = seen["auth"]
+    assert auth == {"raised": True, "authenticationError": True, "status": 401, "code": "invalid_api_key"}
+    refusal = seen["refusal"]
+    assert refusal["refusal"] == refusal["streamed"] == "I'm sorry, but I can't help with that."
+    assert refusal["content"] is None

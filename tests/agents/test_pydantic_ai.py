@@ -12,6 +12,7 @@ import pytest
 from google import genai
 from google.genai import types
 from pydantic_ai import Agent, RunContext
+from pydantic_ai.exceptions import ContentFilterError
 from pydantic_ai.messages import ModelRequest, ToolReturnPart
 from pydantic_ai.models import Model
 from pydantic_ai.models.anthropic import AnthropicModel
@@ -89,3 +90,15 @@ async def test_the_streamed_agent_run_ends_too(
     async with agent.run_stream("What is the weather in Oslo?") as run:
         output = await run.get_output()
     assert output == "It is -3 C there." and len(calls) == 1
+
+
+@pytest.mark.parametrize("name", ["openai-chat", "openai-responses", "azure", "anthropic", "gemini"])
+def test_a_filtered_answer_stops_the_agent_with_its_content_filter_error(
+    sim_server_factory: Callable[..., SimServer], name: str
+) -> None:
+    """Each provider's content-filter outcome (OpenAI/Azure `content_filter`, the Responses API's
+    `incomplete` for `content_filter`, Anthropic `refusal`, Gemini `SAFETY`) is what the framework
+    recognises as one: it raises ContentFilterError instead of returning a truncated answer."""
+    server = sim_server_factory({**FAST, "faults": {"rates": {"content_filter": 1.0}}})
+    with pytest.raises(ContentFilterError):
+        weather_agent(models(server.url)[name], []).run_sync("What is the weather in Oslo?")

@@ -105,7 +105,14 @@ def test_rbac_has_no_wildcards_and_reads_no_arbitrary_secret(
     for verb in ("get", "list", "watch"):
         assert not allows(cluster, "", "secrets", verb, name="some-app-secret"), verb
     env = operator_env(result)
-    assert allows(cluster, "", "secrets", "get", name=env["LLMSIM_OPERATOR_CA_SECRET"])
+    injected = [n for n in env["LLMSIM_OPERATOR_INJECT_NAMESPACES"].split(",") if n]
+    ca = env["LLMSIM_OPERATOR_CA_SECRET"]
+    if any("configmaps" in r["resources"] for r in cluster):
+        assert allows(cluster, "", "secrets", "get", name=ca)  # cluster scope: every namespace
+    else:  # namespaced scope: in each injected namespace, by name
+        assert injected and not allows(cluster, "", "secrets", "get", name=ca)
+        for injected_namespace in injected:
+            assert allows(rules_of(result, "Role", injected_namespace), "", "secrets", "get", name=ca)
     namespace = env["LLMSIM_OPERATOR_NAMESPACE"]
     assert allows(
         rules_of(result, "Role", namespace),

@@ -86,9 +86,11 @@ def helm(plane: ControlPlane, *args: str, timeout_s: float = 120) -> subprocess.
     return result
 
 
-def install(plane: ControlPlane, webhook_port: int, **values: Any) -> Release:
+def install(
+    plane: ControlPlane, webhook_port: int, release: str = RELEASE, namespace: str = NAMESPACE, **values: Any
+) -> Release:
     """`helm install` of the chart with the local-control-plane values; `values` are `--set-json`
-    overrides by dotted key."""
+    overrides by dotted key. A release name containing "llmsim" names its Deployment."""
     overrides = {
         "webhook.url": f"https://127.0.0.1:{webhook_port}",
         "webhook.port": webhook_port,
@@ -96,7 +98,11 @@ def install(plane: ControlPlane, webhook_port: int, **values: Any) -> Release:
     }
     sets = [arg for key, value in overrides.items() for arg in ("--set-json", f"{key}={json.dumps(value)}")]
     helm(
-        plane, "install", RELEASE, str(CHART), "--namespace", NAMESPACE, "--create-namespace",
+        plane, "install", release, str(CHART), "--namespace", namespace, "--create-namespace",
         "--values", str(LOCAL_VALUES), *sets,
     )  # fmt: skip
-    return Release(plane, RELEASE, NAMESPACE, webhook_port)
+    return Release(plane, release, namespace, webhook_port)
+
+
+def uninstall(release: Release) -> None:
+    helm(release.plane, "uninstall", release.name, "--namespace", release.namespace, "--wait")

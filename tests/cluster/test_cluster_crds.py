@@ -132,7 +132,8 @@ CEL_CASES: dict[tuple[str, str, str], tuple[dict[str, Any], str]] = {
     ),
     ("simulationprofiles", "spec.faults.rates", "keys must be one of 'rate_limit', 'quota', 'overloaded', "
      "'server_error', 'timeout', 'context_length', 'disconnect', 'slow_stream', 'malformed_chunk', "
-     "'midstream_error', 'none'"): (
+     "'midstream_error', 'authentication', 'permission', 'content_filter', 'refusal', 'prompt_filter', "
+     "'none'"): (
         {"faults": {"rates": {"rate_limitt": 0.1}}}, "spec.faults.rates",
     ),
     ("simulationprofiles", "spec.faults.windows[]", "everyS must be >= durationS"): (

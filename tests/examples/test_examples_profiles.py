@@ -66,6 +66,18 @@ def test_outage_window_repeats_so_any_long_run_crosses_an_outage_and_a_recovery(
     assert window.start_s + window.duration_s < window.every_s <= drill - window.duration_s
 
 
+def test_gateway_guardrails_requires_test_keys_and_refuses_and_filters_some_answers() -> None:
+    import re
+
+    faults = load("gateway-guardrails").spec.faults
+    assert faults.require_key is not None
+    assert re.fullmatch(faults.require_key.pattern, "sk-test-abc123")
+    assert not re.fullmatch(faults.require_key.pattern, "sk-live-abc123")
+    assert set(faults.rates) == {FaultType.REFUSAL, FaultType.CONTENT_FILTER, FaultType.PROMPT_FILTER}
+    assert sum(faults.rates.values()) <= 0.1 and faults.rate_limits is None
+    assert faults.rate_limit_headers.enabled and faults.rate_limit_headers.requests_per_minute == 60
+
+
 def test_perturb_live_traffic_is_limited_in_every_way() -> None:
     spec = load("perturb-live-traffic").spec
     assert spec.mode is Mode.PERTURB

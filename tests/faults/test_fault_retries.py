@@ -84,9 +84,12 @@ def test_openai_sdk_waits_the_retry_after_and_then_succeeds(limited: SimServer, 
             azure_endpoint=limited.url, api_version="2024-10-21", api_key="az", http_client=http
         )
     first = client.chat.completions.with_raw_response.create(model="gpt-4o-mini", messages=USER)  # type: ignore[arg-type]
-    assert first.headers["x-ratelimit-limit-requests"] == "120"
     assert first.headers["x-ratelimit-remaining-requests"] == "0"
-    assert first.headers["x-ratelimit-reset-requests"].endswith("ms")
+    if provider == "openai":  # Azure sends only the remaining-* pair
+        assert first.headers["x-ratelimit-limit-requests"] == "120"
+        assert first.headers["x-ratelimit-reset-requests"].endswith("ms")
+    else:
+        assert "x-ratelimit-limit-requests" not in first.headers
     second = client.chat.completions.create(model="gpt-4o-mini", messages=USER)  # type: ignore[arg-type]
     assert second.choices[0].message.content
     assert_waited_per_retry_after(rec)

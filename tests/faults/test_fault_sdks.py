@@ -39,7 +39,10 @@ CLIENT_TIMEOUT_S = 0.2
 FAULTS = [
     "rate_limit", "quota", "overloaded", "server_error", "context_length", "timeout",
     "disconnect", "malformed_chunk", "midstream_error", "slow_stream", "none",
+    "authentication", "permission", "prompt_filter", "content_filter", "refusal",
 ]  # fmt: skip
+"""Every fault type (`content_filter` and `refusal` answer: their fields are asserted in
+test_safety_faults_sdk.py; so is Gemini's `prompt_filter`, a 200 with `promptFeedback`)."""
 Check = Callable[[BaseException], bool]
 
 
@@ -60,6 +63,9 @@ def openai_expected(fault: str, stream: bool) -> tuple[type[BaseException], Chec
         "overloaded": status(openai.InternalServerError, 503),
         "server_error": status(openai.InternalServerError, 500),
         "context_length": (openai.BadRequestError, lambda e: e.code == "context_length_exceeded"),
+        "authentication": status(openai.AuthenticationError, 401),
+        "permission": status(openai.PermissionDeniedError, 403),
+        "prompt_filter": (openai.BadRequestError, lambda e: e.code in ("invalid_prompt", "content_filter")),
         "timeout": plain(openai.APITimeoutError),
         "disconnect": plain(openai.APIConnectionError),
         "malformed_chunk": plain(json.JSONDecodeError),
@@ -77,6 +83,9 @@ def anthropic_expected(fault: str, stream: bool) -> tuple[type[BaseException], C
         "overloaded": status(anthropic.InternalServerError, 529),
         "server_error": status(anthropic.InternalServerError, 500),
         "context_length": status(anthropic.BadRequestError, 400),
+        "authentication": status(anthropic.AuthenticationError, 401),
+        "permission": status(anthropic.PermissionDeniedError, 403),
+        "prompt_filter": status(anthropic.BadRequestError, 400),
         "timeout": plain(anthropic.APITimeoutError),
         "disconnect": plain(httpx2.RemoteProtocolError) if stream else plain(anthropic.APIConnectionError),
         "malformed_chunk": plain(json.JSONDecodeError),
@@ -94,6 +103,8 @@ def gemini_expected(fault: str, stream: bool) -> tuple[type[BaseException], Chec
         "overloaded": status(genai_errors.ServerError, 503, "code"),
         "server_error": status(genai_errors.ServerError, 500, "code"),
         "context_length": status(genai_errors.ClientError, 400, "code"),
+        "authentication": status(genai_errors.ClientError, 400, "code"),
+        "permission": status(genai_errors.ClientError, 403, "code"),
         "timeout": plain(httpx2.ReadTimeout),
         "disconnect": plain(httpx2.RemoteProtocolError),
         "malformed_chunk": plain(genai_errors.UnknownApiResponseError)
@@ -111,6 +122,9 @@ def ollama_expected(fault: str, stream: bool) -> tuple[type[BaseException], Chec
         "overloaded": status(ollama.ResponseError, 503),
         "server_error": status(ollama.ResponseError, 500),
         "context_length": status(ollama.ResponseError, 400),
+        "authentication": status(ollama.ResponseError, 401),
+        "permission": status(ollama.ResponseError, 403),
+        "prompt_filter": status(ollama.ResponseError, 400),
         "timeout": plain(httpx.ReadTimeout),
         "disconnect": plain(httpx.RemoteProtocolError),
         "malformed_chunk": plain(json.JSONDecodeError),
@@ -211,8 +225,11 @@ def test_the_sdk_raises_what_the_real_provider_makes_it_raise_after_one_request(
 ) -> None:
     sent: list[Any] = []
     expected = EXPECTED[provider](fault, stream)
-    if expected is None:
-        assert call(provider, server.url, fault, stream, sent.append)  # no error: a full reply
+    if expected is None and (provider, fault) == ("gemini", "prompt_filter"):
+        assert call(provider, server.url, fault, stream, sent.append) == ""  # blocked: no candidates
+    elif expected is None:
+        text = call(provider, server.url, fault, stream, sent.append)  # no error: a reply
+        assert text or fault == "refusal"  # (OpenAI's refusal is in `refusal`, not in the text)
     else:
         cls, check = expected
         with pytest.raises(cls) as caught:

@@ -52,6 +52,7 @@ def test_the_job_is_a_valid_indexed_job_of_restricted_workers() -> None:
     pod = job["spec"]["template"]["spec"]
     assert pod["restartPolicy"] == "Never" and pod["securityContext"]["runAsNonRoot"] is True
     assert job["spec"]["backoffLimitPerIndex"] == 1 and job["spec"]["activeDeadlineSeconds"] > spec.duration_s
+    assert pod["automountServiceAccountToken"] is False  # the workers never call the API server
 
 
 def test_the_api_key_reaches_the_workers_from_its_secret_by_reference_only() -> None:

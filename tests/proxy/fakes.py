@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from aiohttp import web
+from aiohttp.typedefs import Handler
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -96,19 +97,31 @@ class Upstream:
     """Per stream, the loop time each event was written."""
     started_at: list[float] = field(default_factory=list)
     """Per stream, the loop time its schedule started (event k is due `ttft_s + k * itl_s` later)."""
+    bodies: list[bytes] = field(default_factory=list)
+    """The raw body of every request, in arrival order."""
     port: int = 0
 
     def app(self) -> web.Application:
-        app = web.Application()
+        @web.middleware
+        async def record_body(request: web.Request, handler: Handler) -> web.StreamResponse:
+            self.bodies.append(await request.read())
+            return await handler(request)
+
+        app = web.Application(middlewares=[record_body], client_max_size=64 * 1024 * 1024)
         app.router.add_post("/v1/chat/completions", self.openai_chat)
         app.router.add_post("/v1/messages", self.anthropic_messages)
         app.router.add_get("/plain", self.plain)
+        app.router.add_post("/echo", self.echo)
         app.router.add_post("/v1/gzip/chat/completions", self.gzip_stream)
         return app
 
     async def plain(self, request: web.Request) -> web.Response:
         self.requests.append(dict(request.headers))
         return web.Response(text="origin says hi")
+
+    async def echo(self, request: web.Request) -> web.Response:
+        self.requests.append(dict(request.headers))
+        return web.Response(body=await request.read(), content_type="application/octet-stream")
 
     async def gzip_stream(self, request: web.Request) -> web.StreamResponse:
         """SSE compressed with gzip, flushed after every event (as some gateways do)."""
@@ -157,7 +170,14 @@ class Upstream:
 
     async def openai_chat(self, request: web.Request) -> web.StreamResponse:
         self.requests.append(dict(request.headers))
-        body = await request.json()
+        try:
+            body = json.loads(await request.read())
+        except (ValueError, RecursionError):  # as OpenAI answers a body it cannot read
+            error = {
+                "message": "We could not parse the JSON body of your request.",
+                "type": "invalid_request_error",
+            }
+            return web.json_response({"error": {**error, "param": None, "code": None}}, status=400)
         model = body.get("model", "gpt-4o-mini")
         if not body.get("stream"):
             await asyncio.sleep(self.ttft_s)
@@ -249,10 +269,11 @@ class Upstream:
         return await self._stream(request, frames)
 
 
-async def start_upstream(upstream: Upstream, pki: Pki) -> web.AppRunner:
+async def start_upstream(upstream: Upstream, pki: Pki | None) -> web.AppRunner:
+    """Serve `upstream` on 127.0.0.1 (TLS with `pki`'s leaf, plain HTTP without)."""
     runner = web.AppRunner(upstream.app(), access_log=None)
     await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=pki.server_context())
+    site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=pki.server_context() if pki else None)
     await site.start()
     server = site._server
     assert server is not None

@@ -196,3 +196,17 @@ async def test_a_whole_body_that_meets_a_stream_fault_is_cut_or_truncated_as_the
         with pytest.raises(ValueError):
             json.loads(truncated)
     assert len(upstream.requests) == 2
+
+
+async def test_safety_faults_leave_a_forwarded_answer_as_it_came(
+    proxy_factory: ProxyFactory, upstream: Upstream
+) -> None:
+    """A real answer cannot be made to refuse: `refusal` and `content_filter` pass it through."""
+    proxy = await proxy_factory(perturb_spec(0, 0))
+    seen: list[str | None] = []
+    proxy.runtime.finished.append(lambda record: seen.append(record.fault))
+    status, _, _, plain = await timed_stream(proxy)
+    for fault in ("refusal", "content_filter"):
+        got_status, _, _, body = await timed_stream(proxy, headers={"x-llmsim-fault": fault})
+        assert (got_status, body) == (status, plain) == (200, plain)
+    assert seen == [None, None, None] and len(upstream.requests) == 3

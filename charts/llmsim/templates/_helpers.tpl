@@ -106,7 +106,7 @@ app.kubernetes.io/component: operator
 - key: kubernetes.io/metadata.name
   operator: NotIn
   values: {{ include "llmsim.excludedNamespaces" . }}
-{{- with .Values.injection.namespaces }}
+{{- with include "llmsim.injectNamespaces" . | fromJsonArray }}
 - key: kubernetes.io/metadata.name
   operator: In
   values: {{ toJson . }}

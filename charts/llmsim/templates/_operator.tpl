@@ -11,7 +11,7 @@ tests/chart/test_chart_operator_env.py checks that this list and the settings cl
 - name: LLMSIM_OPERATOR_WATCH_NAMESPACES
   value: {{ join "," .Values.operator.watchNamespaces | quote }}
 - name: LLMSIM_OPERATOR_INJECT_NAMESPACES
-  value: {{ join "," .Values.injection.namespaces | quote }}
+  value: {{ join "," (include "llmsim.injectNamespaces" . | fromJsonArray) | quote }}
 - name: LLMSIM_OPERATOR_EXCLUDED_NAMESPACES
   value: {{ join "," .Values.injection.excludedNamespaces | quote }}
 - name: LLMSIM_OPERATOR_SIDECAR_IMAGE

@@ -24,3 +24,56 @@
   resources: ["events"]
   verbs: ["create", "patch"]
 {{- end }}
+
+{{/* "namespaced" or "cluster": `rbac.scope`, else namespaced exactly when `watchNamespaces` is set. */}}
+{{- define "llmsim.rbacScope" -}}
+{{- $scope := .Values.rbac.scope | default "" -}}
+{{- if eq $scope "" -}}
+{{- ternary "namespaced" "cluster" (gt (len .Values.operator.watchNamespaces) 0) -}}
+{{- else if and (eq $scope "namespaced") (not .Values.operator.watchNamespaces) -}}
+{{- fail "rbac.scope: namespaced needs operator.watchNamespaces (the namespaces to grant Roles in)" -}}
+{{- else -}}
+{{- $scope -}}
+{{- end -}}
+{{- end }}
+
+{{/* The namespaces the webhook may inject into (JSON list; empty: every namespace not excluded).
+With namespaced RBAC and no `injection.namespaces`, the watched namespaces not excluded: the
+operator holds Roles there only, so it could not create the CA Secret anywhere else. */}}
+{{- define "llmsim.injectNamespaces" -}}
+{{- if .Values.injection.namespaces -}}
+{{- toJson .Values.injection.namespaces -}}
+{{- else if eq (include "llmsim.rbacScope" .) "namespaced" -}}
+{{- $out := list -}}
+{{- range .Values.operator.watchNamespaces -}}
+{{- if not (has . $.Values.injection.excludedNamespaces) -}}{{- $out = append $out . -}}{{- end -}}
+{{- end -}}
+{{- toJson $out -}}
+{{- else -}}
+[]
+{{- end -}}
+{{- end }}
+
+{{/* Namespaced RBAC: every namespace the operator gets a Role in (JSON list). */}}
+{{- define "llmsim.rbacNamespaces" -}}
+{{- concat .Values.operator.watchNamespaces (include "llmsim.injectNamespaces" . | fromJsonArray) | uniq | toJson -}}
+{{- end }}
+
+{{/* Injected pods: counted per profile and flagged when they miss the sidecar. */}}
+{{- define "llmsim.podRules" -}}
+- apiGroups: [""]
+  resources: ["pods"]
+  verbs: ["get", "list", "watch"]
+{{- end }}
+
+{{/* Injecting pods in a namespace: the sidecars' CA Secret there, created once, then read and
+rotated by name only (no other Secret is readable). */}}
+{{- define "llmsim.caSecretRules" -}}
+- apiGroups: [""]
+  resources: ["secrets"]
+  verbs: ["create"]
+- apiGroups: [""]
+  resources: ["secrets"]
+  resourceNames: [{{ .Values.ca.secretName | quote }}]
+  verbs: ["get", "patch", "update"]
+{{- end }}

@@ -9,6 +9,7 @@ from typing import Any
 
 import yaml
 
+from llmsim import redact
 from llmsim.api.resources import API_KEY_ENV, LoadScenarioResourceSpec
 from llmsim_operator import constants as c
 from llmsim_operator.resources import names
@@ -86,6 +87,8 @@ def job(
                 "metadata": {"labels": labels(scenario, run_name)},
                 "spec": {
                     "restartPolicy": "Never",
+                    # the workers talk to the target, never to the API server: no token to steal
+                    "automountServiceAccountToken": False,
                     "securityContext": {
                         "runAsNonRoot": True,
                         "runAsUser": c.SIDECAR_UID,
@@ -125,8 +128,9 @@ def job(
 
 
 def report_config_map(scenario: str, namespace: str, run_name: str, report: dict[str, Any]) -> dict[str, Any]:
-    """The merged report.json of one run (gzip in `binaryData` when too large for `data`)."""
-    text = json.dumps(report, indent=1, sort_keys=False)
+    """The merged report.json of one run (gzip in `binaryData` when too large for `data`), redacted
+    (a parallelism-1 report comes from a worker's log as it is)."""
+    text = json.dumps(redact.redact_document(report), indent=1, sort_keys=False)
     body: dict[str, Any] = {
         "apiVersion": "v1",
         "kind": "ConfigMap",

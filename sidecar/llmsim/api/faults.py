@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from llmsim.api.base import StrictModel
 
@@ -33,6 +34,21 @@ class FaultType(StrEnum):
     """A broken stream frame after k tokens (for client hardening tests)."""
     MIDSTREAM_ERROR = "midstream_error"
     """The provider's in-stream error event after k tokens."""
+    AUTHENTICATION = "authentication"
+    """HTTP 401 in the provider's shape (invalid or missing API key)."""
+    PERMISSION = "permission"
+    """HTTP 403 in the provider's shape (the key may not use this model or API)."""
+    CONTENT_FILTER = "content_filter"
+    """The provider's output safety system stops the answer after k tokens: Azure/OpenAI
+    `finish_reason: content_filter` (Azure with `content_filter_results`), Gemini
+    `finishReason: SAFETY` with `safetyRatings`, Anthropic `stop_reason: refusal`."""
+    REFUSAL = "refusal"
+    """The model declines: OpenAI/Azure fill `message.refusal` (content null), Anthropic stops with
+    `stop_reason: refusal`, Gemini and Ollama answer with a refusal text."""
+    PROMPT_FILTER = "prompt_filter"
+    """The prompt is rejected by the provider's input filter: Azure HTTP 400 `code: content_filter`
+    with `innererror`, OpenAI HTTP 400 `invalid_prompt`, Anthropic HTTP 400, Gemini HTTP 200 with
+    `promptFeedback.blockReason: SAFETY` and no candidates, Ollama HTTP 400."""
     NONE = "none"
     """No fault (useful to force a clean answer with `x-llmsim-fault: none`)."""
 
@@ -108,6 +124,42 @@ class RateLimits(StrictModel):
         return self
 
 
+class RateLimitHeaders(StrictModel):
+    """The rate-limit headers sent while `rateLimits` is unset: the tier they report.
+
+    Nothing is enforced: the numbers come from a bucket per API key and model that is debited like
+    an enforced one (so `remaining` falls and refills) but never rejects. Unset figures take the
+    provider's default tier (see docs/faults.md); Gemini and Ollama send no rate-limit headers.
+    """
+
+    enabled: bool = True
+    """Send the headers (false: only an enforced `rateLimits` produces them)."""
+    requests_per_minute: int | None = Field(default=None, ge=1)
+    """Requests per minute reported (default: the provider's default tier)."""
+    tokens_per_minute: int | None = Field(default=None, ge=1)
+    """Tokens per minute reported by OpenAI/Azure (input + max output tokens; default: the tier's)."""
+    input_tokens_per_minute: int | None = Field(default=None, ge=1)
+    """Anthropic's input tokens per minute (default: the tier's)."""
+    output_tokens_per_minute: int | None = Field(default=None, ge=1)
+    """Anthropic's output tokens per minute, charged `max_tokens` up front (default: the tier's)."""
+
+
+class RequiredKey(StrictModel):
+    """Answer requests whose API key does not match with the provider's 401."""
+
+    pattern: str = Field(min_length=1)
+    """A regular expression the whole API key must match (e.g. `sk-test-.*`)."""
+
+    @field_validator("pattern")
+    @classmethod
+    def _compiles(cls, pattern: str) -> str:
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            raise ValueError(f"not a regular expression ({exc})") from None
+        return pattern
+
+
 class FaultParams(StrictModel):
     """Knobs of the individual fault types."""
 
@@ -132,6 +184,10 @@ class FaultSpec(StrictModel):
     """Fail the first N attempts of each conversation, then succeed."""
     rate_limits: RateLimits | None = None
     """Stateful per-key rate limits answered with truthful headers."""
+    rate_limit_headers: RateLimitHeaders = Field(default_factory=RateLimitHeaders)
+    """The tier the rate-limit headers report while `rateLimits` is unset."""
+    require_key: RequiredKey | None = None
+    """Only API keys matching a pattern are accepted; others (and none) get the provider's 401."""
     params: FaultParams = Field(default_factory=FaultParams)
     """Parameters of the individual fault types."""
 

@@ -323,6 +323,10 @@ class SimulationProfileSpec(StrictModel):
     """Injected errors."""
     intercept_hosts: list[str] = Field(default_factory=list)
     """Extra provider hosts (`host` or `host:port`) the proxy intercepts, e.g. an in-cluster vLLM."""
+    allow_upstream_header: bool = False
+    """base-url capture only: honour a request's `x-llmsim-upstream: https://host` (its host must be
+    one the proxy intercepts: a provider's or `interceptHosts`). Off: the header is refused with
+    the provider's 400, and the upstream is the provider's configured base URL."""
     match: list[MatchRule] = Field(default_factory=list)
     """Only requests matching one of these rules are simulated/perturbed (empty: all)."""
     percentage: float = Field(default=100.0, ge=0, le=100)

@@ -17,6 +17,7 @@ from typing import Any
 
 from rich.console import Console
 
+from llmsim import redact
 from llmsim.api.scenario import ApiKeySource, LoadScenarioSpec, Steady, TargetProvider
 from llmsim.errors import LLMSimError
 from llmsim.loadgen import pricing
@@ -145,7 +146,7 @@ def cmd_load(args: argparse.Namespace) -> int:
             print(f"llmsim load: {exc.source}: {problem}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except LLMSimError as exc:
-        print(f"llmsim load: {exc}", file=sys.stderr)
+        print(redact.redact_text(f"llmsim load: {exc}"), file=sys.stderr)
         return EXIT_BAD_INPUT
     # Imported here: the run pulls in aiohttp and matplotlib, which `llmsim --help` does not need.
     from llmsim.loadgen import console as live_console
@@ -183,7 +184,7 @@ def cmd_load(args: argparse.Namespace) -> int:
                 )
             )
     except LLMSimError as exc:
-        print(f"llmsim load: {exc}", file=sys.stderr)
+        print(redact.redact_text(f"llmsim load: {exc}"), file=sys.stderr)
         return EXIT_BAD_INPUT
     except OSError as exc:
         print(f"llmsim load: cannot write results to {args.out}: {exc.strerror or exc}", file=sys.stderr)
@@ -193,7 +194,7 @@ def cmd_load(args: argparse.Namespace) -> int:
             time.sleep(args.metrics_linger)  # the last scrape sees the final counts
             exporter.close()
     for note in result.partial.notes:
-        print(f"llmsim load: {note}", file=sys.stderr)
+        print(redact.redact_text(f"llmsim load: {note}"), file=sys.stderr)
     if result.report is None:
         total = result.partial.total
         print(f"worker {args.worker_index}: {total.requests} requests, {total.failed} failed")

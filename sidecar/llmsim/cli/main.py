@@ -12,7 +12,7 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-from llmsim import __version__
+from llmsim import __version__, redact
 from llmsim.errors import LLMSimError, ProfileError
 
 COMMANDS = {
@@ -44,6 +44,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    redact.install_logging()  # every command's log records, whoever logs them
     arguments = list(sys.argv[1:] if argv is None else argv)
     first = next((a for a in arguments if not a.startswith("-")), None)
     parser = build_parser(first if first in COMMANDS else None)
@@ -52,10 +53,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         code = args.func(args)
     except ProfileError as exc:
         for problem in exc.problems:
-            print(f"llmsim: {exc.source}: {problem}", file=sys.stderr)
+            print(redact.redact_text(f"llmsim: {exc.source}: {problem}"), file=sys.stderr)
         return 2
     except LLMSimError as exc:
-        print(f"llmsim: {exc}", file=sys.stderr)
+        print(redact.redact_text(f"llmsim: {exc}"), file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

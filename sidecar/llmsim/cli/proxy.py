@@ -11,10 +11,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from llmsim import redact
 from llmsim.api.profile import Mode
 from llmsim.errors import LLMSimError
-from llmsim.proxy.ca import DEFAULT_CA_DIR
-from llmsim.proxy.redact import RedactingFilter
+from llmsim.proxy import frontdoor
+from llmsim.proxy.ca import DEFAULT_CA_DIR, DEFAULT_MAX_CONTEXTS
 from llmsim.proxy.runner import ProxyOptions, ProxyServer, parse_address
 from llmsim.runtime import gc_policy
 
@@ -99,6 +100,35 @@ def register(subparsers: Any) -> None:
         metavar="FILE",
         help="append measured TTFT/ITL/E2E of forwarded requests as JSON lines (input of `llmsim profile fit`)",
     )
+    add(
+        "--drain",
+        type=float,
+        default=10.0,
+        metavar="S",
+        help="on SIGTERM, how long in-flight requests and streams may take to finish (default 10)",
+    )
+    add(
+        "--head-timeout",
+        type=float,
+        default=frontdoor.DEFAULT_HEAD_TIMEOUT_S,
+        metavar="S",
+        help="close a connection whose first request head (CONNECT or plain, or the first request "
+        f"after an intercepted TLS handshake) takes longer to complete (default {frontdoor.DEFAULT_HEAD_TIMEOUT_S:g})",
+    )
+    add(
+        "--tunnel-idle-timeout",
+        type=float,
+        default=frontdoor.DEFAULT_TUNNEL_IDLE_S,
+        metavar="S",
+        help=f"close a raw tunnel idle this long (default {frontdoor.DEFAULT_TUNNEL_IDLE_S:g})",
+    )
+    add(
+        "--leaf-cache-size",
+        type=int,
+        default=DEFAULT_MAX_CONTEXTS,
+        metavar="N",
+        help=f"per-host certificates kept in memory, least recently used evicted (default {DEFAULT_MAX_CONTEXTS})",
+    )
     add("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     add("--no-uvloop", action="store_true", help="use the default asyncio event loop")
     add(
@@ -139,6 +169,10 @@ def options_from(args: argparse.Namespace) -> ProxyOptions:
             resolve=resolve,
             bypass_hosts_file=args.bypass_hosts_file,
             observations=args.record,
+            drain_s=args.drain,
+            head_timeout_s=args.head_timeout,
+            tunnel_idle_s=args.tunnel_idle_timeout,
+            leaf_cache_size=args.leaf_cache_size,
         )
         options.validate()
     except ValueError as exc:
@@ -149,7 +183,7 @@ def options_from(args: argparse.Namespace) -> ProxyOptions:
 def configure_logging(level: str) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    handler.addFilter(RedactingFilter())
+    redact.install_logging()  # every record arrives redacted (idempotent: llmsim's main did it)
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

@@ -19,6 +19,9 @@ from llmsim.server.app import create_app
 
 log = logging.getLogger("llmsim.serve")
 
+DEFAULT_DRAIN_TIMEOUT_S = 10.0
+"""How long `serve` lets in-flight answers finish after SIGTERM/SIGINT before it closes them."""
+
 LISTEN_BACKLOG = 4096
 """Pending connections the kernel queues for us (aiohttp's default of 128 resets bursts of new streams)."""
 
@@ -37,6 +40,9 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--max-body-bytes", type=int, default=DEFAULT_MAX_BODY_BYTES, help="largest accepted request body"
     )
+    parser.add_argument("--drain-timeout", type=_drain_seconds, default=DEFAULT_DRAIN_TIMEOUT_S, metavar="SECONDS",
+                        help="on SIGTERM/SIGINT, let in-flight answers finish for at most this long, then close "
+                             f"them (default: {DEFAULT_DRAIN_TIMEOUT_S:g}); held `timeout` faults end at once")  # fmt: skip
     parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     parser.add_argument("--no-uvloop", action="store_true", help="use the default asyncio event loop")
     parser.add_argument(
@@ -79,6 +85,16 @@ def worker_args(args: argparse.Namespace) -> list[str]:
         elif value != action.default:
             out += [flag, str(value)]
     return out
+
+
+def _drain_seconds(raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--drain-timeout: {raw!r} is not a number of seconds") from None
+    if not 0 <= value <= 3600:
+        raise argparse.ArgumentTypeError(f"--drain-timeout: {value:g} must be between 0 and 3600 seconds")
+    return value
 
 
 def build_registry(refs: list[str]) -> profiles.ProfileRegistry:
@@ -140,6 +156,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print=_announce if ctx is None else peers.announce_ready(ctx),
         handle_signals=True,
         backlog=LISTEN_BACKLOG,
+        shutdown_timeout=args.drain_timeout,
         reuse_port=ctx is not None,
     )
     return 0

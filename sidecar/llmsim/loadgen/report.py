@@ -4,14 +4,13 @@ docs/loadgen.md). Pure except for the small read/write helpers at the end."""
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
-from llmsim import __version__, headers
+from llmsim import __version__, redact
 from llmsim.api.scenario import ClosedLoop, LoadScenarioSpec, ModelPrice, WorkflowRun
 from llmsim.errors import LLMSimError
 from llmsim.loadgen import patterns, pricing, recommendations, slo
@@ -29,19 +28,14 @@ from llmsim.loadgen.results import (
 
 SCHEMA_VERSION = 2
 PERCENTILES = sections.PERCENTILES
-CREDENTIAL_HEADERS = frozenset(headers.CREDENTIALS)
-REDACTED = "<redacted>"
+REDACTED = redact.REDACTED
 
 
 def scenario_for_report(spec: LoadScenarioSpec) -> dict[str, Any]:
-    """The scenario as JSON with credentials removed: credential headers and `key=` in the URL
-    are redacted (API keys configured the proper way, via apiKey, are never in the spec)."""
-    doc = spec.model_dump(mode="json", by_alias=True)
-    target = doc["target"]
-    target["headers"] = {
-        k: REDACTED if k.lower() in CREDENTIAL_HEADERS else v for k, v in target["headers"].items()
-    }
-    target["url"] = re.sub(r"([?&]key=)[^&#]*", rf"\1{REDACTED}", target["url"], flags=re.IGNORECASE)
+    """The scenario as JSON with credentials removed (`llmsim.redact`): credential headers, URL
+    userinfo and credential query parameters (API keys configured the proper way, via apiKey, are
+    never in the spec)."""
+    doc: dict[str, Any] = redact.redact_document(spec.model_dump(mode="json", by_alias=True))
     return doc
 
 
@@ -153,7 +147,8 @@ def build(
         },
     }
     doc["recommendations"] = recommendations.derive(doc)
-    return doc
+    redacted: dict[str, Any] = redact.redact_document(doc)  # notes, error examples, messages
+    return redacted
 
 
 def _cost(
@@ -204,12 +199,15 @@ def histograms_of(report: dict[str, Any]) -> dict[str, LogHistogram]:
 
 
 def partial_document(spec: LoadScenarioSpec, partial: Partial) -> dict[str, Any]:
-    return {
+    """A worker's result (written to a file and printed to its log for the operator): redacted."""
+    doc = {
         "kind": PARTIAL_KIND,
         "version": PARTIAL_VERSION,
         "scenario": scenario_for_report(spec),
         "partial": partial.to_dict(),
     }
+    redacted: dict[str, Any] = redact.redact_document(doc)
+    return redacted
 
 
 def read_partial(path: Path) -> tuple[LoadScenarioSpec, Partial]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 from typing import Any
 
 from llmsim.providers import anthropic_request, anthropic_stream
@@ -33,6 +34,8 @@ PROVIDER = anthropic_request.PROVIDER
 _ERRORS: dict[ErrorKind, tuple[int, str, str]] = {
     ErrorKind.INVALID_REQUEST: (400, "invalid_request_error", "Invalid request."),
     ErrorKind.AUTHENTICATION: (401, "authentication_error", "invalid x-api-key"),
+    ErrorKind.INVALID_KEY: (401, "authentication_error", "invalid x-api-key"),
+    ErrorKind.CONTENT_FILTER: (400, "invalid_request_error", "Output blocked by content filtering policy"),
     ErrorKind.PERMISSION: (
         403,
         "permission_error",
@@ -65,6 +68,8 @@ _STOP_REASONS = {
     "length": "max_tokens",
     "tool_calls": "tool_use",
     "stop_sequence": "stop_sequence",
+    "content_filter": "refusal",
+    "refusal": "refusal",
 }
 
 
@@ -95,6 +100,27 @@ def context_length_message(prompt_tokens: int, limit: int) -> str:
     return f"prompt is too long: {prompt_tokens} tokens > {limit} maximum"
 
 
+def _instant(now_unix: float, after_s: float) -> str:
+    return _rfc3339(int(now_unix + max(after_s, 0.0)))
+
+
+@functools.lru_cache(maxsize=512)
+def _rfc3339(unix_s: int) -> str:
+    """A whole second as RFC 3339 UTC (cached: the headers of one minute share a few dozen)."""
+    return dt.datetime.fromtimestamp(unix_s, tz=dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def token_family_headers(
+    family: str, limit: int, remaining: int, reset_s: float, now_unix: float
+) -> dict[str, str]:
+    """`anthropic-ratelimit-{family}-{limit,remaining,reset}` (reset: an RFC 3339 instant)."""
+    return {
+        f"anthropic-ratelimit-{family}-limit": str(limit),
+        f"anthropic-ratelimit-{family}-remaining": str(max(remaining, 0)),
+        f"anthropic-ratelimit-{family}-reset": _instant(now_unix, reset_s),
+    }
+
+
 def ratelimit_headers(
     *,
     requests_limit: int,
@@ -105,21 +131,12 @@ def ratelimit_headers(
     tokens_reset_s: float,
     now_unix: float,
 ) -> dict[str, str]:
-    """`anthropic-ratelimit-*` headers; resets are RFC 3339 instants, as the real API sends them."""
-
-    def instant(after_s: float) -> str:
-        moment = dt.datetime.fromtimestamp(now_unix + max(after_s, 0.0), tz=dt.UTC)
-        return moment.replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-    headers: dict[str, str] = {
-        "anthropic-ratelimit-requests-limit": str(requests_limit),
-        "anthropic-ratelimit-requests-remaining": str(max(requests_remaining, 0)),
-        "anthropic-ratelimit-requests-reset": instant(requests_reset_s),
-    }
-    for prefix in ("tokens", "input-tokens", "output-tokens"):
-        headers[f"anthropic-ratelimit-{prefix}-limit"] = str(tokens_limit)
-        headers[f"anthropic-ratelimit-{prefix}-remaining"] = str(max(tokens_remaining, 0))
-        headers[f"anthropic-ratelimit-{prefix}-reset"] = instant(tokens_reset_s)
+    """`anthropic-ratelimit-*` headers for one requests and one token bucket (the token bucket
+    reported as the `tokens`, `input-tokens` and `output-tokens` families); resets are RFC 3339
+    instants, as the real API sends them."""
+    headers = token_family_headers("requests", requests_limit, requests_remaining, requests_reset_s, now_unix)
+    for family in ("tokens", "input-tokens", "output-tokens"):
+        headers.update(token_family_headers(family, tokens_limit, tokens_remaining, tokens_reset_s, now_unix))
     return headers
 
 

@@ -79,7 +79,12 @@ class ErrorKind(StrEnum):
 
     INVALID_REQUEST = "invalid_request"
     AUTHENTICATION = "authentication"
+    """No usable credentials were sent."""
+    INVALID_KEY = "invalid_key"
+    """An API key was sent and is not valid (Gemini answers this one with 400, not 403)."""
     PERMISSION = "permission"
+    CONTENT_FILTER = "content_filter"
+    """The prompt was rejected by the provider's content filter."""
     NOT_FOUND = "not_found"
     METHOD_NOT_ALLOWED = "method_not_allowed"
     TOO_LARGE = "too_large"

@@ -29,6 +29,7 @@ from typing import Literal, cast
 from llmsim.api.faults import FaultType
 from llmsim.providers import anthropic, gemini, ollama, openai_common, sse
 from llmsim.providers.base import Answer, ApiError, BodyAnswer, ErrorKind, Frame
+from llmsim.simulation import planner
 from llmsim.simulation.faults import STREAM_FAULTS
 from llmsim.simulation.plan import FaultDecision
 from llmsim.simulation.ratelimit import Verdict, go_duration
@@ -40,6 +41,9 @@ KINDS: dict[FaultType, ErrorKind] = {
     FaultType.OVERLOADED: ErrorKind.OVERLOADED,
     FaultType.SERVER_ERROR: ErrorKind.SERVER_ERROR,
     FaultType.CONTEXT_LENGTH: ErrorKind.CONTEXT_LENGTH,
+    FaultType.AUTHENTICATION: ErrorKind.INVALID_KEY,
+    FaultType.PERMISSION: ErrorKind.PERMISSION,
+    FaultType.PROMPT_FILTER: ErrorKind.CONTENT_FILTER,
 }
 """Status faults and the error kind each provider renders them as."""
 
@@ -55,7 +59,23 @@ _OPENAI_MESSAGES: dict[FaultType, str] = {
     "information on this error, read the docs: https://platform.openai.com/docs/guides/error-codes/api-errors.",
     FaultType.OVERLOADED: "The engine is currently overloaded, please try again later.",
     FaultType.SERVER_ERROR: "The server had an error while processing your request. Sorry about that!",
+    FaultType.AUTHENTICATION: "Incorrect API key provided. You can find your API key at "
+    "https://platform.openai.com/account/api-keys.",
+    FaultType.PROMPT_FILTER: "Invalid prompt: your prompt was flagged as potentially violating our usage policy. "
+    "Please try again with a different prompt: https://platform.openai.com/docs/guides/reasoning#advice-on-prompting",
 }
+
+MISSING_KEY_MESSAGES: dict[str, str] = {
+    "openai": "You didn't provide an API key. You need to provide your API key in an Authorization header using "
+    "Bearer auth (i.e. Authorization: Bearer YOUR_KEY), or as the password field (with blank username) if you're "
+    "accessing the API from your browser and are prompted for a username and password. You can obtain an API key "
+    "from https://platform.openai.com/account/api-keys.",
+    "anthropic": "x-api-key header is required",
+}
+"""What a provider says when no key came at all (others: their 401/403 default wording)."""
+
+_AZURE_OWN_WORDING = frozenset({FaultType.AUTHENTICATION, FaultType.PERMISSION, FaultType.PROMPT_FILTER})
+"""Faults Azure answers in its own words (`openai_common`), not OpenAI's."""
 
 
 OPENAI_MALFORMED = (
@@ -81,6 +101,8 @@ def fault_error(
     stateful limiter); forced or random `rate_limit` faults without one quote `retryAfterS`.
     """
     kind = KINDS.get(fault.fault)
+    if fault.fault is FaultType.PROMPT_FILTER and request.provider == "gemini":
+        return None  # a 200 with `promptFeedback` (`substitute_answer`)
     if fault.fault is FaultType.MIDSTREAM_ERROR and not request.stream:
         kind = ErrorKind.SERVER_ERROR  # no stream to break: the request fails as a whole
         fault = dataclasses.replace(fault, fault=FaultType.SERVER_ERROR)
@@ -98,6 +120,15 @@ def fault_error(
     message = _message(fault, request, verdict, retry_after)
     param = "messages" if fault.fault is FaultType.CONTEXT_LENGTH and is_openai(request.provider) else None
     return ApiError(kind, message, param=param, headers=headers)
+
+
+def key_error(provider: str, *, missing: bool) -> ApiError:
+    """The provider's 401 for a request without a key (`missing`) or with one that is not accepted
+    (`faults.requireKey`). Gemini answers a missing key with 403 and a wrong one with 400."""
+    if missing:
+        return ApiError(ErrorKind.AUTHENTICATION, MISSING_KEY_MESSAGES.get(provider, ""))
+    wrong = _OPENAI_MESSAGES[FaultType.AUTHENTICATION] if provider == "openai" else ""
+    return ApiError(ErrorKind.INVALID_KEY, wrong)
 
 
 def retry_headers(seconds: float) -> dict[str, str]:
@@ -132,6 +163,10 @@ def _message(
         )
     if kind is FaultType.RATE_LIMIT and provider in ("openai", "azure", "anthropic"):
         return _rate_limit_message(request, verdict, retry_after or 0.0)
+    if kind is FaultType.PERMISSION and provider == "openai":
+        return f"Project does not have access to model `{request.model}`."
+    if provider == "azure" and kind in _AZURE_OWN_WORDING:
+        return ""
     if is_openai(provider):
         return _OPENAI_MESSAGES.get(kind, "")
     return ""  # the provider module's own wording ("Overloaded", "Resource has been exhausted", ...)
@@ -173,12 +208,23 @@ def _rate_limit_message(request: GenerationRequest, verdict: Verdict | None, ret
     return f"Rate limit reached for {request.model} on requests per min (RPM). Please try again in {wait}."
 
 
-def ratelimit_headers(provider: str, verdict: Verdict, now_unix: float) -> dict[str, str]:
-    """The provider's rate-limit headers for a verdict (on every response while limits are set):
-    OpenAI/Azure `x-ratelimit-*` (Go-style durations), Anthropic `anthropic-ratelimit-*` (RFC 3339
-    instants); Gemini and Ollama send none."""
+def ratelimit_headers(
+    provider: str, verdict: Verdict, now_unix: float, *, output: Verdict | None = None
+) -> dict[str, str]:
+    """The provider's rate-limit headers for a verdict: OpenAI `x-ratelimit-{limit,remaining,reset}-
+    {requests,tokens}` (Go-style durations), Azure `x-ratelimit-remaining-{requests,tokens}` (all it
+    sends), Anthropic `anthropic-ratelimit-*` (RFC 3339 instants); Gemini and Ollama send none.
+
+    `output`: Anthropic's separate output-tokens bucket; then `input-tokens` reports the verdict's
+    token bucket, `output-tokens` this one and `tokens` the more restrictive of the two (as the real
+    API does). Without it, one token bucket serves all three families."""
     headers: dict[str, str] = {}
-    if is_openai(provider):
+    if provider == "azure":
+        if verdict.limit_requests is not None:
+            headers["x-ratelimit-remaining-requests"] = str(verdict.remaining_requests)
+        if verdict.limit_tokens is not None:
+            headers["x-ratelimit-remaining-tokens"] = str(verdict.remaining_tokens)
+    elif provider == "openai":
         if verdict.limit_requests is not None:
             headers["x-ratelimit-limit-requests"] = str(verdict.limit_requests)
             headers["x-ratelimit-remaining-requests"] = str(verdict.remaining_requests)
@@ -188,24 +234,59 @@ def ratelimit_headers(provider: str, verdict: Verdict, now_unix: float) -> dict[
             headers["x-ratelimit-remaining-tokens"] = str(verdict.remaining_tokens)
             headers["x-ratelimit-reset-tokens"] = go_duration(verdict.reset_tokens_s or 0.0)
     elif provider == "anthropic":
-        both = anthropic.ratelimit_headers(
-            requests_limit=verdict.limit_requests or 0,
-            requests_remaining=verdict.remaining_requests or 0,
-            requests_reset_s=verdict.reset_requests_s or 0.0,
-            tokens_limit=verdict.limit_tokens or 0,
-            tokens_remaining=verdict.remaining_tokens or 0,
-            tokens_reset_s=verdict.reset_tokens_s or 0.0,
-            now_unix=now_unix,
-        )
-        for name, value in both.items():
-            is_requests = name.startswith("anthropic-ratelimit-requests-")
-            if (verdict.limit_requests if is_requests else verdict.limit_tokens) is not None:
-                headers[name] = value
+        headers.update(_anthropic_headers(verdict, now_unix, output))
     return headers
+
+
+def _anthropic_headers(verdict: Verdict, now_unix: float, output: Verdict | None) -> dict[str, str]:
+    headers: dict[str, str] = {}
+    if verdict.limit_requests is not None:
+        headers.update(anthropic.token_family_headers(
+            "requests", verdict.limit_requests, verdict.remaining_requests or 0, verdict.reset_requests_s or 0.0,
+            now_unix))  # fmt: skip
+    main: dict[str, str] = {}
+    if verdict.limit_tokens is not None:
+        main = anthropic.token_family_headers(
+            "tokens",
+            verdict.limit_tokens,
+            verdict.remaining_tokens or 0,
+            verdict.reset_tokens_s or 0.0,
+            now_unix,
+        )
+    out: dict[str, str] = {}
+    if output is not None and output.limit_tokens is not None:
+        out = anthropic.token_family_headers(
+            "tokens",
+            output.limit_tokens,
+            output.remaining_tokens or 0,
+            output.reset_tokens_s or 0.0,
+            now_unix,
+        )
+    tighter = output is not None and bool(out) and _more_restrictive(output, verdict)
+    families = {"tokens": out if tighter else main, "input-tokens": main, "output-tokens": out or main}
+    for family, values in families.items():
+        headers.update({k.replace("-tokens-", f"-{family}-", 1): v for k, v in values.items()})
+    return headers
+
+
+def _more_restrictive(output: Verdict, main: Verdict) -> bool:
+    """Whether the output bucket is the tighter one (the smaller share left)."""
+    if main.limit_tokens is None:
+        return True
+    share = (output.remaining_tokens or 0) / (output.limit_tokens or 1)
+    return share < (main.remaining_tokens or 0) / main.limit_tokens
 
 
 # ---------------------------------------------------------------------------------------------
 # Timeout
+
+
+def substitute_answer(fault: FaultDecision, request: GenerationRequest) -> BodyAnswer | None:
+    """The answer replacing the model's that is not an error: `timeout`'s stall, Gemini's blocked
+    prompt (`prompt_filter`); None for other faults."""
+    if fault.fault is FaultType.PROMPT_FILTER and request.provider == "gemini":
+        return gemini.blocked_prompt_answer(request, planner.prompt_tokens(request))
+    return stall_answer(fault)
 
 
 def stall_answer(fault: FaultDecision) -> BodyAnswer | None:

@@ -38,7 +38,9 @@ _ERRORS: dict[ErrorKind, tuple[int, str, str]] = {
         "Method doesn't allow unregistered callers (callers without established identity). "
         "Please use API Key or other form of API consumer identity to call this API.",
     ),
+    ErrorKind.INVALID_KEY: (400, "INVALID_ARGUMENT", "API key not valid. Please pass a valid API key."),
     ErrorKind.PERMISSION: (403, "PERMISSION_DENIED", "The caller does not have permission"),
+    ErrorKind.CONTENT_FILTER: (400, "INVALID_ARGUMENT", "The request was blocked by the safety filters."),
     ErrorKind.NOT_FOUND: (404, "NOT_FOUND", "Requested entity was not found."),
     ErrorKind.METHOD_NOT_ALLOWED: (405, "UNIMPLEMENTED", "Method not allowed."),
     ErrorKind.TOO_LARGE: (400, "INVALID_ARGUMENT", "Request payload size exceeds the limit: 20971520 bytes."),
@@ -65,7 +67,30 @@ _ERRORS: dict[ErrorKind, tuple[int, str, str]] = {
     ErrorKind.BAD_GATEWAY: (502, "UNAVAILABLE", "The service is currently unavailable."),
 }
 
-_FINISH = {"stop": "STOP", "length": "MAX_TOKENS", "tool_calls": "STOP", "stop_sequence": "STOP"}
+_FINISH = {"stop": "STOP", "length": "MAX_TOKENS", "tool_calls": "STOP", "stop_sequence": "STOP",
+           "content_filter": "SAFETY", "refusal": "STOP"}  # fmt: skip
+_HARM_CATEGORIES = ("HARM_CATEGORY_HATE_SPEECH", "HARM_CATEGORY_DANGEROUS_CONTENT", "HARM_CATEGORY_HARASSMENT",
+                    "HARM_CATEGORY_SEXUALLY_EXPLICIT")  # fmt: skip
+
+
+def safety_ratings(choice: Choice) -> dict[str, Any]:
+    """`safetyRatings` of a candidate the safety filter stopped (`finishReason: SAFETY`): the
+    dangerous-content category `HIGH` and `blocked`; empty for other candidates."""
+    if choice.finish_reason != "content_filter":
+        return {}
+    return {"safetyRatings": _blocking_ratings()}
+
+
+def _blocking_ratings() -> list[dict[str, Any]]:
+    """Every harm category `NEGLIGIBLE` but dangerous content: `HIGH`, and blocked."""
+    return [
+        {"category": c, "probability": "HIGH", "blocked": True}
+        if c == "HARM_CATEGORY_DANGEROUS_CONTENT"
+        else {"category": c, "probability": "NEGLIGIBLE"}
+        for c in _HARM_CATEGORIES
+    ]
+
+
 _SSE_END = b"\r\n\r\n"
 MALFORMED_SSE = b'data: {"candidates":[{"content":{"parts":[{"text":"' + _SSE_END
 MALFORMED_ARRAY = b'{"candidates":[{"content":{"parts":[{"text":"\r\n'
@@ -105,12 +130,13 @@ def error_object(error: ApiError) -> dict[str, Any]:
     delay = _retry_delay(error)
     if delay is not None and error.kind in (ErrorKind.RATE_LIMIT, ErrorKind.QUOTA, ErrorKind.OVERLOADED):
         details.append({"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": delay})
-    if error.kind is ErrorKind.AUTHENTICATION:
+    if error.kind in (ErrorKind.AUTHENTICATION, ErrorKind.INVALID_KEY):
         details.append(
             {
                 "@type": "type.googleapis.com/google.rpc.ErrorInfo",
-                "reason": "CONSUMER_INVALID",
+                "reason": "CONSUMER_INVALID" if error.kind is ErrorKind.AUTHENTICATION else "API_KEY_INVALID",
                 "domain": "googleapis.com",
+                "metadata": {"service": "generativelanguage.googleapis.com"},
             }
         )
     if details:
@@ -172,6 +198,22 @@ def _envelope(plan: ResponsePlan, candidates: list[dict[str, Any]], usage: dict[
     }
 
 
+def blocked_prompt_answer(request: GenerationRequest, prompt_tokens: int) -> BodyAnswer:
+    """A prompt the safety filters blocked: HTTP 200, no candidates, `promptFeedback.blockReason:
+    SAFETY` with its ratings (streamed: as the one chunk of the stream)."""
+    ratings = _blocking_ratings()
+    doc = {"promptFeedback": {"blockReason": "SAFETY", "safetyRatings": ratings},
+           "usageMetadata": {"promptTokenCount": prompt_tokens, "totalTokenCount": prompt_tokens},
+           "modelVersion": request.model}  # fmt: skip
+    if not request.stream:
+        return BodyAnswer(status=200, headers=dict(JSON_HEADERS), body=json_body(doc))
+    if request.extra.get("sse"):
+        return BodyAnswer(
+            status=200, headers=dict(STREAM_HEADERS), body=b"data: " + json_body(doc) + _SSE_END
+        )
+    return BodyAnswer(status=200, headers=dict(JSON_HEADERS), body=b"[" + json_body(doc) + b"]")
+
+
 def logprobs_fields(choice: Choice, start: int = 0, stop: int | None = None) -> dict[str, Any]:
     """`avgLogprobs` and `logprobsResult` of a candidate's tokens [start, stop) (none unless asked)."""
     if choice.logprobs is None:
@@ -194,7 +236,7 @@ def response_body(plan: ResponsePlan) -> dict[str, Any]:
     """A non-streamed GenerateContentResponse."""
     candidates = [
         {"content": {"parts": _parts(c), "role": "model"}, "finishReason": finish_reason(c), "index": c.index,
-         **logprobs_fields(c)}
+         **logprobs_fields(c), **safety_ratings(c)}
         for c in plan.choices
     ]  # fmt: skip
     return _envelope(plan, candidates, usage_metadata(plan))
@@ -231,7 +273,7 @@ def stream_frames(plan: ResponsePlan, *, sse: bool) -> list[Frame]:
     groups = plan.stream_groups or (1,) * plan.stream_length
     if not groups:  # nothing to stream: one chunk with the finish reason
         last = [{"content": {"parts": [{"text": ""}], "role": "model"}, "finishReason": finish_reason(c),
-                 "index": c.index} for c in plan.choices]  # fmt: skip
+                 "index": c.index, **safety_ratings(c)} for c in plan.choices]  # fmt: skip
         end = _envelope(plan, last, usage_metadata(plan))
         return [*frames, Frame(plan.timing.e2e_s, frame(end, True), token=TRAILER)]
     start = 0
@@ -244,7 +286,8 @@ def stream_frames(plan: ResponsePlan, *, sse: bool) -> list[Frame]:
             probs = logprobs_fields(choice, start, stop) if start < len(choice.pieces) else {}
             if final:
                 entry = {"content": {"parts": parts or [{"text": ""}], "role": "model"},
-                         "finishReason": finish_reason(choice), "index": choice.index, **probs}  # fmt: skip
+                         "finishReason": finish_reason(choice), "index": choice.index, **probs,
+                         **safety_ratings(choice)}  # fmt: skip
                 candidates.append(entry)
             elif parts:
                 candidates.append(

@@ -38,6 +38,8 @@ PROVIDER = ollama_request.PROVIDER
 _ERRORS: dict[ErrorKind, tuple[int, str]] = {
     ErrorKind.INVALID_REQUEST: (400, "invalid request"),
     ErrorKind.AUTHENTICATION: (401, "unauthorized"),
+    ErrorKind.INVALID_KEY: (401, "unauthorized"),
+    ErrorKind.CONTENT_FILTER: (400, "the request was blocked by a content filter"),
     ErrorKind.PERMISSION: (403, "forbidden"),
     ErrorKind.NOT_FOUND: (404, "model not found, try pulling it first"),
     ErrorKind.METHOD_NOT_ALLOWED: (405, "405 method not allowed"),

@@ -90,10 +90,11 @@ def _tool_call_json(call: ToolCall) -> dict[str, Any]:
 def completion_body(plan: ResponsePlan, request: GenerationRequest, *, azure: bool = False) -> dict[str, Any]:
     choices = []
     for choice in plan.choices:
+        refused = choice.finish_reason == "refusal"
         message: dict[str, Any] = {
             "role": "assistant",
-            "content": choice.text if choice.pieces or not choice.tool_calls else None,
-            "refusal": None,
+            "content": choice.text if (choice.pieces or not choice.tool_calls) and not refused else None,
+            "refusal": choice.text if refused else None,
         }
         if choice.tool_calls:
             message["tool_calls"] = [_tool_call_json(c) for c in choice.tool_calls]
@@ -104,7 +105,7 @@ def completion_body(plan: ResponsePlan, request: GenerationRequest, *, azure: bo
             "finish_reason": openai_common.finish_reason(choice, request),
         }
         if azure:
-            entry["content_filter_results"] = _azure_filter()
+            entry["content_filter_results"] = _azure_filter(choice)
         choices.append(entry)
     body: dict[str, Any] = {
         "id": "chatcmpl-" + plan.response_id,
@@ -120,9 +121,10 @@ def completion_body(plan: ResponsePlan, request: GenerationRequest, *, azure: bo
     return body
 
 
-def _azure_filter() -> dict[str, Any]:
-    safe = {"filtered": False, "severity": "safe"}
-    return {"hate": safe, "self_harm": safe, "sexual": safe, "violence": safe}
+def _azure_filter(choice: Choice | None = None) -> dict[str, Any]:
+    """Azure's per-category verdicts: all `safe`, or (a `content_filter` finish) `violence` filtered."""
+    tripped = "violence" if choice is not None and choice.finish_reason == "content_filter" else None
+    return openai_common.content_filter_results(tripped)
 
 
 def stream_frames(plan: ResponsePlan, request: GenerationRequest, *, azure: bool = False) -> list[Frame]:
@@ -168,12 +170,16 @@ def stream_frames(plan: ResponsePlan, request: GenerationRequest, *, azure: bool
         )
     for choice in plan.choices:
         # As api.openai.com opens them: a tool-calling reply with `content: null` (and no refusal).
-        role = {"role": "assistant", "content": "", "refusal": None}
+        role: dict[str, Any] = {"role": "assistant", "content": "", "refusal": None}
         if choice.tool_calls and not choice.pieces:
             role = {"role": "assistant", "content": None}
+        elif choice.finish_reason == "refusal":
+            role = {"role": "assistant", "content": None, "refusal": ""}
         frames.append(Frame(first, chunk(choice.index, role)))
     only = plan.choices[0] if len(plan.choices) == 1 else None
-    fast = only is not None and only.logprobs is None and not only.tool_calls
+    fast = (
+        only is not None and only.logprobs is None and not only.tool_calls and only.finish_reason != "refusal"
+    )
     fast = fast and only is not None and plan.stream_length == len(only.pieces)
     if only is not None and fast:
         # The common case (one choice of plain text): one comprehension, no per-token branching.
@@ -184,7 +190,9 @@ def stream_frames(plan: ResponsePlan, request: GenerationRequest, *, azure: bool
         at = offsets[k]
         for choice in plan.choices:
             if k < len(choice.pieces):
-                if choice.logprobs is None:
+                if choice.finish_reason == "refusal":
+                    data = chunk(choice.index, {"refusal": choice.pieces[k]})
+                elif choice.logprobs is None:
                     data = text_chunk(choice.index, choice.pieces[k])
                 else:
                     lp = openai_common.chat_logprobs(choice, k, k + 1)
@@ -195,9 +203,14 @@ def stream_frames(plan: ResponsePlan, request: GenerationRequest, *, azure: bool
                 frames.append(Frame(at, chunk(choice.index, delta), token=k))
     end = plan.timing.e2e_s
     for choice in plan.choices:
-        frames.append(
-            Frame(end, chunk(choice.index, {}, openai_common.finish_reason(choice, request)), token=TRAILER)
-        )
+        finish = chunk(choice.index, {}, openai_common.finish_reason(choice, request))
+        if azure and choice.finish_reason == "content_filter":
+            finish = sse.data({"id": "chatcmpl-" + plan.response_id, "object": "chat.completion.chunk",
+                               "created": plan.created, "model": plan.model, "system_fingerprint": FINGERPRINT,
+                               "choices": [{"index": choice.index, "delta": {}, "logprobs": None,
+                                            "finish_reason": "content_filter",
+                                            "content_filter_results": _azure_filter(choice)}]})  # fmt: skip
+        frames.append(Frame(end, finish, token=TRAILER))
     if request.include_usage:
         usage_chunk = {
             "id": "chatcmpl-" + plan.response_id, "object": "chat.completion.chunk", "created": plan.created,

@@ -28,7 +28,8 @@ from llmsim.simulation.request import (
 # (status, type, code) of each error kind, as api.openai.com answers it.
 _ERRORS: dict[ErrorKind, tuple[int, str, str | None]] = {
     ErrorKind.INVALID_REQUEST: (400, "invalid_request_error", None),
-    ErrorKind.AUTHENTICATION: (401, "invalid_request_error", "invalid_api_key"),
+    ErrorKind.AUTHENTICATION: (401, "invalid_request_error", None),
+    ErrorKind.INVALID_KEY: (401, "invalid_request_error", "invalid_api_key"),
     ErrorKind.PERMISSION: (403, "invalid_request_error", "unsupported_country_region_territory"),
     ErrorKind.NOT_FOUND: (404, "invalid_request_error", "model_not_found"),
     ErrorKind.METHOD_NOT_ALLOWED: (405, "invalid_request_error", None),
@@ -37,6 +38,7 @@ _ERRORS: dict[ErrorKind, tuple[int, str, str | None]] = {
     ErrorKind.RATE_LIMIT: (429, "requests", "rate_limit_exceeded"),
     ErrorKind.QUOTA: (429, "insufficient_quota", "insufficient_quota"),
     ErrorKind.CONTEXT_LENGTH: (400, "invalid_request_error", "context_length_exceeded"),
+    ErrorKind.CONTENT_FILTER: (400, "invalid_request_error", "invalid_prompt"),
     ErrorKind.SERVER_ERROR: (500, "server_error", None),
     ErrorKind.OVERLOADED: (503, "server_error", None),
     ErrorKind.TIMEOUT: (504, "server_error", None),
@@ -53,11 +55,57 @@ def error_answer(error: ApiError, request_id: str, *, azure: bool = False) -> Bo
     status, kind, code = _ERRORS[error.kind]
     if azure and error.kind is ErrorKind.RATE_LIMIT:
         code = "429"
-    body = {"error": {"message": error.message, "type": kind, "param": error.param, "code": code}}
+    body: dict[str, Any] = {
+        "error": {"message": error.message, "type": kind, "param": error.param, "code": code}
+    }
+    if azure:
+        body = _azure_error(error, body)
     headers = {"Content-Type": "application/json", "x-request-id": request_id, **error.headers}
     if azure:
         headers["apim-request-id"] = request_id
     return BodyAnswer(status=status, headers=headers, body=json_body(body))
+
+
+AZURE_PROMPT_FILTER_MESSAGE = (
+    "The response was filtered due to the prompt triggering Azure OpenAI's content management policy. "
+    "Please modify your prompt and retry. To learn more about our content filtering policies please read our "
+    "documentation: https://go.microsoft.com/fwlink/?linkid=2198766"
+)
+_AZURE_AUTH = {
+    ErrorKind.AUTHENTICATION: ("401", "Access denied due to invalid subscription key or wrong API endpoint. Make "
+                               "sure to provide a valid key for an active subscription and use a correct regional "
+                               "API endpoint for your resource."),
+    ErrorKind.INVALID_KEY: ("401", "Access denied due to invalid subscription key or wrong API endpoint. Make sure "
+                            "to provide a valid key for an active subscription and use a correct regional API "
+                            "endpoint for your resource."),
+    ErrorKind.PERMISSION: ("PermissionDenied", "The principal does not have permission to perform the data "
+                           "action Microsoft.CognitiveServices/accounts/OpenAI/deployments/chat/completions/action."),
+}  # fmt: skip
+
+
+def content_filter_results(filtered: str | None, *, jailbreak: bool = False) -> dict[str, Any]:
+    """Azure's per-category verdicts; `filtered`: the category that tripped (severity `medium`)."""
+    out: dict[str, Any] = {
+        c: {"filtered": c == filtered, "severity": "medium" if c == filtered else "safe"}
+        for c in ("hate", "self_harm", "sexual", "violence")
+    }
+    if jailbreak:
+        out["jailbreak"] = {"filtered": False, "detected": False}
+    return out
+
+
+def _azure_error(error: ApiError, body: dict[str, Any]) -> dict[str, Any]:
+    """Azure's own shapes: the prompt filter's 400 (`code: content_filter`, `innererror`) and the
+    gateway's 401/403 (`{"error": {"code", "message"}}`)."""
+    if error.kind is ErrorKind.CONTENT_FILTER:
+        inner = {"code": "ResponsibleAIPolicyViolation",
+                 "content_filter_result": content_filter_results("violence", jailbreak=True)}  # fmt: skip
+        return {"error": {"message": error.message or AZURE_PROMPT_FILTER_MESSAGE, "type": None, "param": "prompt",
+                          "code": "content_filter", "status": 400, "innererror": inner}}  # fmt: skip
+    if error.kind in _AZURE_AUTH:
+        code, message = _AZURE_AUTH[error.kind]
+        return {"error": {"code": code, "message": error.message or message}}
+    return body
 
 
 def base_headers(request_id: str, processing_ms: float, *, azure: bool = False) -> dict[str, str]:
@@ -262,8 +310,8 @@ def finish_reason(choice: Choice, request: GenerationRequest) -> str:
     reason: FinishReason = choice.finish_reason
     if reason == "tool_calls":
         return "stop" if request.tool_choice.mode == "named" else "tool_calls"
-    if reason == "stop_sequence":
-        return "stop"
+    if reason in ("stop_sequence", "refusal"):
+        return "stop"  # a refusal is told by `message.refusal`, not by the finish reason
     return reason
 
 

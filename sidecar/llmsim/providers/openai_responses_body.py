@@ -20,9 +20,18 @@ def usage(plan: ResponsePlan) -> dict[str, Any]:
     }
 
 
+_INCOMPLETE = {"length": "max_output_tokens", "content_filter": "content_filter"}
+"""Finish reasons that end a response `incomplete`, and the `incomplete_details.reason` they give."""
+
+
 def is_cut(plan: ResponsePlan) -> bool:
-    """Whether `max_output_tokens` cut the answer (then it ends `incomplete`)."""
-    return plan.choices[0].finish_reason == "length"
+    """Whether `max_output_tokens` or the content filter cut the answer (then it ends `incomplete`)."""
+    return plan.choices[0].finish_reason in _INCOMPLETE
+
+
+def is_refusal(plan: ResponsePlan) -> bool:
+    """Whether the model refused (the message's content is a `refusal` part)."""
+    return plan.choices[0].finish_reason == "refusal"
 
 
 def message_id(plan: ResponsePlan) -> str:
@@ -39,7 +48,9 @@ def logprobs(
 
 
 def output_text(plan: ResponsePlan) -> dict[str, Any]:
-    """The finished `output_text` content part."""
+    """The finished content part: `output_text`, or `refusal` when the model refused."""
+    if is_refusal(plan):
+        return {"type": "refusal", "refusal": plan.choices[0].text}
     return {
         "type": "output_text",
         "text": plan.choices[0].text,
@@ -75,7 +86,9 @@ def response_object(
         "created_at": plan.created,
         "status": status,
         "error": None,
-        "incomplete_details": {"reason": "max_output_tokens"} if status == "incomplete" else None,
+        "incomplete_details": {"reason": _INCOMPLETE[plan.choices[0].finish_reason]}
+        if status == "incomplete"
+        else None,
         "instructions": request.extra.get("instructions"),
         "max_output_tokens": request.max_tokens,
         "model": plan.model,

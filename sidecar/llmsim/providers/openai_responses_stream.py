@@ -42,19 +42,31 @@ def frames(plan: ResponsePlan, request: GenerationRequest) -> list[Frame]:
     if choice.pieces or not choice.tool_calls:
         item_id = body.message_id(plan)
         where = {"item_id": item_id, "output_index": 0, "content_index": 0}
-        part = {"type": "output_text", "text": "", "annotations": [], "logprobs": []}
+        refusal = body.is_refusal(plan)
+        part: dict[str, Any] = {"type": "output_text", "text": "", "annotations": [], "logprobs": []}
+        if refusal:
+            part = {"type": "refusal", "refusal": ""}
         emit(first, "response.output_item.added", {"output_index": 0, "item": added[0]})
         emit(first, "response.content_part.added", {**where, "part": part})
         for piece in choice.pieces:
-            lp = body.logprobs(plan, token, token + 1, delta=True)
-            emit(
-                offsets[token], "response.output_text.delta", {**where, "delta": piece, "logprobs": lp}, token
-            )
+            if refusal:
+                emit(offsets[token], "response.refusal.delta", {**where, "delta": piece}, token)
+            else:
+                lp = body.logprobs(plan, token, token + 1, delta=True)
+                emit(
+                    offsets[token],
+                    "response.output_text.delta",
+                    {**where, "delta": piece, "logprobs": lp},
+                    token,
+                )
             token += 1
         at = offsets[token - 1] if choice.tool_calls and token else end
         mark = _mark(plan, token)
-        done_text = {**where, "text": choice.text, "logprobs": body.logprobs(plan)}
-        emit(at, "response.output_text.done", done_text, mark)
+        if refusal:
+            emit(at, "response.refusal.done", {**where, "refusal": choice.text}, mark)
+        else:
+            done_text = {**where, "text": choice.text, "logprobs": body.logprobs(plan)}
+            emit(at, "response.output_text.done", done_text, mark)
         emit(at, "response.content_part.done", {**where, "part": body.output_text(plan)}, mark)
         emit(at, "response.output_item.done", {"output_index": 0, "item": finished[0]}, mark)
         index = 1

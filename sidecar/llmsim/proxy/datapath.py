@@ -23,6 +23,7 @@ from typing import Any
 
 import aiohttp
 from aiohttp import web
+from aiohttp.base_protocol import BaseProtocol
 from aiohttp.streams import StreamReader
 
 from llmsim import streaming
@@ -35,7 +36,7 @@ from llmsim.proxy.facts import request_info
 from llmsim.proxy.metrics import ProxyMetrics
 from llmsim.proxy.redact import redact_url
 from llmsim.proxy.reporting import Reporter
-from llmsim.proxy.routing import Router, target
+from llmsim.proxy.routing import UPSTREAM_HEADER, Router, UpstreamRefused, target
 from llmsim.proxy.state import ProxyState
 from llmsim.runtime import endpoints, intake
 from llmsim.runtime.state import RuntimeState
@@ -45,6 +46,9 @@ log = logging.getLogger("llmsim.proxy")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 FAIL_OPEN_HEADER = "x-llmsim-fail-open"
+OFFLOAD_BODY_BYTES = 256 * 1024
+"""Bodies larger than this are parsed for the request's facts in a worker thread, off the loop
+(json.loads of a 30 MB body takes a few hundred milliseconds)."""
 
 
 class DataPath:
@@ -69,6 +73,8 @@ class DataPath:
         self._counter = 0
         self.in_flight = 0
         """Requests inside the data path right now (the GC policy collects only when this is 0)."""
+        self._idle = asyncio.Event()
+        self._idle.set()
 
     @property
     def session(self) -> aiohttp.ClientSession:
@@ -85,32 +91,62 @@ class DataPath:
         @web.middleware
         async def intercept(request: web.Request, handler: Handler) -> web.StreamResponse:
             self.in_flight += 1
+            self._idle.clear()
             try:
                 return await self.handle(request, handler)
             finally:
                 self.in_flight -= 1
+                if self.in_flight == 0:
+                    self._idle.set()
 
         return intercept
+
+    async def wait_idle(self, timeout_s: float) -> bool:
+        """Wait until no request is in the data path (at most `timeout_s`); False on timeout."""
+        if self.in_flight == 0:
+            return True
+        try:
+            await asyncio.wait_for(self._idle.wait(), timeout_s)
+        except TimeoutError:
+            return False
+        return True
 
     async def handle(self, request: web.Request, simulate: Handler) -> web.StreamResponse:
         loop = asyncio.get_running_loop()
         dest = self.router.destination(request)
-        body = await request.read()
+        in_scope = dest.base_url_capture or self.state.scope.intercepts(dest.host, dest.port)
         lowered = {k.lower(): v for k, v in request.headers.items()}
-        info = request_info(dest.host, dest.port, request.method, target(request), lowered, body)
+        try:
+            body, too_large = await request.read(), None
+        except web.HTTPRequestEntityTooLarge as exc:
+            if not in_scope:
+                raise
+            body, too_large = b"", ApiError(ErrorKind.TOO_LARGE, f"Request body too large: {exc.text}")
+        # the body is parsed only for LLM traffic; what cannot be parsed is simply not understood
+        facts = (dest.host, dest.port, request.method, target(request), lowered, body if in_scope else b"")
+        if len(facts[-1]) > OFFLOAD_BODY_BYTES:  # a large JSON parse would stall every stream
+            info = await asyncio.to_thread(request_info, *facts)
+        else:
+            info = request_info(*facts)
         self._counter += 1
         profile = self.state.profile
         ex = Exchange(
             request, dest, info, body, endpoints.endpoint_of(request), self._counter,
             started=loop.time(), started_at=time.time(), profile=profile.name,
         )  # fmt: skip
-        if not (dest.base_url_capture or self.state.scope.intercepts(dest.host, dest.port)):
+        if not in_scope:
             ex.measure = False
             return await self._forward(ex)
+        if too_large is not None:
+            return await self._answer(ex, perturbation.render_error(ex, too_large), too_large)
         ex.mode = self.state.mode_override or profile.spec.mode
         try:
             requested = intake.requested_mode(lowered)
             intake.forced_fault(lowered)
+            ex.upstream_base = self.router.upstream_override(request, dest, profile.spec, self.state.scope)
+        except UpstreamRefused as exc:
+            refused = ApiError(ErrorKind.INVALID_REQUEST, str(exc), param=UPSTREAM_HEADER)
+            return await self._answer(ex, perturbation.render_error(ex, refused), refused)
         except ApiError as exc:
             return await self._answer(ex, perturbation.render_error(ex, exc), exc)
         decision = safety.decide(
@@ -155,7 +191,7 @@ class DataPath:
 
     async def _forward(self, ex: Exchange) -> web.StreamResponse:
         try:
-            url = self.router.upstream_url(ex.request, ex.destination, ex.info.provider)
+            url = self.router.upstream_url(ex.request, ex.destination, ex.info.provider, ex.upstream_base)
             response = await relay.forward(ex, self.session, url)
         except (LookupError, relay.UpstreamUnreachable) as exc:
             if isinstance(exc, relay.UpstreamUnreachable):
@@ -190,10 +226,23 @@ class DataPath:
             self.reporter.report(ex, asyncio.get_running_loop().time())
 
 
+class _Detached(BaseProtocol):
+    """The flow control of a rewound body: none. The body is already in memory, so the reader
+    must never pause (or resume) the real connection, whose parser is elsewhere (pausing it from
+    here tripped aiohttp's parser for bodies over twice the reader's limit, 131,072 bytes)."""
+
+    def pause_reading(self) -> None:
+        pass
+
+    def resume_reading(self, resume_parser: bool = True) -> None:
+        pass
+
+
 def _rewind(request: web.Request, body: bytes) -> None:
     """Make the already-read body readable again for the simulator's pipeline (which streams
     `request.content` to enforce its own size limit). aiohttp has no public API for this."""
-    reader = StreamReader(request._protocol, 2**16, loop=asyncio.get_running_loop())
+    loop = asyncio.get_running_loop()
+    reader = StreamReader(_Detached(loop), 2**16, loop=loop)
     if body:
         reader.feed_data(body)
     reader.feed_eof()

@@ -37,6 +37,8 @@ class Exchange:
     """Unix time of the same moment."""
     profile: str
     """The profile that applies (its name, for the report)."""
+    upstream_base: str | None = None
+    """base-url capture: the base URL `x-llmsim-upstream` asked for, when the profile allows it."""
     mode: Mode = Mode.PASSTHROUGH
     measure: bool = True
     """Report this request (False for hosts outside the scope, which are only forwarded)."""

@@ -43,7 +43,7 @@ def request_info(
     if body[:1] in (b"{", b" ", b"\n"):
         try:
             parsed = json.loads(body)
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):  # not understood: no facts from it
             parsed = None
         if isinstance(parsed, dict):
             doc = parsed

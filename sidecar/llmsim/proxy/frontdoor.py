@@ -15,6 +15,7 @@ from typing import Any, cast
 from llmsim.proxy.ca import CertificateAuthority
 from llmsim.proxy.metrics import ProxyMetrics
 from llmsim.proxy.redact import redact_text
+from llmsim.proxy.routing import Pins
 from llmsim.proxy.state import ProxyState
 
 log = logging.getLogger("llmsim.proxy")
@@ -22,6 +23,11 @@ log = logging.getLogger("llmsim.proxy")
 MAX_HEAD = 64 * 1024
 TLS_HANDSHAKE_TIMEOUT_S = 15.0
 CONNECT_TIMEOUT_S = 15.0
+DEFAULT_HEAD_TIMEOUT_S = 10.0
+"""A new connection's first request head (a CONNECT or a plain request), and an intercepted
+CONNECT's first request head after the TLS handshake, must be complete within this long."""
+DEFAULT_TUNNEL_IDLE_S = 600.0
+"""A raw tunnel with no byte in either direction for this long is closed."""
 
 ProtocolFactory = Callable[[], asyncio.Protocol]
 
@@ -48,7 +54,14 @@ class FrontDoor:
         http_protocol: ProtocolFactory,
         metrics: ProxyMetrics,
         tunnel_overrides: Mapping[str, tuple[str, int]] | None = None,
+        pins: Pins | None = None,
+        head_timeout_s: float = DEFAULT_HEAD_TIMEOUT_S,
+        tunnel_idle_s: float = DEFAULT_TUNNEL_IDLE_S,
     ) -> None:
+        self.pins = pins if pins is not None else Pins()
+        """Where each intercepted CONNECT goes (read by the data path's router)."""
+        self.head_timeout_s = head_timeout_s
+        self.tunnel_idle_s = tunnel_idle_s
         self.state = state
         self.ca = ca
         self.http_protocol = http_protocol
@@ -81,11 +94,11 @@ class FrontDoor:
             log.debug("%s", exc)
             return
         if self.state.scope.intercepts(host, port):
-            await self._intercept(transport, host, rest)
+            await self._intercept(transport, host, port, rest)
         else:
             await self._tunnel(transport, host, port, rest)
 
-    async def _intercept(self, transport: asyncio.Transport, host: str, rest: bytes) -> None:
+    async def _intercept(self, transport: asyncio.Transport, host: str, port: int, rest: bytes) -> None:
         loop = asyncio.get_running_loop()
         try:
             ctx = self.ca.context_for(host)
@@ -97,7 +110,7 @@ class FrontDoor:
         transport.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
         if rest:
             log.debug("dropping %d bytes sent before the CONNECT answer", len(rest))
-        proto = self.http_protocol()
+        proto = _Pinned(self.http_protocol(), self.pins, (host, port), self.head_timeout_s)
         try:
             tls = await loop.start_tls(
                 transport, proto, ctx, server_side=True, ssl_handshake_timeout=TLS_HANDSHAKE_TIMEOUT_S
@@ -125,6 +138,9 @@ class FrontDoor:
             return
         self.metrics.tunnels.inc()
         inbound.peer = upstream
+        idle = _IdleTimer(self.tunnel_idle_s, transport, upstream)
+        inbound.idle = idle
+        _outbound.idle = idle
         transport.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
         if rest:
             upstream.write(rest)
@@ -139,14 +155,34 @@ class _Sniffer(asyncio.Protocol):
         self.door = door
         self.buf = b""
         self.transport: asyncio.Transport | None = None
+        self._timer: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)  # uvloop's transports are not subclasses
+        self._timer = asyncio.get_running_loop().call_later(self.door.head_timeout_s, self._expire)
+
+    def _expire(self) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            log.debug(
+                "closing a connection that sent no complete request head in %g s", self.door.head_timeout_s
+            )
+            self.transport.abort()
+
+    def _done(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._done()
 
     def data_received(self, data: bytes) -> None:
         assert self.transport is not None
         self.buf += data
         if not self.buf[:8].upper().startswith(b"CONNECT "[: len(self.buf[:8])]):
+            if b"\r\n\r\n" not in self.buf and len(self.buf) <= MAX_HEAD:
+                return  # a plain request's head, too, must be complete within the head timeout
+            self._done()  # aiohttp's own limits and keep-alive timeout take over
             buf, self.buf = self.buf, b""
             self.door.hand_to_http(self.transport, buf)
             return
@@ -155,6 +191,7 @@ class _Sniffer(asyncio.Protocol):
             if len(self.buf) > MAX_HEAD:
                 self.transport.close()
             return
+        self._done()
         head, rest = self.buf[:end], self.buf[end + 4 :]
         self.buf = b""
         parts = head.split(b"\r\n", 1)[0].split()
@@ -169,11 +206,14 @@ class _Pipe(asyncio.Protocol):
     def __init__(self, peer: asyncio.Transport | None) -> None:
         self.peer = peer
         self.transport: asyncio.Transport | None = None
+        self.idle: _IdleTimer | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)  # uvloop's transports are not subclasses
 
     def data_received(self, data: bytes) -> None:
+        if self.idle is not None:
+            self.idle.touch()
         if self.peer is not None:
             self.peer.write(data)
 
@@ -192,5 +232,103 @@ class _Pipe(asyncio.Protocol):
             self.peer.resume_reading()
 
     def connection_lost(self, exc: Exception | None) -> None:
+        if self.idle is not None:
+            self.idle.cancel()
         if self.peer is not None:
             self.peer.close()
+
+
+class _IdleTimer:
+    """Closes both ends of a tunnel when no byte has passed either way for `limit_s`."""
+
+    def __init__(self, limit_s: float, *transports: asyncio.BaseTransport) -> None:
+        self.limit_s = limit_s
+        self.transports = transports
+        self.loop = asyncio.get_running_loop()
+        self.last = self.loop.time()
+        self._handle: asyncio.TimerHandle | None = self.loop.call_later(limit_s, self._check)
+
+    def touch(self) -> None:
+        self.last = self.loop.time()
+
+    def _check(self) -> None:
+        due = self.last + self.limit_s
+        if self.loop.time() < due:
+            self._handle = self.loop.call_at(due, self._check)
+            return
+        self._handle = None
+        log.debug("closing a tunnel idle for %g s", self.limit_s)
+        for transport in self.transports:
+            transport.close()
+
+    def cancel(self) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+
+
+class _FirstRequest(asyncio.Protocol):
+    """A decrypted connection handed to aiohttp's request handler (`inner`), closed unless its
+    first request head is complete within `head_timeout_s` (after that aiohttp's keep-alive
+    timeout rules)."""
+
+    def __init__(self, inner: asyncio.Protocol, head_timeout_s: float) -> None:
+        self.inner = inner
+        self.head_timeout_s = head_timeout_s
+        self.transport: asyncio.BaseTransport | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._seen = b""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport
+        self._timer = asyncio.get_running_loop().call_later(self.head_timeout_s, self._expire)
+        self.inner.connection_made(transport)
+
+    def _expire(self) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            log.debug("closing a TLS connection that sent no request in %g s", self.head_timeout_s)
+            cast(asyncio.Transport, self.transport).abort()
+
+    def data_received(self, data: bytes) -> None:
+        if self._timer is not None:
+            self._seen = (self._seen + data)[-MAX_HEAD:]
+            if b"\r\n\r\n" in self._seen or len(self._seen) >= MAX_HEAD:  # the first head is complete
+                self._timer.cancel()
+                self._timer = None
+                self._seen = b""
+        self.inner.data_received(data)
+
+    def eof_received(self) -> bool | None:
+        return self.inner.eof_received()
+
+    def pause_writing(self) -> None:
+        self.inner.pause_writing()
+
+    def resume_writing(self) -> None:
+        self.inner.resume_writing()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        self.inner.connection_lost(exc)
+
+
+class _Pinned(_FirstRequest):
+    """An intercepted CONNECT's decrypted connection, its target pinned to it: the inner `Host`
+    header cannot pick another destination."""
+
+    def __init__(
+        self, inner: asyncio.Protocol, pins: Pins, address: tuple[str, int], head_timeout_s: float
+    ) -> None:
+        super().__init__(inner, head_timeout_s)
+        self.pins = pins
+        self.address = address
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.pins.pin(transport, self.address)
+        super().connection_made(transport)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.transport is not None:
+            self.pins.unpin(self.transport)
+        super().connection_lost(exc)

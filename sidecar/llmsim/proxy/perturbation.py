@@ -22,7 +22,7 @@ from llmsim.proxy import perturb
 from llmsim.proxy.exchange import Exchange
 from llmsim.runtime import fault_hooks, intake, seeding
 from llmsim.runtime.state import RuntimeState
-from llmsim.simulation import faults, planner
+from llmsim.simulation import faults, planner, safety
 from llmsim.simulation.request import GenerationRequest
 
 
@@ -88,7 +88,10 @@ async def decide(runtime: RuntimeState, profile: NamedProfile, ex: Exchange) -> 
         conversation=conversation,
     )
     rng = planner.new_rng(*seeding.rng_seed(runtime, profile.spec, facts, parsed, seed_header, ex.number))
-    plan = perturb.plan_perturbation(profile.spec, rng, outcome.fault)
+    fault = outcome.fault
+    if fault is not None and fault.fault in safety.SAFETY_FAULTS:
+        fault = None  # a real answer cannot be made to refuse: it passes as it came (and is not counted)
+    plan = perturb.plan_perturbation(profile.spec, rng, fault)
     if outcome.error is not None:
         answer = render_error(ex, outcome.error, facts)
         substitute = dataclasses.replace(answer, at_s=plan.added_ttft_s)  # the added TTFT still applies

@@ -1,7 +1,9 @@
 """Forwarding: the request goes upstream and the answer comes back to the client.
 
 * Unperturbed (passthrough, and perturb plans that change nothing): bytes are relayed as they
-  come, and the events of a stream are counted as they reach the client (for TTFT and ITL).
+  come, and the output-carrying events of a stream (`events.content_event`: no role-only,
+  finish, usage or `[DONE]` chunks, no pings or block starts) are counted as they reach the
+  client (for TTFT, ITL and `--record`).
 * A perturbed stream (SSE or NDJSON, uncompressed) is split into whole events, each due at an
   absolute deadline computed on its arrival (`PerturbPlan.deadline`). The first event goes out
   through aiohttp with the response headers; the rest are handed to the event loop's shared
@@ -84,7 +86,7 @@ async def _relay(ex: Exchange, upstream: aiohttp.ClientResponse) -> web.StreamRe
     try:
         if plan is None:
             await _copy(
-                ex, response, upstream, events.EventCounter(ndjson) if streamed and ex.measure else None
+                ex, response, upstream, events.ContentCounter(ndjson) if streamed and ex.measure else None
             )
         elif streamed:
             await _perturbed_stream(ex, response, upstream, plan, ndjson)
@@ -102,7 +104,7 @@ async def _copy(
     ex: Exchange,
     response: web.StreamResponse,
     upstream: aiohttp.ClientResponse,
-    counter: events.EventCounter | None,
+    counter: events.ContentCounter | None,
 ) -> None:
     loop = asyncio.get_running_loop()
     await response.prepare(ex.request)
@@ -249,12 +251,13 @@ async def _perturbed_stream(
                     if end is not None:
                         await writer.finish(end, plan.added_ttft_s)
                         return
-                await writer.send(due, piece)
+                await writer.send(due, piece, counted=events.content_event(piece, ndjson))
                 k += 1
         rest = splitter.flush()
         if rest:
             now = loop.time()
-            await writer.send(plan.deadline(k, now, first if first is not None else now), rest)
+            await writer.send(plan.deadline(k, now, first if first is not None else now), rest,
+                              counted=events.content_event(rest, ndjson))  # fmt: skip
         if not struck:
             ex.fault = None  # the stream ended before `afterTokens` events: its fault never struck
         await writer.finish("eof", plan.added_ttft_s)

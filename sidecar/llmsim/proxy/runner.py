@@ -14,15 +14,15 @@ from aiohttp import web
 from llmsim import profiles
 from llmsim.api.profile import Mode
 from llmsim.profiles import NamedProfile
-from llmsim.proxy import upstream
+from llmsim.proxy import frontdoor, upstream
 from llmsim.proxy.admin import create_admin_app
-from llmsim.proxy.ca import DEFAULT_CA_DIR, CertificateAuthority
+from llmsim.proxy.ca import DEFAULT_CA_DIR, DEFAULT_MAX_CONTEXTS, CertificateAuthority
 from llmsim.proxy.datapath import DataPath
 from llmsim.proxy.frontdoor import FrontDoor
 from llmsim.proxy.metrics import ProxyMetrics
 from llmsim.proxy.reload import ProfileWatcher
 from llmsim.proxy.reporting import Reporter, open_observations
-from llmsim.proxy.routing import DEFAULT_UPSTREAMS, Router
+from llmsim.proxy.routing import DEFAULT_UPSTREAMS, Pins, Router
 from llmsim.proxy.scope import Scope
 from llmsim.proxy.state import ProxyState
 from llmsim.proxy.tlslistener import TlsListener
@@ -33,6 +33,10 @@ from llmsim.telemetry.facade import Telemetry
 log = logging.getLogger("llmsim.proxy")
 
 Address = tuple[str, int]
+
+CANCEL_GRACE_S = 0.2
+"""After the drain, how long aiohttp may take to cancel a request still running (it may wait twice
+this: once for the handler, once for its cancellation)."""
 
 
 def parse_address(text: str, what: str) -> Address:
@@ -73,9 +77,24 @@ class ProxyOptions:
     watch_interval_s: float = 0.5
     drain_s: float = 10.0
     """On shutdown (SIGTERM), how long in-flight requests and streams may take to finish."""
+    head_timeout_s: float = frontdoor.DEFAULT_HEAD_TIMEOUT_S
+    """A new connection's first request head (and an intercepted CONNECT's first request after the
+    TLS handshake) must arrive within this long, or the connection is closed."""
+    tunnel_idle_s: float = frontdoor.DEFAULT_TUNNEL_IDLE_S
+    """A raw tunnel (non-LLM host, or a relayed TLS connection) idle this long either way is closed."""
+    leaf_cache_size: int = DEFAULT_MAX_CONTEXTS
+    """Per-host certificates kept in memory (least recently used evicted first)."""
 
     def validate(self) -> None:
         Scope.build(self.intercept)
+        for name, value in (
+            ("--drain", self.drain_s), ("--head-timeout", self.head_timeout_s),
+            ("--tunnel-idle-timeout", self.tunnel_idle_s),
+        ):  # fmt: skip
+            if not value > 0:
+                raise ValueError(f"{name}: {value:g} must be a positive number of seconds")
+        if self.leaf_cache_size < 1:
+            raise ValueError(f"--leaf-cache-size: {self.leaf_cache_size} must be at least 1")
         for provider, url in self.upstreams.items():
             if not url.startswith(("http://", "https://")):
                 raise ValueError(f"--upstream {provider}={url}: the URL must start with http:// or https://")
@@ -104,10 +123,11 @@ class ProxyServer:
         self.state.on_activate.append(self.runtime.reactivate)
         self.metrics = ProxyMetrics()
         self.metrics.bind(self.state)
-        self.ca = CertificateAuthority(options.ca_dir)
+        self.ca = CertificateAuthority(options.ca_dir, options.leaf_cache_size)
         resolver_overrides = dict(options.resolve)
         ssl_ctx = upstream.client_ssl_context(options.upstream_ca)
-        self.router = Router({**DEFAULT_UPSTREAMS, **options.upstreams})
+        self.pins = Pins()
+        self.router = Router({**DEFAULT_UPSTREAMS, **options.upstreams}, pins=self.pins)
         self.datapath = DataPath(
             self.state,
             self.runtime,
@@ -123,8 +143,8 @@ class ProxyServer:
         self.app = create_app(state=self.runtime, telemetry=self.telemetry)
         self.app.middlewares.insert(0, self.datapath.middleware())
         self._runner = web.AppRunner(
-            self.app, access_log=None, handle_signals=False, shutdown_timeout=options.drain_s
-        )
+            self.app, access_log=None, handle_signals=False, shutdown_timeout=CANCEL_GRACE_S
+        )  # the drain is ours (`stop`): aiohttp's own waits twice its timeout
         self._admin_runner: web.AppRunner | None = None
         self._servers: list[asyncio.Server] = []
         self._tasks: list[asyncio.Task[None]] = []
@@ -141,15 +161,20 @@ class ProxyServer:
         http_server = self._runner.server
         assert http_server is not None
         door = FrontDoor(
-            self.state, self.ca, http_server, self.metrics, tunnel_overrides=self.options.resolve
-        )
+            self.state, self.ca, http_server, self.metrics, tunnel_overrides=self.options.resolve,
+            pins=self.pins, head_timeout_s=self.options.head_timeout_s,
+            tunnel_idle_s=self.options.tunnel_idle_s,
+        )  # fmt: skip
         host, port = self.options.listen
         server = await loop.create_server(door.protocol, host, port, reuse_address=True, backlog=1024)
         self._servers.append(server)
         self.listen_address = _bound(server)
         if self.options.tls_listen is not None:
             ctx = self.ca.sni_context(self.options.tls_default_host)
-            self._tls = TlsListener(self.state, http_server, ctx, self.metrics, self.options.resolve)
+            self._tls = TlsListener(
+                self.state, http_server, ctx, self.metrics, self.options.resolve,
+                head_timeout_s=self.options.head_timeout_s, tunnel_idle_s=self.options.tunnel_idle_s,
+            )  # fmt: skip
             self.tls_address = await self._tls.start(*self.options.tls_listen)
         own = {f"{h}:{p}" for h, p in [self.listen_address] if h}
         own |= {f"localhost:{self.listen_address[1]}", f"127.0.0.1:{self.listen_address[1]}"}
@@ -158,7 +183,7 @@ class ProxyServer:
             admin_app = create_admin_app(
                 self.state, self.metrics, lambda: self.telemetry.prometheus.render()[0]
             )
-            self._admin_runner = web.AppRunner(admin_app, access_log=None)
+            self._admin_runner = web.AppRunner(admin_app, access_log=None, shutdown_timeout=CANCEL_GRACE_S)
             await self._admin_runner.setup()
             assert self._admin_runner.server is not None
             admin = await loop.create_server(
@@ -178,6 +203,8 @@ class ProxyServer:
         )  # fmt: skip
 
     async def stop(self) -> None:
+        """Stop accepting, let in-flight requests finish for up to `drain_s`, then cancel what is
+        left (within `CANCEL_GRACE_S`) and close everything."""
         self.state.ready = False
         for task in self._tasks:
             task.cancel()
@@ -185,6 +212,11 @@ class ProxyServer:
             server.close()
         if self._tls is not None:
             self._tls.close()
+        if not await self.datapath.wait_idle(self.options.drain_s):
+            log.warning(
+                "drain: %d request(s) still in flight after %g s; cutting them",
+                self.datapath.in_flight, self.options.drain_s,
+            )  # fmt: skip
         await self._runner.cleanup()
         if self._admin_runner is not None:
             await self._admin_runner.cleanup()

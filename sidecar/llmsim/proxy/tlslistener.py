@@ -23,14 +23,20 @@ from collections.abc import Callable, Coroutine, Mapping
 from typing import Any, cast
 
 from llmsim.proxy import clienthello
-from llmsim.proxy.frontdoor import CONNECT_TIMEOUT_S, _Pipe
+from llmsim.proxy.frontdoor import (
+    CONNECT_TIMEOUT_S,
+    DEFAULT_HEAD_TIMEOUT_S,
+    DEFAULT_TUNNEL_IDLE_S,
+    _FirstRequest,
+    _IdleTimer,
+    _Pipe,
+)
 from llmsim.proxy.metrics import ProxyMetrics
 from llmsim.proxy.state import ProxyState
 
 log = logging.getLogger("llmsim.proxy")
 
 SO_ORIGINAL_DST = 80
-HELLO_TIMEOUT_S = 10.0
 
 Address = tuple[str, int]
 
@@ -57,7 +63,11 @@ class TlsListener:
         sni_context: ssl.SSLContext,
         metrics: ProxyMetrics,
         tunnel_overrides: Mapping[str, Address] | None = None,
+        head_timeout_s: float = DEFAULT_HEAD_TIMEOUT_S,
+        tunnel_idle_s: float = DEFAULT_TUNNEL_IDLE_S,
     ) -> None:
+        self.head_timeout_s = head_timeout_s
+        self.tunnel_idle_s = tunnel_idle_s
         self.state = state
         self.http_protocol = http_protocol
         self.sni_context = sni_context
@@ -70,8 +80,9 @@ class TlsListener:
     async def start(self, host: str, port: int) -> Address:
         loop = asyncio.get_running_loop()
         internal = await loop.create_server(
-            self.http_protocol, "127.0.0.1", 0, ssl=self.sni_context, backlog=1024
-        )
+            lambda: _FirstRequest(self.http_protocol(), self.head_timeout_s),
+            "127.0.0.1", 0, ssl=self.sni_context, backlog=1024,
+        )  # fmt: skip
         self._servers.append(internal)
         self._terminator = cast(Address, internal.sockets[0].getsockname()[:2])
         public = await loop.create_server(
@@ -110,7 +121,10 @@ class TlsListener:
         if dst != self._terminator:
             self.metrics.tunnels.inc()
         upstream.write(hello)
-        client.set_protocol(_Pipe(upstream))
+        inbound = _Pipe(upstream)
+        inbound.idle = _IdleTimer(self.tunnel_idle_s, client, upstream)
+        cast(_Pipe, upstream.get_protocol()).idle = inbound.idle
+        client.set_protocol(inbound)
         client.resume_reading()
 
 
@@ -125,7 +139,9 @@ class _HelloSniffer(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)  # uvloop's transports are not subclasses
-        self._timer = asyncio.get_running_loop().call_later(HELLO_TIMEOUT_S, self.transport.close)
+        self._timer = asyncio.get_running_loop().call_later(
+            self.listener.head_timeout_s, self.transport.close
+        )
 
     def data_received(self, data: bytes) -> None:
         assert self.transport is not None

@@ -94,6 +94,10 @@ class PodBuckets:
             self._states.popitem(last=False)
         return verdict
 
+    def peek(self, bucket: str, limits: ratelimit.BucketLimits, now: float) -> ratelimit.Verdict:
+        """The bucket pair's state at `now`, charging nothing."""
+        return ratelimit.observe(self._states.get(bucket), limits, now)[1]
+
     def clear(self) -> None:
         self._states.clear()
 
@@ -192,6 +196,8 @@ class RateLimiter:
     ) -> None:
         self.clock = clock
         self.pod = PodBuckets()
+        self.advertised = PodBuckets()
+        """Buckets behind the headers of the default tier (`rate_tiers`): charged, never rejecting."""
         self._fallback = PodBuckets()
         self._redis: dict[str, RedisBuckets] = {}
         self._redis_timeout_s = redis_timeout_s
@@ -230,6 +236,23 @@ class RateLimiter:
         if spec.scope == "shared":
             return await self.shared(spec.redis_url).take(bucket, limits, cost, now)
         return self.pod.take(bucket, limits, cost, now)
+
+    def peek(self, spec: RateLimits, key: str, *, namespace: str = "default") -> ratelimit.Verdict | None:
+        """The enforced bucket pair `key`'s state, charging nothing (None for shared buckets: a
+        Redis round trip is not worth an error's headers)."""
+        if spec.scope == "shared":
+            return None
+        return self.pod.peek(bucket_id(namespace, spec, key), ratelimit.BucketLimits.of(spec), self.clock())
+
+    def advertise(
+        self, bucket: str, limits: ratelimit.BucketLimits, cost: int, *, charge: bool
+    ) -> ratelimit.Verdict:
+        """The default tier's verdict for the headers: charged (a served request) or only read (an
+        error); an exhausted bucket reports 0 remaining and rejects nothing."""
+        now = self.clock()
+        if charge:
+            return self.advertised.take(bucket, limits, cost, now)
+        return self.advertised.peek(bucket, limits, now)
 
     async def close(self) -> None:
         for store in self._redis.values():

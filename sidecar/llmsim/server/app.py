@@ -6,6 +6,7 @@ from typing import Any
 
 from aiohttp import web
 
+from llmsim import streaming
 from llmsim.profiles import ProfileRegistry, default_profile
 from llmsim.providers import catalog, errors
 from llmsim.providers.base import ApiError, BodyAnswer, ErrorKind
@@ -71,6 +72,7 @@ def create_app(
         await app[STATE].rate_limiter.close()
 
     app.on_cleanup.append(close_rate_limiter)
+    streaming.install_release(app)
     for route in routes.all_routes():
         endpoints.bind(app, route.method, route.path, route.endpoint, Pipeline(route.endpoint).handle)
     app.router.add_get("/v1/models", models_route.list_models)

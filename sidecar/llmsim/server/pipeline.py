@@ -139,6 +139,11 @@ class Pipeline:
         _check_mode(facts)
         _check_provider(profile, self.endpoint.provider)
         _check_model(profile, gen)
+        try:
+            fault_hooks.check_key(profile, facts, self.endpoint.provider)
+        except ApiError:
+            record.fault, record.fault_reason = FaultType.AUTHENTICATION.value, "require_key"
+            raise
         seed_header = seeding.header_seed(facts)
         rng = planner.new_rng(
             *seeding.rng_seed(state, profile.spec, facts, gen, seed_header, state.next_request_number())
@@ -150,6 +155,7 @@ class Pipeline:
             start,
             forced=intake.forced_fault(facts.headers),
             seed=seeding.fault_seed(state, profile.spec, seed_header),
+            advertise=True,
         )
         fault = outcome.fault
         if fault is not None:

@@ -36,12 +36,19 @@ STATUS_FAULTS = frozenset(
         FaultType.OVERLOADED,
         FaultType.SERVER_ERROR,
         FaultType.CONTEXT_LENGTH,
+        FaultType.AUTHENTICATION,
+        FaultType.PERMISSION,
+        FaultType.PROMPT_FILTER,
     }
 )
-"""Faults that replace the whole response with an HTTP error status."""
+"""Faults that replace the whole response with an HTTP error status (Gemini answers
+`prompt_filter` with a blocked-prompt body instead, see `providers.fault_render`)."""
 
 STREAM_FAULTS = frozenset({FaultType.DISCONNECT, FaultType.MALFORMED_CHUNK, FaultType.MIDSTREAM_ERROR})
 """Faults that strike after `after_tokens` tokens of an otherwise normal answer."""
+
+AFTER_TOKEN_FAULTS = STREAM_FAULTS | {FaultType.CONTENT_FILTER}
+"""Faults that strike after `after_tokens` tokens (the content filter cuts the reply there)."""
 
 REPLACING_FAULTS = STATUS_FAULTS | {FaultType.TIMEOUT}
 """Faults that answer instead of the model: an error status, or (`timeout`) nothing at all."""
@@ -123,7 +130,7 @@ def window_open(window: FaultWindow, elapsed_s: float) -> bool:
 
 def decision(fault: FaultType, reason: str, params: FaultParams, **detail: object) -> FaultDecision:
     """A FaultDecision for `fault`, with the knobs of `params` filled in where they apply."""
-    after = params.after_tokens if fault in STREAM_FAULTS else 0
+    after = params.after_tokens if fault in AFTER_TOKEN_FAULTS else 0
     retry_after = params.retry_after_s if fault in RETRY_AFTER_FAULTS else None
     extra: dict[str, object] = dict(detail)
     if fault is FaultType.SLOW_STREAM:

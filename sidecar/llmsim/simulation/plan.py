@@ -13,7 +13,8 @@ from typing import Any, Literal
 from llmsim.api.faults import FaultType
 from llmsim.simulation.logprobs import TokenLogprob
 
-FinishReason = Literal["stop", "length", "tool_calls", "stop_sequence"]
+FinishReason = Literal["stop", "length", "tool_calls", "stop_sequence", "content_filter", "refusal"]
+"""`content_filter` and `refusal` come from safety faults (`simulation/safety.py`)."""
 
 
 @dataclass(frozen=True)

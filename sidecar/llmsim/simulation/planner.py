@@ -8,7 +8,7 @@ import numpy as np
 
 from llmsim.api.faults import FaultType
 from llmsim.api.profile import SimulationProfileSpec
-from llmsim.simulation import content, embeddings, logprobs, sampling, tokens, tool_plan
+from llmsim.simulation import content, embeddings, logprobs, safety, sampling, tokens, tool_plan
 from llmsim.simulation.capacity import slowdown
 from llmsim.simulation.plan import Choice, FaultDecision, FinishReason, ResponsePlan, Timing, ToolCall
 from llmsim.simulation.prompt_cache import CacheUse
@@ -61,7 +61,7 @@ def plan_response(
         timing = Timing(queue_s=queue_s, ttft_s=queue_s + ttft, token_offsets_s=())
         return ResponsePlan(response_id, model, created, (), n_prompt, timing, fault, vectors)
 
-    choices = tuple(_choice(spec, request, rng, i) for i in range(max(1, request.n)))
+    choices = tuple(safety.apply(_choice(spec, request, rng, i), fault) for i in range(max(1, request.n)))
     slots = max((c.output_tokens for c in choices), default=0)
     ttft = _ttft(spec, n_prompt, rng, active_streams, cached)
     gaps = _gaps(spec, rng, max(slots - 1, 0), active_streams)

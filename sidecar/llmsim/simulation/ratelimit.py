@@ -151,6 +151,27 @@ def admit(current: BucketState, limits: BucketLimits, cost_tokens: int) -> tuple
     return after, verdict
 
 
+def observe(state: BucketState | None, limits: BucketLimits, now: float) -> tuple[BucketState, Verdict]:
+    """What the headers report about a bucket pair at `now` without charging anything (for answers
+    that never reached the model, e.g. an injected status fault)."""
+    current = refill(state, limits, now)
+    req, tok = limits.requests, limits.tokens
+    verdict = Verdict(
+        allowed=True,
+        limited_by=None,
+        cost_tokens=0,
+        too_large=False,
+        limit_requests=req.limit if req else None,
+        limit_tokens=tok.limit if tok else None,
+        remaining_requests=math.floor(current.requests) if req else None,
+        remaining_tokens=max(0, math.floor(current.tokens)) if tok else None,
+        reset_requests_s=(req.capacity - current.requests) / req.rate if req else None,
+        reset_tokens_s=(tok.capacity - current.tokens) / tok.rate if tok else None,
+        retry_after_s=0.0,
+    )
+    return current, verdict
+
+
 def take(
     state: BucketState | None, limits: BucketLimits, cost_tokens: int, now: float
 ) -> tuple[BucketState, Verdict]:

@@ -1,7 +1,7 @@
 // The official openai Node SDK against llmsim serve: streaming, tools (the SDK's own tool
 // runner and streamed parallel calls) and one fault. Prints one JSON object of what it saw;
 // tests/agents/test_node_sdk.py starts the server, runs this with node and asserts on it.
-import OpenAI, { RateLimitError } from "openai";
+import OpenAI, { AuthenticationError, RateLimitError } from "openai";
 
 const baseURL = process.argv[2] + "/v1";
 const client = new OpenAI({ baseURL, apiKey: "sk-test", maxRetries: 0 });
@@ -60,4 +60,25 @@ try {
     retryAfterMs: err.headers?.get("retry-after-ms"),
   };
 }
+// The rate-limit headers every answer carries (the default tier's).
+const { response: raw } = await client.chat.completions.create({ model: "gpt-4o", messages: user }).withResponse();
+out.headers = {
+  limit: raw.headers.get("x-ratelimit-limit-requests"), remaining: raw.headers.get("x-ratelimit-remaining-requests"),
+  tokens: raw.headers.get("x-ratelimit-limit-tokens"),
+};
+
+// An authentication fault, and a refusal (plain and through the stream helper).
+try {
+  await client.chat.completions.create({ model: "gpt-4o", messages: user }, { headers: { "x-llmsim-fault": "authentication" } });
+  out.auth = { raised: false };
+} catch (err) {
+  out.auth = { raised: true, authenticationError: err instanceof AuthenticationError, status: err.status, code: err.code };
+}
+const refused = await client.chat.completions.create({ model: "gpt-4o", messages: user }, { headers: { "x-llmsim-fault": "refusal" } });
+const refusedStream = client.chat.completions.stream({ model: "gpt-4o", messages: user }, { headers: { "x-llmsim-fault": "refusal" } });
+const refusedFinal = await refusedStream.finalChatCompletion();
+out.refusal = {
+  refusal: refused.choices[0].message.refusal, content: refused.choices[0].message.content,
+  streamed: refusedFinal.choices[0].message.refusal,
+};
 console.log(JSON.stringify(out));
