@@ -11,7 +11,7 @@ ARGS     ?=
 
 CLUSTER_BINS ?= kube etcd helm
 
-.PHONY: help venv run serve test lint typecheck pytest bench e2e crds crds-check images clean cluster-bins cluster test-bins
+.PHONY: help venv run serve test lint typecheck pytest bench soak e2e crds crds-check images clean cluster-bins cluster test-bins
 
 help: ## Show this help
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*?## "}{printf "  \033[36m%-12s\033[0m %s\n",$$1,$$2}'
@@ -47,6 +47,9 @@ crds: $(STAMP) ## Regenerate crds/, the JSON Schemas and docs/reference.md from 
 crds-check: $(STAMP) ## Fail when crds/, schemas/ or docs/reference.md differ from what the models generate
 	$(BIN)/python -m llmsim.crdgen --check
 	$(BIN)/python -m llmsim.docgen --check
+
+soak: $(STAMP) ## 10-minute soak: 300 concurrent streams against `llmsim serve`; fails on a lost/truncated stream or RSS growth over 5% (not in CI; ARGS="--duration 60 --streams 50" for a short run)
+	$(PY) -m bench.soak $(ARGS)
 
 pytest: $(STAMP) ## pytest (without benchmarks and e2e)
 	$(BIN)/pytest $(ARGS)

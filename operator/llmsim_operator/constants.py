@@ -66,3 +66,16 @@ TRUSTSTORE_PASSWORD = "changeit"
 PUBLIC_CA_FILES = (CA_CERT_FILE, BUNDLE_FILE, TRUSTSTORE_FILE)
 
 FINALIZER = "llmsim.io/finalizer"
+
+# What the sidecar needs to act on its profile within seconds (see resources/sidecar_access.py).
+SIDECAR_ACCESS_NAME = "llmsim-sidecar"
+"""The Role and RoleBinding in each namespace with profiles: read the profiles, post Events."""
+ADMIN_SECRET = "llmsim-admin-token"
+"""The Secret (per namespace) with the bearer token of the sidecars' admin port."""
+ADMIN_TOKEN_KEY = "token"
+ADMIN_DIR = "/etc/llmsim/admin"
+"""Where the sidecar (only) mounts the admin token Secret."""
+KUBE_API_DIR = "/var/run/llmsim/kube"
+"""Where the sidecar (only) mounts its ServiceAccount token and the API server's CA."""
+VOLUME_ADMIN = "llmsim-admin"
+VOLUME_KUBE_API = "llmsim-kube-api"

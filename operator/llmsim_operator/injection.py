@@ -25,7 +25,8 @@ PROXY_URL = f"http://127.0.0.1:{c.PROXY_PORT}"
 PROVIDER_HOSTS = catalog.ALIAS_HOSTS
 """Names host-alias capture resolves to 127.0.0.1 (wildcards such as *.openai.azure.com cannot be aliased)."""
 BASE_NO_PROXY = ("localhost", "127.0.0.1", "::1", ".svc", ".cluster.local")
-"""Always exempt from the proxy: the pod itself and in-cluster services."""
+"""Exempt from the proxy: the pod itself and in-cluster services, except entries that would exempt
+a host the profile intercepts (see `no_proxy_entries`)."""
 
 Capture = sidecar.Capture
 
@@ -143,6 +144,44 @@ def _extend_no_proxy(container: dict[str, Any], entries: Sequence[str]) -> None:
             item["value"] = ",".join(current + [e for e in entries if e not in current])
 
 
+def _host_of(entry: str) -> str:
+    """`host`, `host:port`, `[v6]:port` -> the host part, lowercased."""
+    text = entry.strip().lower()
+    if text.startswith("["):
+        return text[1:].split("]", 1)[0]
+    return text.rsplit(":", 1)[0] if text.count(":") == 1 else text
+
+
+def exempts(entry: str, host: str) -> bool:
+    """Whether the NO_PROXY `entry` exempts `host` in the common runtimes (curl, Go, Python's
+    requests/httpx/urllib, Node): `*`, the host itself, or a domain suffix (`.svc`, `svc`, `*.svc`).
+    An intercept glob (`*.ml.svc`) counts as any host under its domain."""
+    name = _host_of(entry)
+    target = _host_of(host)
+    if target.startswith("*."):
+        target = "x" + target[1:]
+    if name == "*":
+        return True
+    if name.startswith("*."):
+        name = name[1:]
+    if name.startswith("."):
+        return target.endswith(name) or target == name[1:]
+    return bool(name) and (target == name or target.endswith("." + name))
+
+
+def no_proxy_entries(settings: OperatorSettings, intercept_hosts: Sequence[str]) -> list[str]:
+    """The entries the injection adds to NO_PROXY: the defaults and `extraNoProxy`, minus every one
+    that would exempt an intercepted host (an in-cluster `vllm.ml.svc` must reach the proxy, so
+    `.svc` goes; other in-cluster traffic then passes the proxy, which tunnels or forwards it
+    untouched)."""
+    intercepted = [*PROVIDER_HOSTS, *intercept_hosts]
+    return [
+        entry
+        for entry in (*BASE_NO_PROXY, *settings.extra_no_proxy)
+        if not any(exempts(entry, host) for host in intercepted)
+    ]
+
+
 def trust_env() -> list[tuple[str, str]]:
     """CA trust for the common runtimes, pointing at the mounted public CA files."""
     bundle = f"{c.TRUST_DIR}/{c.BUNDLE_FILE}"
@@ -202,10 +241,19 @@ def mutate(pod: Mapping[str, Any], decision: Decision, settings: OperatorSetting
     meta["labels"] = labels
 
     spec = out.setdefault("spec", {})
+    # The sidecar's projected ServiceAccount token needs a named account; the API server's
+    # ServiceAccount admission would name `default` anyway (it may run after this webhook).
+    spec.setdefault("serviceAccountName", spec.get("serviceAccount") or "default")
     spec["volumes"] = _add_by_name(spec.get("volumes") or [], sidecar.volumes(profile.config_map, settings))
     app_containers = [ct for ct in spec.get("containers") or [] if ct.get("name") != c.SIDECAR_NAME]
-    sidecar_container = sidecar.container(decision.capture, settings, profile.name, native=decision.native)
-    ours_first = sidecar.init_containers(decision.capture, settings)
+    sidecar_container = sidecar.container(
+        decision.capture,
+        settings,
+        profile.name,
+        native=decision.native,
+        intercept_hosts=profile.intercept_hosts,
+    )
+    ours_first = sidecar.init_containers(decision.capture, settings, profile.intercept_hosts)
     already = any(
         ct.get("name") == c.SIDECAR_NAME
         for ct in (spec.get("initContainers") or []) + (spec.get("containers") or [])
@@ -218,7 +266,7 @@ def mutate(pod: Mapping[str, Any], decision: Decision, settings: OperatorSetting
         if app_containers:
             annotations.setdefault("kubectl.kubernetes.io/default-container", app_containers[0]["name"])
 
-    no_proxy = [*BASE_NO_PROXY, *settings.extra_no_proxy]
+    no_proxy = no_proxy_entries(settings, profile.intercept_hosts)
     for container in app_containers:
         _set_absent_env(container, capture_env(decision.capture))
         if decision.capture is Capture.PROXY:

@@ -62,6 +62,10 @@ def _custom() -> Any:
     return kubernetes.client.CustomObjectsApi()
 
 
+def _rbac() -> Any:
+    return kubernetes.client.RbacAuthorizationV1Api()
+
+
 def _status_of(exc: ApiException) -> int:
     return int(exc.status or 0)
 
@@ -112,6 +116,77 @@ def delete_config_map(namespace: str, name: str) -> None:
         ),
         404,
     )
+
+
+def apply_role(body: Body) -> None:
+    """Create the Role, or replace its rules when they differ."""
+    ns, name = body["metadata"]["namespace"], body["metadata"]["name"]
+    what = f"Role {ns}/{name}"
+    existing, missing = _call(
+        what, lambda: _rbac().read_namespaced_role(name=name, namespace=ns, _request_timeout=TIMEOUT), 404
+    )
+    if missing:
+        _call(
+            what,
+            lambda: _rbac().create_namespaced_role(namespace=ns, body=body, _request_timeout=TIMEOUT),
+            409,
+        )
+    elif _plain(existing).get("rules") != body["rules"]:
+        patch = {"rules": body["rules"]}
+        _call(
+            what,
+            lambda: _rbac().patch_namespaced_role(
+                name=name, namespace=ns, body=patch, _request_timeout=TIMEOUT
+            ),
+        )
+
+
+def read_role_binding(namespace: str, name: str) -> Body | None:
+    found, missing = _call(
+        f"RoleBinding {namespace}/{name}",
+        lambda: _rbac().read_namespaced_role_binding(
+            name=name, namespace=namespace, _request_timeout=TIMEOUT
+        ),
+        404,
+    )
+    return None if missing else _plain(found)
+
+
+def write_role_binding(body: Body, existing: Body | None) -> bool:
+    """Create the RoleBinding, or set its subjects on `existing` (only if unchanged since read:
+    False on a conflict, and the caller reads again)."""
+    ns, name = body["metadata"]["namespace"], body["metadata"]["name"]
+    what = f"RoleBinding {ns}/{name}"
+    if existing is None:
+        _, conflict = _call(
+            what,
+            lambda: _rbac().create_namespaced_role_binding(namespace=ns, body=body, _request_timeout=TIMEOUT),
+            409,
+        )
+        return conflict is None
+    patch = {
+        "metadata": {"resourceVersion": existing["metadata"]["resourceVersion"]},
+        "subjects": body["subjects"],
+    }
+    _, conflict = _call(
+        what,
+        lambda: _rbac().patch_namespaced_role_binding(
+            name=name, namespace=ns, body=patch, _request_timeout=TIMEOUT
+        ),
+        409,
+    )
+    return conflict is None
+
+
+def create_secret_if_missing(body: Body) -> bool:
+    """Create the Secret unless it exists (its content is then left alone); True when created."""
+    ns = body["metadata"]["namespace"]
+    _, conflict = _call(
+        f"Secret {ns}/{body['metadata']['name']}",
+        lambda: _core().create_namespaced_secret(namespace=ns, body=body, _request_timeout=TIMEOUT),
+        409,
+    )
+    return conflict is None
 
 
 def read_secret(namespace: str, name: str) -> Body | None:
@@ -262,6 +337,18 @@ def patch_status(plural: str, namespace: str, name: str, status: Body) -> None:
         ),
         404,
     )
+
+
+def annotate_custom(plural: str, namespace: str, name: str, annotations: dict[str, str | None]) -> None:
+    """Merge-patch annotations of one of our custom resources (None removes one; gone: nothing)."""
+    _call(
+        f"{plural} {namespace}/{name} annotations",
+        lambda: _custom().patch_namespaced_custom_object(
+            c.GROUP, c.VERSION, namespace, plural, name, {"metadata": {"annotations": annotations}},
+            _request_timeout=TIMEOUT,
+        ),
+        404,
+    )  # fmt: skip
 
 
 def read_custom(plural: str, namespace: str, name: str) -> Body | None:

@@ -69,6 +69,19 @@ CROSS_FIELD_RULES: dict[str, list[Rule]] = {
     "FaultWindow": [
         Rule("!has(self.everyS) || self.everyS >= self.durationS", "everyS must be >= durationS"),
         Rule("self.fault != 'none'", "fault 'none' makes no sense in a window"),
+        Rule("!has(self.cron) || !has(self.everyS)", "give cron or everyS, not both"),
+        Rule(
+            "!has(self.startAt) || !has(self.startS) || self.startS == 0.0",
+            "give startS (relative) or startAt (absolute), not both",
+        ),
+        Rule(
+            "!has(self.cron) || !has(self.startS) || self.startS == 0.0",
+            "startS does not apply to cron (use startAt to delay the first firing)",
+        ),
+        Rule(
+            "!has(self.timeZone) || has(self.cron)",
+            "timeZone applies to cron only; startAt carries its own offset",
+        ),
     ],
     "RateLimits": [
         Rule(
@@ -422,6 +435,13 @@ KINDS: tuple[Kind, ...] = (
             Column("Ready", "string", _READY, "Whether the profile is valid and rendered"),
             Column("Pods", "integer", ".status.pods", "Pods running this profile's sidecar", priority=1),
             Column("Paused", "boolean", ".spec.paused", "The kill switch", priority=1),
+            Column(
+                "Next-Window",
+                "string",
+                ".status.nextWindow.startsAt",
+                "When the fault window open now (or the next one) opens",
+                priority=1,
+            ),
             _AGE,
         ),
         description="A simulation profile: latency, content, faults and the limits of live-traffic "

@@ -3,6 +3,7 @@ presets, `extends` resolution, and a registry of named profiles for a serving pr
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -13,6 +14,8 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from llmsim import spec_documents
+from llmsim.api import schedule
 from llmsim.api.profile import SimulationProfileSpec
 from llmsim.errors import ProfileError, describe_validation_error
 
@@ -125,22 +128,27 @@ def split_document(doc: Any, source: str, default_name: str) -> tuple[str, Any, 
 
 
 def load_text(text: str, source: str, default_name: str) -> NamedProfile:
-    """Parse YAML or JSON text holding one profile."""
+    """Parse YAML or JSON text holding one profile (empty text is an error, see `spec_documents`)."""
     try:
-        doc = yaml.safe_load(text) if text.strip() else {}
-    except yaml.YAMLError as exc:
-        raise ProfileError(source, [f"not valid YAML/JSON: {exc}".replace("\n", " ")]) from None
-    name, spec_doc, prefix = split_document(doc if doc is not None else {}, source, default_name)
+        doc = spec_documents.parse_text(text)
+    except spec_documents.DocumentError as exc:
+        raise ProfileError(source, [str(exc)]) from None
+    return _named(doc, source, default_name)
+
+
+def _named(doc: Any, source: str, default_name: str) -> NamedProfile:
+    name, spec_doc, prefix = split_document(doc, source, default_name)
     return NamedProfile(name=name, spec=parse_spec(spec_doc, source, prefix), source=source)
 
 
 def load_file(path: Path) -> NamedProfile:
-    """Load a profile file; its name is `metadata.name` or the file stem."""
+    """Load a profile file; its name is `metadata.name` or the file stem. Unreadable, empty,
+    non-UTF-8 and over-deep files are ProfileErrors naming the file and the problem."""
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ProfileError(str(path), [f"cannot read: {exc.strerror or exc}"]) from None
-    return load_text(text, str(path), path.stem)
+        doc = spec_documents.read_file(path)
+    except spec_documents.DocumentError as exc:
+        raise ProfileError(str(path), [str(exc)]) from None
+    return _named(doc, str(path), path.stem)
 
 
 def load_preset(name: str) -> NamedProfile:
@@ -167,6 +175,38 @@ def dump_spec(spec: SimulationProfileSpec) -> dict[str, Any]:
     """Serialise a spec the way files and custom resources hold it (camelCase, JSON-compatible)."""
     out: dict[str, Any] = json.loads(spec.model_dump_json(by_alias=True, exclude_none=True))
     return out
+
+
+def expiry(spec: SimulationProfileSpec, created: dt.datetime | None) -> dt.datetime | None:
+    """When a SimulationProfile resource stops perturbing: `until`, or `durationS` after its
+    creation, whichever comes first."""
+    candidates = [t for t in (spec.until,) if t is not None]
+    if spec.duration_s is not None and created is not None:
+        candidates.append(created + dt.timedelta(seconds=spec.duration_s))
+    return min(candidates) if candidates else None
+
+
+def anchored_doc(spec: SimulationProfileSpec, created: dt.datetime | None) -> dict[str, Any]:
+    """A SimulationProfile resource's spec as its sidecars run it: `extends` resolved, relative
+    fault windows made absolute from the resource's creation (`startAt` = creation + `startS`),
+    and the expiry made absolute (`until`). So every sidecar, also one started late or restarted,
+    opens, closes and expires at the same instants, whether it reads the rendered ConfigMap or the
+    resource itself."""
+    doc = dump_spec(spec)
+    doc.pop("extends", None)
+    faults = doc.get("faults") or {}
+    if created is not None and faults.get("windows"):
+        faults["windows"] = [schedule.absolute_from(w, created) for w in faults["windows"]]
+    until = expiry(spec, created)
+    if until is not None:
+        doc["until"] = until.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
+    return doc
+
+
+def anchored(spec: SimulationProfileSpec, created: dt.datetime | None) -> SimulationProfileSpec:
+    """`anchored_doc` as a spec; pydantic's ValidationError when it no longer validates (a window
+    moved past `until`, say)."""
+    return SimulationProfileSpec.model_validate(anchored_doc(spec, created))
 
 
 class ProfileRegistry:

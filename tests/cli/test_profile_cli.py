@@ -80,3 +80,28 @@ def test_help_lists_every_command(capsys: pytest.CaptureFixture[str]) -> None:
         main(["--help"])
     out = capsys.readouterr().out
     assert all(name in out for name in COMMANDS)
+
+
+def test_validate_rejects_fault_windows_that_never_fire_or_overlap(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    never = tmp_path / "never.yaml"
+    never.write_text("faults:\n  windows:\n    - {fault: overloaded, cron: '0 0 30 feb *', durationS: 60}\n")
+    overlap = tmp_path / "overlap.yaml"
+    overlap.write_text(
+        "faults:\n  windows:\n"
+        "    - {fault: timeout, startAt: '2026-03-02T14:00:00Z', durationS: 300}\n"
+        "    - {fault: timeout, cron: '*/2 14 * * *', durationS: 60}\n"
+    )
+    good = tmp_path / "good.yaml"
+    good.write_text(
+        "faults:\n  windows:\n    - {fault: overloaded, cron: '0 14 * * mon-fri', timeZone: Europe/Berlin, durationS: 300}\n"
+    )
+    assert main(["profile", "validate", str(never), str(overlap), str(good)]) == 1
+    captured = capsys.readouterr()
+    assert (
+        f"{never}: faults.windows[0].cron: '0 0 30 feb *' matches no date: the window never opens"
+        in captured.err
+    )
+    assert f"{overlap}: faults: windows[1] overlaps windows[0], both timeout" in captured.err
+    assert f"{good}: ok" in captured.out

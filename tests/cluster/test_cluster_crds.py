@@ -143,6 +143,24 @@ CEL_CASES: dict[tuple[str, str, str], tuple[dict[str, Any], str]] = {
     ("simulationprofiles", "spec.faults.windows[]", "fault 'none' makes no sense in a window"): (
         {"faults": {"windows": [{"fault": "none", "durationS": 10}]}}, "spec.faults.windows[0]",
     ),
+    ("simulationprofiles", "spec.faults.windows[]", "give cron or everyS, not both"): (
+        {"faults": {"windows": [{"fault": "overloaded", "cron": "0 * * * *", "durationS": 60, "everyS": 3600}]}},
+        "spec.faults.windows[0]",
+    ),
+    ("simulationprofiles", "spec.faults.windows[]", "give startS (relative) or startAt (absolute), not both"): (
+        {"faults": {"windows": [{"fault": "overloaded", "startAt": "2026-03-02T14:00:00Z", "startS": 5,
+                                 "durationS": 60}]}},
+        "spec.faults.windows[0]",
+    ),
+    ("simulationprofiles", "spec.faults.windows[]", "startS does not apply to cron (use startAt to delay the first firing)"): (
+        {"faults": {"windows": [{"fault": "overloaded", "cron": "0 * * * *", "startS": 5, "durationS": 60}]}},
+        "spec.faults.windows[0]",
+    ),
+    ("simulationprofiles", "spec.faults.windows[]", "timeZone applies to cron only; startAt carries its own offset"): (
+        {"faults": {"windows": [{"fault": "overloaded", "startAt": "2026-03-02T14:00:00Z", "timeZone": "UTC",
+                                 "durationS": 60}]}},
+        "spec.faults.windows[0]",
+    ),
     ("simulationprofiles", "spec.faults.rateLimits", "set requestsPerMinute and/or tokensPerMinute (or drop "
      "rateLimits)"): (
         {"faults": {"rateLimits": {"burstS": 5}}}, "spec.faults.rateLimits",
@@ -311,8 +329,9 @@ def test_kubectl_get_shows_the_printer_columns(kube: Kube, namespace: str) -> No
     assert header == ["NAME", "PROVIDER", "MODE", "READY", "AGE"]
     assert row[:4] == ["columns", "openai", "simulate", "True"]
     header, row = table("simprofile", "-o", "wide")
-    assert header == ["NAME", "PROVIDER", "MODE", "READY", "PODS", "PAUSED", "AGE"]
+    assert header == ["NAME", "PROVIDER", "MODE", "READY", "PODS", "PAUSED", "NEXT-WINDOW", "AGE"]
     assert row[:6] == ["columns", "openai", "simulate", "True", "2", "true"]
+    assert len(row) == 7  # NEXT-WINDOW is blank: the profile has no windows
     header, row = table("loadscenario")
     assert header == ["NAME", "PATTERN", "PHASE", "RPS", "TTFT-P95", "SLO", "AGE"]
     assert row[:6] == ["columns", "steady", "Succeeded", "1.5", "812.5", "Met"]

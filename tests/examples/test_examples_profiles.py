@@ -120,3 +120,23 @@ def test_scripted_tool_flow_runs_its_three_turns_through_the_openai_sdk() -> Non
                 messages.append({"role": "tool", "tool_call_id": call.id, "content": results[fn.name]})
     assert seen == [("get_weather", {"city": "Oslo"}), ("to_fahrenheit", {"celsius": -3})]
     assert message.content == "It is 27 °F in Oslo."
+
+
+def test_the_fleet_drill_opens_at_14_berlin_time_on_weekdays_for_every_replica() -> None:
+    import datetime as dt
+
+    from llmsim.api import schedule
+
+    spec = load("fleet-outage-drill").spec
+    overloaded, slow = spec.faults.windows
+    assert spec.mode is Mode.PERTURB and spec.until is not None
+    assert schedule.is_absolute(overloaded) and (overloaded.cron, overloaded.time_zone) == (
+        slow.cron,
+        slow.time_zone,
+    )
+    # Monday 2027-01-04, winter time: 14:00 in Berlin is 13:00Z; Saturday opens nothing
+    monday = dt.datetime(2027, 1, 4, 13, 2, tzinfo=dt.UTC).timestamp()
+    saturday = dt.datetime(2027, 1, 9, 13, 2, tzinfo=dt.UTC).timestamp()
+    assert schedule.is_open(overloaded, elapsed_s=0, now_unix=monday)
+    assert not schedule.is_open(overloaded, elapsed_s=0, now_unix=saturday)
+    assert schedule.open_at(overloaded, monday) == schedule.open_at(slow, monday)

@@ -26,7 +26,7 @@ def req(text: str = "hello", **kw: Any) -> GenerationRequest:
 
 
 def decide(s: SimulationProfileSpec, r: GenerationRequest | None = None, **kw: Any) -> FaultType | None:
-    args: dict[str, Any] = {"elapsed_s": 0.0, "attempt": 0, "forced": None, "seed": 1, **kw}
+    args: dict[str, Any] = {"elapsed_s": 0.0, "now_unix": 0.0, "attempt": 0, "forced": None, "seed": 1, **kw}
     found = faults.decide(s, r or req(), **args)
     return None if found is None else found.fault
 
@@ -37,7 +37,7 @@ def test_no_faults_configured_means_no_fault() -> None:
 
 def test_forced_header_wins_over_everything() -> None:
     s = spec(rates={"server_error": 1.0}, windows=[{"fault": "overloaded", "durationS": 10}])
-    found = faults.decide(s, req(), elapsed_s=1, attempt=0, forced=FaultType.QUOTA, seed=1)
+    found = faults.decide(s, req(), elapsed_s=1, now_unix=0.0, attempt=0, forced=FaultType.QUOTA, seed=1)
     assert found is not None and found.fault is FaultType.QUOTA and found.reason == "forced"
 
 
@@ -53,7 +53,7 @@ def test_forced_none_switches_off_injected_faults() -> None:
 
 def test_a_prompt_over_the_context_window_is_rejected_unless_another_fault_is_forced() -> None:
     long = req("word " * 2000)
-    found = faults.decide(spec(), long, elapsed_s=0, attempt=0, forced=FaultType.NONE, seed=1)
+    found = faults.decide(spec(), long, elapsed_s=0, now_unix=0.0, attempt=0, forced=FaultType.NONE, seed=1)
     assert found is not None and found.fault is FaultType.CONTEXT_LENGTH and found.reason == "context"
     assert found.detail["context_window"] == 1000 and found.detail["prompt_tokens"] > 1000
     assert decide(spec(), long, forced=FaultType.OVERLOADED) is FaultType.OVERLOADED
@@ -139,11 +139,15 @@ def test_decisions_are_a_pure_function_of_seed_key_and_attempt() -> None:
 
 def test_stream_faults_carry_after_tokens_and_retry_faults_carry_retry_after() -> None:
     s = spec(params={"afterTokens": 7, "retryAfterS": 3, "slowStreamFactor": 4, "timeoutS": 9})
-    cut = faults.decide(s, req(), elapsed_s=0, attempt=0, forced=FaultType.DISCONNECT, seed=1)
-    limited = faults.decide(s, req(), elapsed_s=0, attempt=0, forced=FaultType.RATE_LIMIT, seed=1)
-    failed = faults.decide(s, req(), elapsed_s=0, attempt=0, forced=FaultType.SERVER_ERROR, seed=1)
-    slow = faults.decide(s, req(), elapsed_s=0, attempt=0, forced=FaultType.SLOW_STREAM, seed=1)
-    stall = faults.decide(s, req(), elapsed_s=0, attempt=0, forced=FaultType.TIMEOUT, seed=1)
+    cut = faults.decide(s, req(), elapsed_s=0, now_unix=0.0, attempt=0, forced=FaultType.DISCONNECT, seed=1)
+    limited = faults.decide(
+        s, req(), elapsed_s=0, now_unix=0.0, attempt=0, forced=FaultType.RATE_LIMIT, seed=1
+    )
+    failed = faults.decide(
+        s, req(), elapsed_s=0, now_unix=0.0, attempt=0, forced=FaultType.SERVER_ERROR, seed=1
+    )
+    slow = faults.decide(s, req(), elapsed_s=0, now_unix=0.0, attempt=0, forced=FaultType.SLOW_STREAM, seed=1)
+    stall = faults.decide(s, req(), elapsed_s=0, now_unix=0.0, attempt=0, forced=FaultType.TIMEOUT, seed=1)
     assert cut is not None and cut.after_tokens == 7 and cut.retry_after_s is None
     assert limited is not None and limited.retry_after_s == 3 and limited.after_tokens == 0
     assert failed is not None and failed.retry_after_s is None

@@ -74,6 +74,15 @@ def test_configured_quantiles_rates_and_open_windows_of_the_active_profile() -> 
     )
 
 
+def test_a_wall_clock_window_is_open_by_the_wall_clock_before_any_request() -> None:
+    doc = {"faults": {"windows": [{"fault": "timeout", "startAt": "2026-03-02T14:00:00Z", "durationS": 60}]}}
+    spec = profile_from(doc, "drill").spec
+    opens = dt.datetime(2026, 3, 2, 14, 0, tzinfo=dt.UTC).timestamp()
+    window = key("llmsim_profile_fault_window_open", profile="drill", fault="timeout")
+    assert collect(ActiveProfile("drill", spec, elapsed_s=None, now_unix=opens + 30))[window] == 1.0
+    assert collect(ActiveProfile("drill", spec, elapsed_s=30.0, now_unix=opens + 60))[window] == 0.0
+
+
 def test_nothing_is_exported_without_an_active_profile() -> None:
     assert collect(None) == {}
 

@@ -133,6 +133,24 @@ def test_capture_and_sidecar_mode_come_from_annotations_with_warnings_for_typos(
 # --- mutation ---------------------------------------------------------------------------------
 
 
+def test_the_admin_token_and_the_api_credentials_are_mounted_into_the_sidecar_only() -> None:
+    out = injected(pod(), decision())
+    proxy = next(i for i in out["spec"]["initContainers"] if i["name"] == c.SIDECAR_NAME)
+    mounts = {m["name"]: m["mountPath"] for m in proxy["volumeMounts"]}
+    assert mounts[c.VOLUME_ADMIN] == c.ADMIN_DIR and mounts[c.VOLUME_KUBE_API] == c.KUBE_API_DIR
+    for app in out["spec"]["containers"]:
+        names = {m["name"] for m in app.get("volumeMounts") or []}
+        assert not names & {c.VOLUME_ADMIN, c.VOLUME_KUBE_API, c.VOLUME_CA_SECRET}
+    volumes = {v["name"]: v for v in out["spec"]["volumes"]}
+    assert volumes[c.VOLUME_ADMIN]["secret"]["secretName"] == c.ADMIN_SECRET
+    sources = volumes[c.VOLUME_KUBE_API]["projected"]["sources"]
+    assert any("serviceAccountToken" in s for s in sources)
+    env = {e["name"]: e.get("value") for e in proxy["env"]}
+    assert env["LLMSIM_WATCH_PROFILE"] == "$(LLMSIM_POD_NAMESPACE)/drill"
+    names = [e["name"] for e in proxy["env"]]  # $(VAR) expands only from variables defined before it
+    assert names.index("LLMSIM_POD_NAMESPACE") < names.index("LLMSIM_WATCH_PROFILE")
+
+
 def test_native_sidecar_is_an_init_container_that_always_restarts() -> None:
     out = injected(pod(), decision())
     inits = out["spec"]["initContainers"]
@@ -149,6 +167,12 @@ def test_native_sidecar_is_an_init_container_that_always_restarts() -> None:
         "0.0.0.0:15090",
         "--ca-dir",
         "/var/run/llmsim/ca",
+        "--admin-token-file",
+        "/etc/llmsim/admin/token",
+        "--kube-token-file",
+        "/var/run/llmsim/kube/token",
+        "--kube-ca-file",
+        "/var/run/llmsim/kube/ca.crt",
     ]
     sc = proxy["securityContext"]
     assert sc["runAsNonRoot"] and sc["readOnlyRootFilesystem"] and sc["capabilities"] == {"drop": ["ALL"]}
@@ -232,7 +256,9 @@ def test_host_alias_capture_resolves_provider_hosts_locally() -> None:
     ]
     assert "HTTPS_PROXY" not in env_of(out["spec"]["containers"][0])
     proxy = next(i for i in out["spec"]["initContainers"] if i["name"] == c.SIDECAR_NAME)
-    assert proxy["args"][-3:] == ["--tls-listen", "127.0.0.1:443", "--bypass-hosts-file"]
+    assert proxy["args"][-5:] == [
+        "--tls-listen", "127.0.0.1:443", "--bypass-hosts-file", "--listen-also", "127.0.0.1:8000",
+    ]  # fmt: skip
 
 
 def test_iptables_capture_adds_a_net_admin_init_container_first() -> None:
@@ -242,9 +268,67 @@ def test_iptables_capture_adds_a_net_admin_init_container_first() -> None:
     assert inits[0]["securityContext"]["capabilities"]["add"] == ["NET_ADMIN", "NET_RAW"]
     assert f"--uid-owner {c.SIDECAR_UID}" in inits[0]["command"][2]
     assert "--dport 443 -j REDIRECT --to-ports 15443" in inits[0]["command"][2]
-    assert inits[2]["args"][-2:] == ["--tls-listen", "127.0.0.1:15443"]
+    assert inits[2]["args"][-3:] == ["--tls-listen", "127.0.0.1:15443", "--ipv6-loopback"]
     assert inits[2]["securityContext"]["runAsUser"] == c.SIDECAR_UID
     assert "HTTPS_PROXY" not in env_of(out["spec"]["containers"][0])
+
+
+SVC_PROFILE = ProfileInfo("drill", NS, "cm", intercept_hosts=("vllm.ml.svc", "ollama.ml.svc:11434"))
+"""In-cluster providers the docs tell users to intercept."""
+
+
+def test_proxy_capture_leaves_intercepted_svc_hosts_out_of_no_proxy_and_keeps_the_apps_own() -> None:
+    body = pod()
+    body["spec"]["containers"][0]["env"] = [{"name": "NO_PROXY", "value": "db.internal"}]
+    env = env_of(injected(body, decision(Capture.PROXY, profile=SVC_PROFILE))["spec"]["containers"][0])
+    assert env["NO_PROXY"] == "db.internal,localhost,127.0.0.1,::1,.cluster.local"  # extended, never replaced
+    assert env["no_proxy"] == "localhost,127.0.0.1,::1,.cluster.local"
+    for host in ("vllm.ml.svc", "ollama.ml.svc"):
+        assert not any(injection.exempts(e, host) for e in str(env["NO_PROXY"]).split(","))
+    plain = env_of(injected(pod(), decision(Capture.PROXY))["spec"]["containers"][0])
+    assert ".svc" in str(plain["NO_PROXY"]).split(",")  # nothing in-cluster intercepted: exempt
+
+
+@pytest.mark.parametrize(
+    ("entry", "host", "exempt"),
+    [
+        (".svc", "vllm.ml.svc", True), ("svc", "vllm.ml.svc", True), ("*.svc", "vllm.ml.svc", True),
+        ("*", "vllm.ml.svc", True), ("vllm.ml.svc", "vllm.ml.svc:8000", True), (".svc", "*.ml.svc", True),
+        (".cluster.local", "vllm.ml.svc", False), ("ml.svc.example", "vllm.ml.svc", False),
+        ("localhost", "api.openai.com", False), ("::1", "api.openai.com", False),
+    ],
+)  # fmt: skip
+def test_which_no_proxy_entries_exempt_a_host(entry: str, host: str, exempt: bool) -> None:
+    assert injection.exempts(entry, host) is exempt
+
+
+def test_host_alias_capture_listens_on_the_port_of_an_intercepted_svc_provider() -> None:
+    out = injected(pod(), decision(Capture.HOST_ALIAS, profile=SVC_PROFILE))
+    local = next(a for a in out["spec"]["hostAliases"] if a["ip"] == "127.0.0.1")
+    assert {"vllm.ml.svc", "ollama.ml.svc"} <= set(local["hostnames"])
+    proxy = next(i for i in out["spec"]["initContainers"] if i["name"] == c.SIDECAR_NAME)
+    assert proxy["args"][-2:] == ["--listen-also", "127.0.0.1:11434"]  # vllm.ml.svc: 443, the TLS listener
+
+
+def test_iptables_capture_redirects_intercepted_svc_ports_for_ipv4_and_ipv6() -> None:
+    out = injected(pod(), decision(Capture.IPTABLES, profile=SVC_PROFILE))
+    script = out["spec"]["initContainers"][0]["command"][2]
+    for tool in ("iptables", "ip6tables"):
+        assert f"{tool} -t nat -A LLMSIM_OUTPUT -p tcp --dport 11434 -j REDIRECT --to-ports 15080" in script
+        assert f"{tool} -t nat -A LLMSIM_OUTPUT -m owner --uid-owner {c.SIDECAR_UID} -j RETURN" in script
+    assert "ip6tables -t nat -A LLMSIM_OUTPUT -d ::1/128 -j RETURN" in script
+    assert "if read -r _ < /proc/net/if_inet6 2>/dev/null; then" in script  # only where the pod has IPv6
+
+
+def test_base_url_capture_writes_no_no_proxy_for_svc_providers() -> None:
+    """base-url capture reaches the sidecar through the SDKs' base-URL variables, not a proxy: an
+    in-cluster provider is caught when the app takes its base URL from them (docs/operator.md)."""
+    env = env_of(injected(pod(), decision(Capture.BASE_URL, profile=SVC_PROFILE))["spec"]["containers"][0])
+    assert (
+        env["OPENAI_BASE_URL"] == "http://127.0.0.1:15080/v1"
+        and env["OLLAMA_HOST"] == "http://127.0.0.1:15080"
+    )
+    assert "NO_PROXY" not in env
 
 
 def test_existing_init_containers_and_other_sidecars_stay_in_place_after_ours() -> None:

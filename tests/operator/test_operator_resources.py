@@ -36,6 +36,51 @@ def test_the_rendered_profile_is_the_resolved_spec_with_an_absolute_expiry() -> 
     assert profile_resources.expiry(parse_spec({}, "test"), CREATED) is None
 
 
+def test_relative_windows_are_rendered_absolute_from_the_creation_so_every_sidecar_agrees() -> None:
+    spec = parse_spec(
+        {
+            "faults": {
+                "windows": [
+                    {"fault": "overloaded", "startS": 120, "durationS": 60, "everyS": 600},
+                    {"fault": "timeout", "cron": "0 14 * * *", "durationS": 60, "timeZone": "Europe/Berlin"},
+                ]
+            }
+        },
+        "test",
+    )
+    cm = profile_resources.config_map("drill", "team-a", spec, CREATED)
+    windows = load_text(cm["data"]["profile.yaml"], "cm", "other").spec.faults.windows
+    assert windows[0].start_at == CREATED + dt.timedelta(minutes=2) and windows[0].start_s == 0
+    assert windows[1] == spec.faults.windows[1]  # already on the wall clock
+    absolute = profile_resources.absolute_spec(spec, CREATED)
+    soon = profile_resources.next_window(absolute, CREATED)
+    assert soon is not None and (soon.index, soon.open) == (0, False)
+    assert soon.starts_at == CREATED + dt.timedelta(minutes=2)
+    inside = profile_resources.next_window(absolute, CREATED + dt.timedelta(minutes=12, seconds=30))
+    assert inside is not None and inside.open and inside.starts_at == CREATED + dt.timedelta(minutes=12)
+    # 14:00 in Berlin on 26 November is 13:00Z; the periodic window is shut then, the cron one opens
+    berlin = profile_resources.next_window(absolute, dt.datetime(2026, 11, 26, 12, 59, 30, tzinfo=dt.UTC))
+    assert berlin is not None and berlin.index == 1
+    assert berlin.starts_at == dt.datetime(2026, 11, 26, 13, 0, tzinfo=dt.UTC)
+
+
+def test_window_transitions_between_two_status_values_are_audit_events() -> None:
+    closed = {"index": 0, "fault": "overloaded", "startsAt": "A", "endsAt": "B", "open": False}
+    opened = {**closed, "open": True}
+    following = {**closed, "startsAt": "C", "endsAt": "D"}
+    assert profile_resources.window_events(closed, opened) == [
+        ("fault window 0 (overloaded) opened at A, until B", "WindowOpened")
+    ]
+    assert profile_resources.window_events(opened, following) == [
+        ("fault window 0 (overloaded) closed at B", "WindowClosed")
+    ]
+    assert profile_resources.window_events(opened, None) == [
+        ("fault window 0 (overloaded) closed at B", "WindowClosed")
+    ]
+    assert profile_resources.window_events(opened, opened) == []
+    assert profile_resources.window_events(None, closed) == []
+
+
 def test_names_fit_kubernetes_limits_and_stay_unique() -> None:
     long = "a-very-long-load-scenario-name-that-goes-on-and-on-and-on-forever"
     one, two = names.run(long, "202611261200"), names.run(long + "x", "202611261200")

@@ -28,11 +28,49 @@ async def chat(proxy: ProxyServer, **headers: str) -> tuple[int, dict[str, objec
         return resp.status, await resp.json(), dict(resp.headers)
 
 
-async def admin(proxy: ProxyServer, method: str, path: str) -> tuple[int, str]:
+def token_of(proxy: ProxyServer) -> str:
+    return (proxy.options.ca_dir / "admin-token").read_text().strip()
+
+
+async def admin(
+    proxy: ProxyServer, method: str, path: str, token: str | None = "", auth: str | None = None
+) -> tuple[int, str]:
+    """Call the admin port; control routes get the proxy's token unless `token` is None (none
+    sent) or a string other than "" (that one sent); `auth` replaces the whole header."""
     assert proxy.admin_address is not None
     url = f"http://127.0.0.1:{proxy.admin_address[1]}{path}"
-    async with aiohttp.ClientSession() as session, session.request(method, url) as resp:
+    headers = {}
+    if auth is not None:
+        headers["Authorization"] = auth
+    elif token is not None:
+        headers["Authorization"] = f"Bearer {token or token_of(proxy)}"
+    async with aiohttp.ClientSession() as session, session.request(method, url, headers=headers) as resp:
         return resp.status, await resp.text()
+
+
+async def test_the_control_routes_refuse_a_caller_without_the_admin_token(
+    proxy_factory: ProxyFactory, upstream: Upstream
+) -> None:
+    proxy = await proxy_factory()
+    token_file = proxy.options.ca_dir / "admin-token"
+    assert token_file.stat().st_mode & 0o777 == 0o600
+    for path in ("/pause", "/resume", "/reset"):
+        status, text = await admin(proxy, "POST", path, token=None)
+        assert status == 401 and json.loads(text)["error"]["code"] == "missing_token"
+    status, text = await admin(proxy, "POST", "/pause", token="guess")
+    assert status == 401 and json.loads(text)["error"]["code"] == "invalid_token"
+    status, _ = await admin(proxy, "POST", "/pause", auth=f"Basic {token_of(proxy)}")
+    assert status == 401
+    assert is_simulated((await chat(proxy))[1])  # nothing was paused
+    for path in ("/healthz", "/readyz", "/metrics"):  # probes and scraping need no token
+        assert (await admin(proxy, "GET", path, token=None))[0] == 200
+    _, metrics = await admin(proxy, "GET", "/metrics", token=None)
+    assert 'llmsim_proxy_admin_refusals_total{reason="missing_token"} 4.0' in metrics
+    token_file.write_text("rotated\n")  # a rotated Secret applies without a restart
+    assert (await admin(proxy, "POST", "/pause", token="rotated"))[0] == 200
+    token_file.unlink()  # an unreadable token refuses control (fails closed)
+    status, text = await admin(proxy, "POST", "/resume", token="rotated")
+    assert status == 401 and json.loads(text)["error"]["code"] == "token_unavailable"
 
 
 def is_simulated(doc: dict[str, object]) -> bool:

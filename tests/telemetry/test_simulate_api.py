@@ -154,3 +154,13 @@ def test_embeddings_and_capped_realtime(sim_server: SimServer, monkeypatch: pyte
     stalled = simulate(sim_server, fault="timeout", realtime=True).json()["results"][0]
     assert stalled["timing"]["e2eS"] == 600.0  # the profile's faults.params.timeoutS
     assert 0.3 <= time.perf_counter() - t0 < 3
+
+
+def test_wall_clock_windows_are_evaluated_at_the_given_time(sim_server: SimServer) -> None:
+    window = {
+        "faults": {"windows": [{"fault": "overloaded", "startAt": "2026-03-02T14:00:00Z", "durationS": 300}]}
+    }
+    inside = simulate(sim_server, overrides=window, at="2026-03-02T14:01:00Z").json()["results"][0]
+    after = simulate(sim_server, overrides=window, at="2026-03-02T14:05:00Z").json()["results"][0]
+    assert inside["fault"]["type"] == "overloaded" and inside["fault"]["reason"] == "window"
+    assert after["fault"] is None

@@ -23,6 +23,16 @@
 - apiGroups: ["events.k8s.io"]
   resources: ["events"]
   verbs: ["create", "patch"]
+# The sidecars' own access, in each namespace with profiles: a Role (read the profiles, post
+# Events) and its RoleBinding to the injected pods' ServiceAccounts, both named llmsim-sidecar.
+# (Granting them needs the operator to hold those permissions itself, which it does above.)
+- apiGroups: ["rbac.authorization.k8s.io"]
+  resources: ["roles", "rolebindings"]
+  verbs: ["create"]
+- apiGroups: ["rbac.authorization.k8s.io"]
+  resources: ["roles", "rolebindings"]
+  resourceNames: ["llmsim-sidecar"]
+  verbs: ["get", "patch", "update"]
 {{- end }}
 
 {{/* "namespaced" or "cluster": `rbac.scope`, else namespaced exactly when `watchNamespaces` is set. */}}

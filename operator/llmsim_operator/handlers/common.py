@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import datetime as dt
 import ssl
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import kopf
 
+from llmsim_operator import constants as c
 from llmsim_operator import k8s, metrics
-from llmsim_operator.resources import ca
+from llmsim_operator.resources import ca, sidecar_access
 from llmsim_operator.settings import OperatorSettings
 
 SETTINGS_KEY = "llmsim_settings"
@@ -28,7 +30,14 @@ PEERING_MISSING_KEY = "llmsim_peering_missing"
 """memo: True while the peering object is missing (the housekeeping loop looks again and warns)."""
 WRITE_ATTEMPTS = 5
 """Rounds of read, plan, conditional write before a Secret update gives up (kopf retries later)."""
-SHARED_KEYS = {REPORTED_KEY: set, CA_NAMESPACES_KEY: set, SCENARIOS_KEY: set, COUNTS_KEY: dict}
+ACCESS_KEY = "llmsim_sidecar_access"
+"""memo: (namespace, service account) pairs already bound to the sidecars' Role."""
+PAUSED_NAMESPACES_KEY = "llmsim_paused_namespaces"
+"""memo: namespace -> the kill-switch reason while it is paused, None once seen unpaused."""
+SHARED_KEYS = {
+    REPORTED_KEY: set, CA_NAMESPACES_KEY: set, SCENARIOS_KEY: set, COUNTS_KEY: dict, ACCESS_KEY: set,
+    PAUSED_NAMESPACES_KEY: dict,
+}  # fmt: skip
 
 
 def settings_of(memo: Any) -> OperatorSettings:
@@ -109,3 +118,22 @@ def post(body: Any, kind: str, reason: str, message: str) -> None:
             kopf.event(body, type="Normal", reason=reason, message=message)
     except Exception:  # an event that cannot be queued is not worth a retry
         pass
+
+
+def ensure_sidecar_access(namespace: str, service_accounts: Iterable[str] = ()) -> None:
+    """The namespace's admin-token Secret (created once), the sidecars' Role, and a RoleBinding of
+    it that names at least `service_accounts` (subjects are only ever added)."""
+    k8s.create_secret_if_missing(sidecar_access.admin_secret(namespace))
+    k8s.apply_role(sidecar_access.role(namespace))
+    for _ in range(WRITE_ATTEMPTS):
+        existing = k8s.read_role_binding(namespace, c.SIDECAR_ACCESS_NAME)
+        bound = sidecar_access.bound_service_accounts(existing, namespace)
+        wanted = bound | set(service_accounts)
+        if existing is not None and wanted == bound:
+            return
+        if k8s.write_role_binding(sidecar_access.role_binding(namespace, wanted), existing):
+            return
+    raise kopf.TemporaryError(
+        f"RoleBinding {namespace}/{c.SIDECAR_ACCESS_NAME} kept changing while being written",
+        delay=k8s.RETRY_DELAY_S,
+    )

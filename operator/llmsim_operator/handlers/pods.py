@@ -9,7 +9,14 @@ import kopf
 
 from llmsim_operator import constants as c
 from llmsim_operator import k8s, metrics
-from llmsim_operator.handlers.common import COUNTS_KEY, REPORTED_KEY, post, settings_of
+from llmsim_operator.handlers.common import (
+    ACCESS_KEY,
+    COUNTS_KEY,
+    REPORTED_KEY,
+    ensure_sidecar_access,
+    post,
+    settings_of,
+)
 
 _FINISHED = ("Succeeded", "Failed")
 
@@ -105,3 +112,16 @@ def recount_requested(
 ) -> None:
     """Pods asking for a profile came or went (with or without the sidecar)."""
     _recount(namespace or "", {annotations[c.PROFILE_ANNOTATION]}, memo, kwargs)
+
+
+@kopf.on.event("v1", "pods", annotations={c.INJECTED_ANNOTATION: kopf.PRESENT}, when=running_sidecar)
+def grant_sidecar_access(spec: kopf.Spec, namespace: str | None, memo: kopf.Memo, **_: Any) -> None:
+    """Bind the pod's ServiceAccount to the namespace's sidecar Role (read its profile, post Events),
+    so that its sidecar can watch the profile. Once per (namespace, ServiceAccount)."""
+    account = str(spec.get("serviceAccountName") or "default")
+    done = memo.setdefault(ACCESS_KEY, set())
+    key = (namespace or "", account)
+    if key in done:
+        return
+    ensure_sidecar_access(namespace or "", {account})
+    done.add(key)

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from enum import StrEnum
 from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from llmsim.api import cron, schedule, urls
 from llmsim.api.base import StrictModel
+
+CRON_PATTERN = r"^\S+\s+\S+\s+\S+\s+\S+\s+\S+$"
+"""Five whitespace-separated cron fields (the models parse them fully)."""
 
 
 class FaultType(StrEnum):
@@ -56,27 +61,100 @@ class FaultType(StrEnum):
 class FaultWindow(StrictModel):
     """A time window in which a fault hits a share of requests, e.g. for failover drills.
 
-    Time is measured from when the profile became active in the serving process.
+    On the wall clock (`startAt` and/or `cron`) every replica opens and closes the window at the
+    same instants, whenever it started. Without either, time counts from when the profile became
+    active in the serving process (`llmsim serve`, a local `llmsim proxy`); the operator makes such
+    windows absolute from the resource's creation, so its sidecars agree too. See docs/faults.md.
     """
 
     fault: FaultType
     """Which fault to inject inside the window."""
     start_s: float = Field(default=0, ge=0)
-    """Seconds after activation at which the window opens."""
+    """Seconds after activation (under the operator: after the resource's creation) at which the
+    window opens. Not with `startAt` or `cron`."""
+    start_at: dt.datetime | None = None
+    """Absolute opening time (RFC 3339 with a time zone, e.g. 2026-03-02T14:00:00Z). With `cron`:
+    no firing before it counts."""
     duration_s: float = Field(gt=0)
     """How long the window stays open, in seconds."""
     every_s: float | None = Field(default=None, gt=0)
     """Repeat period in seconds (the window reopens every `everyS`); unset means one-shot."""
+    cron: str | None = Field(default=None, pattern=CRON_PATTERN)
+    """Repeat on a cron schedule (`minute hour day-of-month month day-of-week`, in `timeZone`):
+    each firing opens the window for `durationS`. Not with `everyS`."""
+    time_zone: str | None = None
+    """IANA time zone of `cron` (e.g. Europe/Berlin; default UTC). Only with `cron`."""
     probability: float = Field(default=1.0, ge=0, le=1)
     """Share of requests inside the window that get the fault."""
 
+    @field_validator("start_at")
+    @classmethod
+    def _aware(cls, value: dt.datetime | None) -> dt.datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("must carry a time zone, e.g. 2026-03-02T14:00:00Z")
+        return value
+
+    @field_validator("cron")
+    @classmethod
+    def _parses(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                expression = cron.parse(value)
+            except cron.CronError as exc:
+                raise ValueError(str(exc)) from None
+            if expression.next_after(CRON_REFERENCE) is None:
+                raise ValueError(f"{value!r} matches no date: the window never opens")
+        return value
+
+    @field_validator("time_zone")
+    @classmethod
+    def _known_zone(cls, value: str | None) -> str | None:
+        if value is not None:
+            schedule.zone(value)
+        return value
+
     @model_validator(mode="after")
     def _period_fits(self) -> FaultWindow:
-        if self.every_s is not None and self.every_s < self.duration_s:
-            raise ValueError(f"everyS ({self.every_s}) must be >= durationS ({self.duration_s})")
         if self.fault is FaultType.NONE:
             raise ValueError("fault 'none' makes no sense in a window")
+        if self.every_s is not None and self.every_s < self.duration_s:
+            raise ValueError(f"everyS ({self.every_s}) must be >= durationS ({self.duration_s})")
+        if self.start_at is not None and self.start_s:
+            raise ValueError("give startS (relative) or startAt (absolute), not both")
+        if self.time_zone is not None and self.cron is None:
+            raise ValueError("timeZone applies to cron only; startAt carries its own offset")
+        if self.cron is not None:
+            if self.every_s is not None:
+                raise ValueError("give cron or everyS, not both")
+            if self.start_s:
+                raise ValueError("startS does not apply to cron (use startAt to delay the first firing)")
+            gap = _shortest_gap_s(self.cron)
+            if gap is not None and gap < self.duration_s:
+                raise ValueError(
+                    f"durationS ({self.duration_s:g} s) is longer than the shortest gap between the "
+                    f"firings of cron {self.cron!r} ({gap:g} s): consecutive windows would overlap"
+                )
         return self
+
+
+CRON_REFERENCE = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
+"""Where the time-independent checks of cron expressions start looking (any date would do: cron
+repeats with the calendar)."""
+
+
+def _shortest_gap_s(expression: str) -> float | None:
+    """The shortest gap between consecutive UTC firings of `expression` over its first 2048
+    firings (daylight-saving shifts are left out: windows they bring closer merge)."""
+    previous: dt.datetime | None = None
+    gap: float | None = None
+    for i, firing in enumerate(cron.parse(expression).firings(CRON_REFERENCE)):
+        if previous is not None:
+            seconds = (firing - previous).total_seconds()
+            gap = seconds if gap is None else min(gap, seconds)
+        previous = firing
+        if i >= 2048:
+            break
+    return gap
 
 
 class FailFirst(StrictModel):
@@ -111,6 +189,11 @@ class RateLimits(StrictModel):
     """How many seconds' worth of the per-minute limits a bucket holds (60: the whole minute can be
     used at once). Real providers enforce over shorter periods too ("60,000 RPM may be enforced as
     1,000 requests per second"): `burstS: 1` models that."""
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, value: str | None) -> str | None:
+        return None if value is None else urls.check(value, urls.REDIS_SCHEMES)
 
     @model_validator(mode="after")
     def _something_limited(self) -> RateLimits:
@@ -201,4 +284,41 @@ class FaultSpec(StrictModel):
             raise ValueError(f"rates: probabilities sum to {total:g}, which is more than 1")
         if FaultType.NONE in self.rates:
             raise ValueError("rates.none: 'none' is not a fault; leave it out")
+        self._windows_disjoint()
         return self
+
+    def _windows_disjoint(self) -> None:
+        """Two windows of the same fault may not be open at once: whether their probabilities add
+        up would be anybody's guess. (Windows of different faults may overlap: they are tried in
+        order, the first that strikes wins, as docs/faults.md says.)"""
+        for j, later in enumerate(self.windows):
+            for i, earlier in enumerate(self.windows[:j]):
+                if earlier.fault is not later.fault:
+                    continue
+                if schedule.is_absolute(earlier) != schedule.is_absolute(later):
+                    continue  # wall clock vs activation clock: not comparable in advance
+                since = _overlap_start(earlier, later)
+                found = schedule.overlap(earlier, later, since)
+                if found is not None:
+                    at = max(found[0].start, found[1].start)
+                    when = _describe(at, schedule.is_absolute(later))
+                    raise ValueError(
+                        f"windows[{j}] overlaps windows[{i}], both {later.fault.value} (e.g. both open "
+                        f"{when}): whether their probabilities add up is ambiguous; make them disjoint "
+                        "or merge them into one window"
+                    )
+
+
+def _overlap_start(a: FaultWindow, b: FaultWindow) -> float:
+    """Where comparing two windows starts: the later `startAt` (nothing opens before its own), the
+    cron reference date, or activation."""
+    if not schedule.is_absolute(a):
+        return 0.0
+    starts = [w.start_at.timestamp() for w in (a, b) if w.start_at is not None]
+    return max(starts) if starts else CRON_REFERENCE.timestamp()
+
+
+def _describe(t: float, absolute: bool) -> str:
+    if absolute:
+        return "at " + dt.datetime.fromtimestamp(t, dt.UTC).isoformat().replace("+00:00", "Z")
+    return f"{t:g} s after activation"

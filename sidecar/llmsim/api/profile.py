@@ -4,12 +4,13 @@ SimulationProfile custom resource's `spec` contain."""
 from __future__ import annotations
 
 import datetime as dt
-import re
 from enum import StrEnum
 from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from llmsim import linear_regex
+from llmsim.api import schedule
 from llmsim.api.base import StrictModel
 from llmsim.api.distributions import Constant, Distribution, LogNormal
 from llmsim.api.faults import FaultSpec
@@ -101,11 +102,12 @@ class ToolCallReply(StrictModel):
 
 
 def _check_regex(value: str | None) -> str | None:
+    """Rule regexes run against every prompt: they must compile for the linear-time engine (RE2),
+    so none can backtrack catastrophically (`^(a+)+$`, or `.*x` against a long prompt)."""
     if value is not None:
-        try:
-            re.compile(value)
-        except re.error as exc:
-            raise ValueError(f"not a valid regular expression: {exc}") from None
+        problem = linear_regex.problem(value)
+        if problem is not None:
+            raise ValueError(problem)
     return value
 
 
@@ -116,7 +118,8 @@ class ToolResultMatch(StrictModel):
     name: str | None = Field(default=None, min_length=1)
     """The tool whose result it is (resolved from the call the result answers)."""
     match: str | None = Field(default=None, min_length=1)
-    """A Python regular expression searched in the result's content (case-insensitive); its
+    """A regular expression (RE2 syntax, as `match` of the rule) searched in the result's content
+    (case-insensitive); its
     groups are the rule's captures (they take precedence over those of the rule's `match`)."""
 
     @field_validator("match")
@@ -138,7 +141,8 @@ class ContentRule(StrictModel):
     """
 
     match: str | None = Field(default=None, min_length=1)
-    """A Python regular expression searched in the latest user message (case-insensitive)."""
+    """A regular expression (RE2 syntax: Python's without back-references and look-arounds, so it
+    matches in linear time) searched in the latest user message (case-insensitive)."""
     tool_result: ToolResultMatch | None = None
     """Apply only when the reply answers a tool result like this one."""
     turn: int | None = Field(default=None, ge=1, le=1000)
@@ -346,3 +350,31 @@ class SimulationProfileSpec(StrictModel):
         if value is not None and value.tzinfo is None:
             raise ValueError("must carry a time zone, e.g. 2026-01-01T12:00:00Z")
         return value
+
+    @model_validator(mode="after")
+    def _windows_can_fire(self) -> SimulationProfileSpec:
+        """A window that opens only after the profile stopped applying never fires."""
+        for index, window in enumerate(self.faults.windows):
+            where = f"faults.windows[{index}]"
+            if schedule.is_absolute(window):
+                if self.until is None:
+                    continue
+                since = window.start_at.timestamp() if window.start_at is not None else None
+                if since is None:
+                    continue  # a cron without startAt: when it first fires depends on today
+                first = schedule.first_after(window, since)
+                if first is None or first.start >= self.until.timestamp():
+                    opens = "never opens" if first is None else f"opens first at {_iso(first.start)}"
+                    raise ValueError(
+                        f"{where}: {opens}, at or after until ({_iso(self.until.timestamp())}): it never fires"
+                    )
+            elif self.duration_s is not None and window.start_s >= self.duration_s:
+                raise ValueError(
+                    f"{where}.startS: {window.start_s:g} s is not before durationS ({self.duration_s:g} s), "
+                    "when the profile stops applying: the window never fires"
+                )
+        return self
+
+
+def _iso(t: float) -> str:
+    return dt.datetime.fromtimestamp(t, dt.UTC).isoformat().replace("+00:00", "Z")

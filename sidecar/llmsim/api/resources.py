@@ -10,11 +10,15 @@ from __future__ import annotations
 from pydantic import Field, model_validator
 
 from llmsim.api.base import StrictModel
+from llmsim.api.faults import CRON_PATTERN
 from llmsim.api.scenario import ApiKeySource, LoadScenarioSpec
 
-CRON_PATTERN = r"^\S+\s+\S+\s+\S+\s+\S+\s+\S+$"
-"""Five whitespace-separated cron fields; the operator parses them fully."""
-
+NAMESPACE_PAUSED_ANNOTATION = "llmsim.io/paused"
+"""On a Namespace, `"true"` pauses every SimulationProfile in it (the global kill switch: set it
+on every namespace, e.g. `kubectl annotate namespaces --all llmsim.io/paused=true`)."""
+KILL_SWITCH_ANNOTATION = "llmsim.io/kill-switch"
+"""On a SimulationProfile, set by the operator (never by hand) while its namespace is paused; the
+value says who paused it. Its sidecars treat the profile as `paused: true`."""
 
 API_KEY_ENV = "LLMSIM_API_KEY"
 """The variable a LoadScenario's workers get their API key in, from `apiKeySecret`."""

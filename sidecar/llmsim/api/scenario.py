@@ -6,8 +6,9 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
+from llmsim.api import urls
 from llmsim.api.base import StrictModel
 from llmsim.api.distributions import Constant, Distribution, LogNormal
 
@@ -54,6 +55,11 @@ class Target(StrictModel):
     """Where to read the API key; unset sends a placeholder key (fine for `llmsim serve`)."""
     headers: dict[str, str] = Field(default_factory=dict)
     """Extra request headers, e.g. `x-llmsim-profile: fixed-latency` (never credentials: use apiKey)."""
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        return urls.check(value, urls.HTTP_SCHEMES)
 
 
 class Steady(StrictModel):

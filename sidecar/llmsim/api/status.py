@@ -42,6 +42,21 @@ class ProfilePhase(StrEnum):
     """The spec does not validate; the previous ConfigMap (if any) is left as it was."""
 
 
+class WindowStatus(StrictModel):
+    """A fault window's current or next opening, on the wall clock."""
+
+    index: int = Field(ge=0)
+    """Its position in `spec.faults.windows`."""
+    fault: str = Field(min_length=1)
+    """The fault it injects."""
+    starts_at: dt.datetime
+    """When it opens (or opened, while `open`)."""
+    ends_at: dt.datetime
+    """When it closes."""
+    open: bool = False
+    """Whether it is open now."""
+
+
 class SimulationProfileStatus(StrictModel):
     """Status of a SimulationProfile."""
 
@@ -59,6 +74,9 @@ class SimulationProfileStatus(StrictModel):
     """Pods that ask for this profile but started without the sidecar (webhook was unavailable)."""
     expires_at: dt.datetime | None = None
     """When the profile stops perturbing traffic (`durationS` after creation, or `until`)."""
+    next_window: WindowStatus | None = None
+    """The fault window open now, else the next one to open (refreshed by the operator every few
+    seconds); absent when none will open again."""
 
 
 class ScenarioPhase(StrEnum):

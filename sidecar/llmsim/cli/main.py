@@ -23,6 +23,8 @@ COMMANDS = {
     "proxy": "llmsim.cli.proxy",
     "ca": "llmsim.cli.ca",
     "operator": "llmsim.cli.operator",
+    "pause": "llmsim.cli.killswitch",
+    "resume": "llmsim.cli.killswitch",
 }
 """Subcommand -> the module that registers it, in the order they appear in `llmsim --help`."""
 
@@ -37,9 +39,11 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"llmsim {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     subparsers.required = True
+    registered: set[str] = set()
     for name, module in COMMANDS.items():
-        if only is None or name == only:
+        if (only is None or name == only) and module not in registered:  # one module may add several
             importlib.import_module(module).register(subparsers)
+            registered.add(module)
     return parser
 
 

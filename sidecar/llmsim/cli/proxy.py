@@ -16,6 +16,7 @@ from llmsim.api.profile import Mode
 from llmsim.errors import LLMSimError
 from llmsim.proxy import frontdoor
 from llmsim.proxy.ca import DEFAULT_CA_DIR, DEFAULT_MAX_CONTEXTS
+from llmsim.proxy.profile_watch import DEFAULT_GRACE_S, SA_DIR
 from llmsim.proxy.runner import ProxyOptions, ProxyServer, parse_address
 from llmsim.runtime import gc_policy
 
@@ -44,10 +45,26 @@ def register(subparsers: Any) -> None:
         help="proxy address (HTTPS_PROXY, base-url capture; default 127.0.0.1:15080)",
     )
     add(
+        "--listen-also",
+        action="append",
+        default=[],
+        metavar="HOST:PORT",
+        help="another plain-HTTP listener (repeatable): host-alias capture of an in-cluster provider "
+        "on its own port, e.g. 127.0.0.1:11434 for ollama.ml.svc:11434",
+    )
+    add(
         "--admin",
         default="127.0.0.1:15090",
         metavar="HOST:PORT",
         help="admin address: /healthz /readyz /metrics, POST /pause /resume /reset (default 127.0.0.1:15090)",
+    )
+    add(
+        "--admin-token-file",
+        type=Path,
+        default=os.environ.get("LLMSIM_ADMIN_TOKEN_FILE"),
+        metavar="FILE",
+        help="bearer token POST /pause /resume /reset require (default: CA-DIR/admin-token, created "
+        "on first start; env LLMSIM_ADMIN_TOKEN_FILE)",
     )
     add(
         "--ca-dir",
@@ -60,6 +77,11 @@ def register(subparsers: Any) -> None:
         "--tls-listen",
         metavar="HOST:PORT",
         help="host-alias/iptables capture: also terminate TLS here with our CA's certificates (e.g. 0.0.0.0:443)",
+    )
+    add(
+        "--ipv6-loopback",
+        action="store_true",
+        help="iptables capture: also listen on [::1] at the --listen and --tls-listen ports (ip6tables redirects there)",
     )
     add(
         "--tls-default-host",
@@ -80,6 +102,36 @@ def register(subparsers: Any) -> None:
         default=[],
         metavar="PROVIDER=URL",
         help="base-url capture: where PROVIDER's requests go (repeatable; e.g. azure=https://r.openai.azure.com)",
+    )
+    add(
+        "--watch-profile",
+        default=os.environ.get("LLMSIM_WATCH_PROFILE"),
+        metavar="NAMESPACE/NAME",
+        help="watch this SimulationProfile through the Kubernetes API: paused, changes and deletion "
+        "apply within a second; --profile FILE stays the fallback (env LLMSIM_WATCH_PROFILE)",
+    )
+    add("--kube-api", metavar="URL", help="API server for --watch-profile (default: the in-cluster service)")
+    add(
+        "--kube-token-file",
+        type=Path,
+        default=SA_DIR / "token",
+        metavar="FILE",
+        help="bearer token for the API server (default: the pod's ServiceAccount token)",
+    )
+    add(
+        "--kube-ca-file",
+        type=Path,
+        default=SA_DIR / "ca.crt",
+        metavar="FILE",
+        help="CA certificate of the API server (default: the pod's ServiceAccount CA)",
+    )
+    add(
+        "--watch-grace-s",
+        type=float,
+        default=float(os.environ.get("LLMSIM_WATCH_GRACE_S", DEFAULT_GRACE_S)),
+        metavar="SECONDS",
+        help=f"pass everything through once the watched profile is unreadable this long (default "
+        f"{DEFAULT_GRACE_S:g}; 0: keep the file forever; env LLMSIM_WATCH_GRACE_S)",
     )
     add("--upstream-ca", type=Path, metavar="FILE", help="extra CA file trusted for upstream TLS")
     add(
@@ -159,16 +211,24 @@ def options_from(args: argparse.Namespace) -> ProxyOptions:
             profile=args.profile,
             mode=Mode(args.mode) if args.mode else None,
             listen=parse_address(args.listen, "--listen"),
+            listen_also=tuple(parse_address(a, "--listen-also") for a in args.listen_also),
             admin=parse_address(args.admin, "--admin") if args.admin not in ("", "off", "none") else None,
             ca_dir=args.ca_dir,
             tls_listen=parse_address(args.tls_listen, "--tls-listen") if args.tls_listen else None,
             tls_default_host=args.tls_default_host,
+            ipv6_loopback=args.ipv6_loopback,
             intercept=tuple(args.intercept),
             upstreams=upstreams,
             upstream_ca=args.upstream_ca,
             resolve=resolve,
             bypass_hosts_file=args.bypass_hosts_file,
             observations=args.record,
+            admin_token_file=Path(args.admin_token_file) if args.admin_token_file else None,
+            watch_profile=args.watch_profile or None,
+            kube_api=args.kube_api,
+            kube_token_file=args.kube_token_file,
+            kube_ca_file=args.kube_ca_file,
+            watch_grace_s=args.watch_grace_s,
             drain_s=args.drain,
             head_timeout_s=args.head_timeout,
             tunnel_idle_s=args.tunnel_idle_timeout,

@@ -7,9 +7,9 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import ValidationError
 
+from llmsim import spec_documents
 from llmsim.api import resources
 from llmsim.api.scenario import ApiKeySource, LoadScenarioSpec
 from llmsim.errors import LLMSimError, describe_validation_error
@@ -28,13 +28,9 @@ def load_file(path: Path) -> LoadScenarioSpec:
     """Read and validate a scenario file; raises ScenarioError with field paths."""
     source = str(path)
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ScenarioError(source, [f"cannot read the file: {exc.strerror or exc}"]) from None
-    try:
-        doc = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ScenarioError(source, [f"not valid YAML/JSON: {exc}".replace("\n", " ")]) from None
+        doc = spec_documents.read_file(path)  # unreadable, empty, not UTF-8, over-deep: one line
+    except spec_documents.DocumentError as exc:
+        raise ScenarioError(source, [str(exc)]) from None
     return parse(doc, source)
 
 

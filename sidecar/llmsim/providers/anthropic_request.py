@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from llmsim.providers.base import ApiError, ErrorKind, HttpRequestFacts, parse_json_object
+from llmsim.providers.base import ApiError, ErrorKind, HttpRequestFacts, json_model_hint, parse_json_object
 from llmsim.simulation.request import (
     GenerationRequest,
     Message,
@@ -304,9 +304,4 @@ def parse_messages(facts: HttpRequestFacts, *, count_only: bool = False) -> Gene
 
 def model_hint(facts: HttpRequestFacts) -> str | None:
     """The `model` of a JSON body, if it has one (for wording errors raised after parsing)."""
-    try:
-        doc = json.loads(facts.body)
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
-        return None
-    model = doc.get("model") if isinstance(doc, dict) else None
-    return model if isinstance(model, str) and model else None
+    return json_model_hint(facts.body)

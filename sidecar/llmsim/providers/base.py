@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Literal, NamedTuple, Protocol
 
+from llmsim.providers import json_input
 from llmsim.simulation.plan import ResponsePlan
 from llmsim.simulation.request import GenerationRequest
 
@@ -163,18 +164,53 @@ class Endpoint(Protocol):
 
 
 def json_body(obj: Any) -> bytes:
-    """Compact JSON as the real providers send it."""
-    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
+    """Compact JSON as the real providers send it (an unpaired surrogate, which no client can
+    have sent in a decoded body but a path may carry, becomes `?` rather than an error)."""
+    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode("utf-8", "replace")
+
+
+def json_body_listing(obj: dict[str, Any], key: str, items: list[Any]) -> bytes:
+    """`json_body(obj)` with `obj[key]` set to `items`, each item encoded by its own call: a list
+    of 2048 embeddings is 60 MB of JSON, and one `json.dumps` of it holds the interpreter lock
+    for seconds, while an item at a time lets the event loop run between items when a worker
+    thread renders it. `obj` must not hold `key` nested inside one of its other values."""
+    head = json_body({**obj, key: []})
+    marker = json_body({key: []})[1:-1]  # `"key":[]`
+    at = head.index(marker) + len(marker) - 1
+    parts = [head[:at]]
+    for i, item in enumerate(items):
+        if i:
+            parts.append(b",")
+        parts.append(json_body(item))
+    parts.append(head[at:])
+    return b"".join(parts)  # one copy of the whole body
+
+
+def decode_json(body: bytes) -> Any:
+    """The decoded body; ApiError INVALID_REQUEST (or TOO_LARGE past the decoding budget) saying
+    what is wrong (see `json_input`)."""
+    try:
+        return json_input.decode(body)
+    except json_input.JsonInputError as exc:
+        kind = ErrorKind.TOO_LARGE if exc.too_large else ErrorKind.INVALID_REQUEST
+        raise ApiError(kind, exc.message) from None
+
+
+def json_model_hint(body: bytes) -> str | None:
+    """The `model` of a JSON body, if it has one (for wording errors raised after parsing)."""
+    try:
+        doc = json_input.decode(body)
+    except json_input.JsonInputError:
+        return None
+    model = doc.get("model") if isinstance(doc, dict) else None
+    return model if isinstance(model, str) and model else None
 
 
 def parse_json_object(body: bytes) -> dict[str, Any]:
     """The request body as a JSON object, or ApiError(INVALID_REQUEST) saying what is wrong."""
     if not body.strip():
         raise ApiError(ErrorKind.INVALID_REQUEST, "The request body is empty; expected a JSON object.")
-    try:
-        doc = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
-        raise ApiError(ErrorKind.INVALID_REQUEST, f"The request body is not valid JSON: {exc}") from None
+    doc = decode_json(body)
     if not isinstance(doc, dict):
         raise ApiError(
             ErrorKind.INVALID_REQUEST, f"The request body must be a JSON object, not {type(doc).__name__}."

@@ -23,6 +23,7 @@ from llmsim.providers.base import (
     HttpRequestFacts,
     StreamAnswer,
     json_body,
+    json_body_listing,
 )
 from llmsim.simulation.plan import Choice, ResponsePlan
 from llmsim.simulation.request import GenerationRequest, Operation
@@ -377,8 +378,11 @@ class EmbedContent(_Base):
 
     def render(self, plan: ResponsePlan, request: GenerationRequest, facts: HttpRequestFacts) -> Answer:
         vectors = [{"values": list(v)} for v in plan.embeddings]
-        body: dict[str, Any] = {"embeddings": vectors} if self.batch else {"embedding": vectors[0]}
-        return BodyAnswer(200, dict(JSON_HEADERS), json_body(body), at_s=plan.timing.ttft_s)
+        if self.batch:
+            body = json_body_listing({"embeddings": []}, "embeddings", vectors)
+        else:
+            body = json_body({"embedding": vectors[0]})
+        return BodyAnswer(200, dict(JSON_HEADERS), body, at_s=plan.timing.ttft_s)
 
 
 ENDPOINTS: dict[str, GenerateContent | CountTokens | EmbedContent] = {

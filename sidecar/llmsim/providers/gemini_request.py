@@ -12,6 +12,7 @@ import json
 import re
 from typing import Any
 
+from llmsim.providers import limits
 from llmsim.providers.base import ApiError, ErrorKind, HttpRequestFacts, parse_json_object
 from llmsim.simulation.request import (
     GenerationRequest,
@@ -230,7 +231,7 @@ def _tool_choice(doc: dict[str, Any], tools: tuple[ToolSpec, ...]) -> tuple[tupl
     return tools, ToolChoice("required")
 
 
-def _int(doc: dict[str, Any], name: str, where: str, minimum: int) -> int | None:
+def _int(doc: dict[str, Any], name: str, where: str, minimum: int, maximum: int | None = None) -> int | None:
     value = get(doc, name)
     if value is None:
         return None
@@ -240,6 +241,8 @@ def _int(doc: dict[str, Any], name: str, where: str, minimum: int) -> int | None
         raise _type_error(where, "TYPE_INT32", value)
     if value < minimum:
         raise invalid(f"* GenerateContentRequest.{where}: must be >= {minimum}\n", where)
+    if maximum is not None and value > maximum:
+        raise invalid(f"* GenerateContentRequest.{where}: must be <= {maximum}\n", where)
     return value
 
 
@@ -282,7 +285,8 @@ def generation_request(
         max_tokens=_int(config, "maxOutputTokens", "generation_config.max_output_tokens", 1),
         stop=tuple(stops),
         stream=stream,
-        n=_int(config, "candidateCount", "generation_config.candidate_count", 1) or 1,
+        n=_int(config, "candidateCount", "generation_config.candidate_count", 1, limits.GEMINI_MAX_CANDIDATES)
+        or 1,
         tools=tools,
         tool_choice=choice,
         json_schema=dict(schema) if json_out and schema else None,
@@ -346,6 +350,11 @@ def _dimensions(item: dict[str, Any], where: str) -> int | None:
         raise invalid(
             f"* {where}.output_dimensionality: must be a positive integer\n", f"{where}.output_dimensionality"
         )
+    if value > limits.GEMINI_MAX_EMBEDDING_DIMENSIONS:
+        raise invalid(
+            f"* {where}.output_dimensionality: must be <= {limits.GEMINI_MAX_EMBEDDING_DIMENSIONS}\n",
+            f"{where}.output_dimensionality",
+        )
     return value
 
 
@@ -356,6 +365,12 @@ def parse_embed(facts: HttpRequestFacts, *, batch: bool) -> GenerationRequest:
         raw = doc.get("requests")
         if not isinstance(raw, list) or not raw:
             raise invalid("* BatchEmbedContentsRequest.requests: requests is not specified\n", "requests")
+        if len(raw) > limits.GEMINI_MAX_BATCH_EMBEDDINGS:
+            raise invalid(
+                f"* BatchEmbedContentsRequest.requests: at most {limits.GEMINI_MAX_BATCH_EMBEDDINGS} "
+                "requests can be in one batch\n",
+                "requests",
+            )
         items = []
         for i, item in enumerate(raw):
             if not isinstance(item, dict):

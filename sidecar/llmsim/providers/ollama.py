@@ -28,6 +28,7 @@ from llmsim.providers.base import (
     HttpRequestFacts,
     StreamAnswer,
     json_body,
+    json_body_listing,
 )
 from llmsim.simulation import tokens
 from llmsim.simulation.plan import Choice, ResponsePlan
@@ -313,12 +314,15 @@ class Embed:
         t = plan.timing
         body = {
             "model": plan.model,
-            "embeddings": [list(v) for v in plan.embeddings],
+            "embeddings": [],
             "total_duration": round(t.ttft_s * 1e9),
             "load_duration": round(t.queue_s * 1e9),
             "prompt_eval_count": plan.prompt_tokens,
         }
-        return BodyAnswer(200, dict(JSON_HEADERS), json_body(body), at_s=t.ttft_s)
+        vectors = [list(v) for v in plan.embeddings]
+        return BodyAnswer(
+            200, dict(JSON_HEADERS), json_body_listing(body, "embeddings", vectors), at_s=t.ttft_s
+        )
 
     def render_error(self, error: ApiError, facts: HttpRequestFacts) -> BodyAnswer:
         return error_answer(_worded(error, facts))

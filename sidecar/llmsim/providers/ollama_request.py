@@ -11,7 +11,8 @@ import dataclasses
 import json
 from typing import Any
 
-from llmsim.providers.base import ApiError, ErrorKind, HttpRequestFacts
+from llmsim.providers import json_input, limits
+from llmsim.providers.base import ApiError, ErrorKind, HttpRequestFacts, json_model_hint
 from llmsim.simulation.request import (
     GenerationRequest,
     Message,
@@ -39,11 +40,10 @@ def _body(facts: HttpRequestFacts) -> dict[str, Any]:
     if not facts.body.strip():
         raise ApiError(ErrorKind.INVALID_REQUEST, "missing request body")
     try:
-        doc = json.loads(facts.body)
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
-        raise ApiError(
-            ErrorKind.INVALID_REQUEST, f"invalid character in request body: {exc.args[0]}"
-        ) from None
+        doc = json_input.decode(facts.body)
+    except json_input.JsonInputError as exc:
+        kind = ErrorKind.TOO_LARGE if exc.too_large else ErrorKind.INVALID_REQUEST
+        raise ApiError(kind, f"invalid character in request body: {exc.message}") from None
     if not isinstance(doc, dict):
         raise ApiError(
             ErrorKind.INVALID_REQUEST,
@@ -245,9 +245,21 @@ def parse_embed(facts: HttpRequestFacts) -> GenerationRequest:
         inputs = ()
     else:
         raise ApiError(ErrorKind.INVALID_REQUEST, "invalid input type", param="input")
+    if len(inputs) > limits.OLLAMA_MAX_EMBED_INPUTS:
+        raise ApiError(
+            ErrorKind.INVALID_REQUEST,
+            f"too many inputs: {len(inputs)} (llmsim accepts at most {limits.OLLAMA_MAX_EMBED_INPUTS})",
+            param="input",
+        )
     dims = doc.get("dimensions")
     if dims is not None and (isinstance(dims, bool) or not isinstance(dims, int) or dims < 1):
         raise ApiError(ErrorKind.INVALID_REQUEST, "dimensions must be a positive integer", param="dimensions")
+    if dims is not None and dims > limits.OLLAMA_MAX_EMBED_DIMENSIONS:
+        raise ApiError(
+            ErrorKind.INVALID_REQUEST,
+            f"dimensions {dims} is too large (llmsim accepts at most {limits.OLLAMA_MAX_EMBED_DIMENSIONS})",
+            param="dimensions",
+        )
     return GenerationRequest(
         provider=PROVIDER,
         operation="embeddings",
@@ -259,9 +271,4 @@ def parse_embed(facts: HttpRequestFacts) -> GenerationRequest:
 
 def model_hint(facts: HttpRequestFacts) -> str | None:
     """The `model` of a JSON body, if it has one (for wording errors raised after parsing)."""
-    try:
-        doc = json.loads(facts.body)
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
-        return None
-    model = doc.get("model") if isinstance(doc, dict) else None
-    return model if isinstance(model, str) and model else None
+    return json_model_hint(facts.body)

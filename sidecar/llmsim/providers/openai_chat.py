@@ -5,7 +5,7 @@ from __future__ import annotations
 from json.encoder import encode_basestring as _json_string  # the C string escaper json.dumps uses
 from typing import Any
 
-from llmsim.providers import fields, openai_common, sse
+from llmsim.providers import fields, limits, openai_common, sse
 from llmsim.providers.base import (
     TRAILER,
     Answer,
@@ -55,7 +55,7 @@ class ChatCompletions(openai_common.OpenAIEndpoint):
             max_tokens=max_tokens,
             stop=fields.string_list(doc, "stop", max_items=4),
             stream=stream,
-            n=fields.integer(doc, "n", minimum=1, maximum=128) or 1,
+            n=fields.integer(doc, "n", minimum=1, maximum=limits.OPENAI_MAX_N) or 1,
             tools=tools,
             tool_choice=choice,
             parallel_tool_calls=fields.boolean(doc, "parallel_tool_calls", default=True),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from llmsim.providers import fields
+from llmsim.providers import fields, limits
 from llmsim.providers.base import (
     ApiError,
     BodyAnswer,
@@ -225,8 +225,27 @@ def past_tool_calls(raw: list[Any]) -> tuple[PastToolCall, ...]:
     return tuple(calls)
 
 
+def check_tool_count(raw: list[Any]) -> None:
+    """At most `limits.OPENAI_MAX_TOOLS` tools, in OpenAI's wording."""
+    if len(raw) > limits.OPENAI_MAX_TOOLS:
+        raise ApiError(
+            ErrorKind.INVALID_REQUEST,
+            f"Invalid 'tools': array too long. Expected an array with maximum length "
+            f"{limits.OPENAI_MAX_TOOLS}, but got an array with length {len(raw)} instead.",
+            param="tools",
+        )
+
+
+def check_strict_schema(schema: Any, what: str, param: str) -> None:
+    """A strict schema within the Structured Outputs limits (`limits.strict_schema_problem`)."""
+    problem = limits.strict_schema_problem(schema)
+    if problem is not None:
+        raise ApiError(ErrorKind.INVALID_REQUEST, f"Invalid schema for {what}: {problem}.", param=param)
+
+
 def chat_tools(doc: dict[str, Any]) -> tuple[tuple[ToolSpec, ...], ToolChoice]:
     raw = fields.array(doc, "tools") or []
+    check_tool_count(raw)
     tools: list[ToolSpec] = []
     for i, item in enumerate(raw):
         fn = item.get("function") if isinstance(item, dict) else None
@@ -243,6 +262,8 @@ def chat_tools(doc: dict[str, Any]) -> tuple[tuple[ToolSpec, ...], ToolChoice]:
                 f"Invalid type for 'tools[{i}].function.parameters': expected an object.",
                 param=f"tools[{i}].function.parameters",
             )
+        if fn.get("strict") is True:
+            check_strict_schema(params, f"function '{fn['name']}'", f"tools[{i}].function.parameters")
         tools.append(
             ToolSpec(name=fn["name"], description=str(fn.get("description") or ""), parameters=params)
         )
@@ -296,6 +317,10 @@ def response_format(doc: dict[str, Any]) -> tuple[dict[str, Any] | None, bool]:
                 ErrorKind.INVALID_REQUEST,
                 "Missing required parameter: 'response_format.json_schema'.",
                 param="response_format.json_schema",
+            )
+        if spec.get("strict") is True:
+            check_strict_schema(
+                spec.get("schema"), f"response_format '{spec.get('name', '')}'", "response_format"
             )
         return dict(spec.get("schema") or {"type": "object"}), True
     raise ApiError(

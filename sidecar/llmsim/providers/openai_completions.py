@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from llmsim.providers import fields, openai_common, sse
+from llmsim.providers import fields, limits, openai_common, sse
 from llmsim.providers.base import (
     TRAILER,
     Answer,
@@ -52,7 +52,7 @@ class Completions(openai_common.OpenAIEndpoint):
             max_tokens=LEGACY_DEFAULT_MAX_TOKENS if max_tokens is None else max(max_tokens, 1),
             stop=fields.string_list(doc, "stop", max_items=4),
             stream=stream,
-            n=fields.integer(doc, "n", minimum=1, maximum=128) or 1,
+            n=fields.integer(doc, "n", minimum=1, maximum=limits.OPENAI_MAX_N) or 1,
             seed=fields.integer(doc, "seed"),
             include_usage=fields.boolean(options, "include_usage", prefix="stream_options."),
             logprobs=fields.integer(doc, "logprobs", minimum=0, maximum=5),

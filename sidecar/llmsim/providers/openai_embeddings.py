@@ -7,19 +7,19 @@ from typing import Any
 
 import numpy as np
 
-from llmsim.providers import fields, openai_common
+from llmsim.providers import fields, limits, openai_common
 from llmsim.providers.base import (
     Answer,
     ApiError,
     BodyAnswer,
     ErrorKind,
     HttpRequestFacts,
-    json_body,
+    json_body_listing,
 )
 from llmsim.simulation.plan import ResponsePlan
 from llmsim.simulation.request import GenerationRequest
 
-MAX_INPUTS = 2048
+MAX_INPUTS = limits.OPENAI_MAX_EMBEDDING_INPUTS
 
 
 class Embeddings(openai_common.OpenAIEndpoint):
@@ -41,7 +41,9 @@ class Embeddings(openai_common.OpenAIEndpoint):
             operation="embeddings",
             model=model,
             inputs=inputs,
-            dimensions=fields.integer(doc, "dimensions", minimum=1, maximum=8192),
+            dimensions=fields.integer(
+                doc, "dimensions", minimum=1, maximum=limits.OPENAI_MAX_EMBEDDING_DIMENSIONS
+            ),
             extra={"encoding_format": fmt},
         )
 
@@ -55,12 +57,12 @@ class Embeddings(openai_common.OpenAIEndpoint):
             data.append({"object": "embedding", "index": i, "embedding": value})
         body = {
             "object": "list",
-            "data": data,
+            "data": [],
             "model": plan.model,
             "usage": {"prompt_tokens": plan.prompt_tokens, "total_tokens": plan.prompt_tokens},
         }
         headers = {"Content-Type": "application/json", **self.headers(plan)}
-        return BodyAnswer(200, headers, json_body(body), at_s=plan.timing.ttft_s)
+        return BodyAnswer(200, headers, json_body_listing(body, "data", data), at_s=plan.timing.ttft_s)
 
 
 def _inputs(raw: Any) -> tuple[str, ...]:

@@ -40,7 +40,9 @@ class Responses(openai_common.OpenAIEndpoint):
         if instructions:
             messages = (Message("system", instructions), *messages)
         tools: list[ToolSpec] = []
-        for i, tool in enumerate(fields.array(doc, "tools") or []):
+        raw_tools = fields.array(doc, "tools") or []
+        openai_common.check_tool_count(raw_tools)
+        for i, tool in enumerate(raw_tools):
             if not isinstance(tool, dict):
                 raise ApiError(
                     ErrorKind.INVALID_REQUEST,
@@ -54,6 +56,10 @@ class Responses(openai_common.OpenAIEndpoint):
                         f"Missing required parameter: 'tools[{i}].name'.",
                         param=f"tools[{i}].name",
                     )
+                if tool.get("strict") is True:
+                    openai_common.check_strict_schema(
+                        tool.get("parameters"), f"function '{tool['name']}'", f"tools[{i}].parameters"
+                    )
                 tools.append(
                     ToolSpec(
                         tool["name"],
@@ -65,6 +71,10 @@ class Responses(openai_common.OpenAIEndpoint):
         schema, json_mode = None, False
         fmt = (fields.obj(doc, "text") or {}).get("format")
         if isinstance(fmt, dict) and fmt.get("type") == "json_schema":
+            if fmt.get("strict") is True:
+                openai_common.check_strict_schema(
+                    fmt.get("schema"), f"text.format '{fmt.get('name', '')}'", "text.format"
+                )
             schema, json_mode = dict(fmt.get("schema") or {"type": "object"}), True
         elif isinstance(fmt, dict) and fmt.get("type") == "json_object":
             json_mode = True

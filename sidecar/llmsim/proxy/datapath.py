@@ -153,7 +153,7 @@ class DataPath:
             profile.spec, info, requested=requested, paused=self.state.paused,
             activated_at=self.state.activated_at, now=self.state.clock(),
             fallback_key=f"{os.getpid()}:{self._counter}:{time.monotonic_ns()}",
-            default_mode=self.state.mode_override,
+            default_mode=self.state.mode_override, failsafe=self.state.failsafe is not None,
         )  # fmt: skip
         self.metrics.decisions.labels(decision.mode.value, decision.reason).inc()
         ex.mode = decision.mode

@@ -44,6 +44,17 @@ class ProxyMetrics:
         for mode in FAIL_OPEN_MODES:  # exported as 0 from the start, so that rate() and alerts see them
             self.failopen.labels(mode)
         self.paused = Gauge("llmsim_proxy_paused", "1 while the kill switch is engaged", registry=r)
+        self.control_actions = Counter(
+            "llmsim_control_actions",
+            "Changes of what applies to live traffic, by action (paused, resumed, reset, failsafe, "
+            "recovered, installed, expired, window_opened, window_closed) and source (admin-api, "
+            "profile, kill-switch, watch, file, schedule)",
+            ["action", "source"], registry=r,
+        )  # fmt: skip
+        self.admin_refusals = Counter(
+            "llmsim_proxy_admin_refusals", "Admin control calls refused for want of the admin token",
+            ["reason"], registry=r,
+        )  # fmt: skip
 
     def bind(self, state: ProxyState) -> None:
         """Export the state of the active profile at scrape time: `llmsim_proxy_paused` then also
@@ -64,10 +75,11 @@ def expiry_of(state: ProxyState) -> dt.datetime | None:
 
 def perturbing(state: ProxyState, now: dt.datetime) -> bool:
     """Whether requests without a mode header are simulated or perturbed right now (the profile is
-    not passthrough, not paused, not expired); match rules and `percentage` still narrow it."""
+    not passthrough, not paused, not expired, not failed safe); match rules and `percentage` still
+    narrow it."""
     spec = state.profile.spec
     mode = state.mode_override or spec.mode
-    if mode is Mode.PASSTHROUGH or state.paused or spec.paused:
+    if mode is Mode.PASSTHROUGH or state.paused or spec.paused or state.failsafe is not None:
         return False
     return not safety.expired(spec, state.activated_at, now)
 

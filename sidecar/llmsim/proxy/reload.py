@@ -14,6 +14,7 @@ from pathlib import Path
 
 from llmsim import profiles
 from llmsim.errors import ProfileError
+from llmsim.proxy.audit import ControlAudit
 from llmsim.proxy.metrics import ProxyMetrics
 from llmsim.proxy.state import ProxyState
 
@@ -41,6 +42,7 @@ class ProfileWatcher:
         interval_s: float = POLL_INTERVAL_S,
         *,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        audit: ControlAudit | None = None,
     ) -> None:
         self.path = path
         self.state = state
@@ -49,6 +51,7 @@ class ProfileWatcher:
         self.sleep = sleep
         """How the poll loop waits (injectable: tests run it on fake time)."""
         self._seen = _digest(path)
+        self.audit = audit
 
     def check(self) -> bool:
         """Reload if the content changed; True when a new profile was installed."""
@@ -56,6 +59,11 @@ class ProfileWatcher:
         if digest is None or digest == self._seen:
             return False
         self._seen = digest
+        if self.state.api_authoritative:
+            log.info(
+                "profile file %s changed; the watched resource is authoritative, not installed", self.path
+            )
+            return False
         try:
             profile = profiles.load_file(self.path)
         except ProfileError as exc:
@@ -67,6 +75,7 @@ class ProfileWatcher:
                 "; ".join(exc.problems),
             )
             return False
+        before = self.state.profile.spec
         try:
             self.state.install(profile)
         except ValueError as exc:
@@ -74,6 +83,12 @@ class ProfileWatcher:
             log.error("profile %s rejected, keeping %r: %s", self.path, self.state.profile.name, exc)
             return False
         self.metrics.reloads.labels("ok").inc()
+        if self.audit is not None:
+            self.audit.record("installed", "file", None, str(self.path))
+            if profile.spec.paused != before.paused:
+                self.audit.record(
+                    "paused" if profile.spec.paused else "resumed", "file", None, str(self.path)
+                )
         return True
 
     async def run(self) -> None:

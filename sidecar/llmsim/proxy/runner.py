@@ -16,10 +16,13 @@ from llmsim.api.profile import Mode
 from llmsim.profiles import NamedProfile
 from llmsim.proxy import frontdoor, upstream
 from llmsim.proxy.admin import create_admin_app
+from llmsim.proxy.admin_auth import TOKEN_FILE, AdminToken
+from llmsim.proxy.audit import ControlAudit, ScheduleObserver
 from llmsim.proxy.ca import DEFAULT_CA_DIR, DEFAULT_MAX_CONTEXTS, CertificateAuthority
 from llmsim.proxy.datapath import DataPath
 from llmsim.proxy.frontdoor import FrontDoor
 from llmsim.proxy.metrics import ProxyMetrics
+from llmsim.proxy.profile_watch import DEFAULT_GRACE_S, SA_DIR, KubeTarget, ProfileWatch
 from llmsim.proxy.reload import ProfileWatcher
 from llmsim.proxy.reporting import Reporter, open_observations
 from llmsim.proxy.routing import DEFAULT_UPSTREAMS, Pins, Router
@@ -56,10 +59,16 @@ class ProxyOptions:
     mode: Mode | None = None
     """Replaces the profile's mode."""
     listen: Address = ("127.0.0.1", 15080)
+    listen_also: tuple[Address, ...] = ()
+    """More plain-HTTP listeners like `listen` (host-alias capture of an in-cluster provider on its
+    own port, e.g. ollama.ml.svc:11434 resolving to 127.0.0.1:11434)."""
     admin: Address | None = ("127.0.0.1", 15090)
     ca_dir: Path = DEFAULT_CA_DIR
     tls_listen: Address | None = None
     """host-alias / iptables capture: terminate TLS here (e.g. 0.0.0.0:443) with certificates from our CA."""
+    ipv6_loopback: bool = False
+    """Also listen on [::1] at the `listen` and `tls_listen` ports, where the pod has IPv6
+    (iptables capture: ip6tables redirects there); skipped with a warning where it has not."""
     tls_default_host: str = "api.openai.com"
     """Certificate presented to clients that send no SNI on `tls_listen`."""
     intercept: tuple[str, ...] = ()
@@ -74,6 +83,20 @@ class ProxyOptions:
     """Resolve upstreams through DNS, ignoring /etc/hosts (host-alias capture with perturb/passthrough)."""
     observations: Path | None = None
     """Append measured timings (JSON lines) here, for `llmsim profile fit`."""
+    admin_token_file: Path | None = None
+    """The bearer token the admin port's control routes require (default: `<ca_dir>/admin-token`,
+    created on first start)."""
+    watch_profile: str | None = None
+    """`NAMESPACE/NAME` of the SimulationProfile to watch through the Kubernetes API (the
+    operator's sidecars); the `profile` file stays the fallback."""
+    kube_api: str | None = None
+    """API server URL for `watch_profile` (default: the in-cluster service)."""
+    kube_token_file: Path = SA_DIR / "token"
+    """Bearer token for the API server (default: the pod's ServiceAccount token)."""
+    kube_ca_file: Path | None = SA_DIR / "ca.crt"
+    """CA of the API server (default: the pod's ServiceAccount CA)."""
+    watch_grace_s: float = DEFAULT_GRACE_S
+    """How long the watched profile may be unreadable before everything passes through (<= 0: never)."""
     watch_interval_s: float = 0.5
     drain_s: float = 10.0
     """On shutdown (SIGTERM), how long in-flight requests and streams may take to finish."""
@@ -100,6 +123,22 @@ class ProxyOptions:
                 raise ValueError(f"--upstream {provider}={url}: the URL must start with http:// or https://")
         if self.upstream_ca is not None and not self.upstream_ca.is_file():
             raise ValueError(f"--upstream-ca {self.upstream_ca}: no such file")
+        if self.admin_token_file is not None and not self.admin_token_file.is_file():
+            raise ValueError(f"--admin-token-file {self.admin_token_file}: no such file")
+        if self.watch_profile is not None:
+            KubeTarget.parse(self.watch_profile)
+            if (self.kube_api or KubeTarget.in_cluster_api()) is None:
+                raise ValueError("--watch-profile: no API server (give --kube-api outside a pod)")
+            if not self.kube_token_file.is_file():
+                raise ValueError(f"--kube-token-file {self.kube_token_file}: no such file")
+
+    def kube_target(self) -> KubeTarget | None:
+        if self.watch_profile is None:
+            return None
+        namespace, name = KubeTarget.parse(self.watch_profile)
+        api = self.kube_api or KubeTarget.in_cluster_api()
+        assert api is not None
+        return KubeTarget(namespace, name, api, self.kube_token_file, self.kube_ca_file)
 
 
 def load_profile(ref: str | None) -> NamedProfile:
@@ -150,10 +189,27 @@ class ProxyServer:
         self._tasks: list[asyncio.Task[None]] = []
         self.listen_address: Address | None = None
         self.admin_address: Address | None = None
+        self.also_addresses: list[Address] = []
+        self.admin_token_path: Path | None = None
+        """The file holding the admin port's bearer token."""
         self.tls_address: Address | None = None
         self._tls: TlsListener | None = None
         self.watcher: ProfileWatcher | None = None
         """Polls the profile file (when `--profile` is one)."""
+        target = options.kube_target()
+        self.audit = ControlAudit(self.state, self.metrics, self.telemetry.events)
+        """The audit trail of control actions (metrics, events, Kubernetes Events)."""
+        self.profile_watch: ProfileWatch | None = (
+            None
+            if target is None
+            else ProfileWatch(
+                target, self.state, self.metrics, grace_s=options.watch_grace_s, audit=self.audit
+            )
+        )
+        """Watches the SimulationProfile through the API (`--watch-profile`)."""
+        if self.profile_watch is not None:
+            self.audit.kube_event = self.profile_watch.post_event
+        self.schedule_observer = ScheduleObserver(self.state, self.audit, self.runtime.wall_clock)
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
@@ -169,6 +225,12 @@ class ProxyServer:
         server = await loop.create_server(door.protocol, host, port, reuse_address=True, backlog=1024)
         self._servers.append(server)
         self.listen_address = _bound(server)
+        for also_host, also_port in self.options.listen_also:
+            extra = await loop.create_server(
+                door.protocol, also_host, also_port, reuse_address=True, backlog=1024
+            )
+            self._servers.append(extra)
+            self.also_addresses.append(_bound(extra))
         if self.options.tls_listen is not None:
             ctx = self.ca.sni_context(self.options.tls_default_host)
             self._tls = TlsListener(
@@ -176,12 +238,20 @@ class ProxyServer:
                 head_timeout_s=self.options.head_timeout_s, tunnel_idle_s=self.options.tunnel_idle_s,
             )  # fmt: skip
             self.tls_address = await self._tls.start(*self.options.tls_listen)
+        if self.options.ipv6_loopback:
+            await self._listen_ipv6_loopback(door)
         own = {f"{h}:{p}" for h, p in [self.listen_address] if h}
         own |= {f"localhost:{self.listen_address[1]}", f"127.0.0.1:{self.listen_address[1]}"}
         self.router.own_addresses = frozenset(own)
         if self.options.admin is not None:
+            token = (
+                AdminToken(self.options.admin_token_file)
+                if self.options.admin_token_file is not None
+                else AdminToken.ensure(self.options.ca_dir / TOKEN_FILE)
+            )
+            self.admin_token_path = token.path
             admin_app = create_admin_app(
-                self.state, self.metrics, lambda: self.telemetry.prometheus.render()[0]
+                self.state, self.metrics, token, lambda: self.telemetry.prometheus.render()[0], self.audit
             )
             self._admin_runner = web.AppRunner(admin_app, access_log=None, shutdown_timeout=CANCEL_GRACE_S)
             await self._admin_runner.setup()
@@ -193,14 +263,43 @@ class ProxyServer:
             self.admin_address = _bound(admin)
         if self.profile_path is not None:
             self.watcher = ProfileWatcher(
-                self.profile_path, self.state, self.metrics, self.options.watch_interval_s
+                self.profile_path, self.state, self.metrics, self.options.watch_interval_s, audit=self.audit
             )
             self._tasks.append(asyncio.create_task(self.watcher.run()))
+        if self.profile_watch is not None:
+            self._tasks.append(asyncio.create_task(self.profile_watch.run()))
+        self._tasks.append(asyncio.create_task(self._observe_schedule()))
         self.state.ready = True
         log.info(
-            "llmsim proxy on %s:%d (admin %s, CA %s, profile %r)",
-            *self.listen_address, self.admin_address, self.ca.cert_path, self.state.profile.name,
+            "llmsim proxy on %s:%d (admin %s, token %s, CA %s, profile %r)",
+            *self.listen_address, self.admin_address, self.admin_token_path, self.ca.cert_path,
+            self.state.profile.name,
         )  # fmt: skip
+
+    async def _observe_schedule(self, every_s: float = 1.0) -> None:
+        """Windows opening and closing and the expiry, into the audit trail (within `every_s`)."""
+        loop = asyncio.get_running_loop()
+        while True:
+            try:
+                start = self.runtime.activated_at.get(self.state.profile.name)
+                self.schedule_observer.tick(-1.0 if start is None else loop.time() - start)
+            except Exception:
+                log.exception("schedule observer failed")
+            await asyncio.sleep(every_s)
+
+    async def _listen_ipv6_loopback(self, door: FrontDoor) -> None:
+        loop = asyncio.get_running_loop()
+        assert self.listen_address is not None
+        try:
+            extra = await loop.create_server(door.protocol, "::1", self.listen_address[1], reuse_address=True)
+            self._servers.append(extra)
+            self.also_addresses.append(_bound(extra))
+            if self._tls is not None and self.tls_address is not None:
+                self.also_addresses.append(await self._tls.listen_also("::1", self.tls_address[1]))
+        except OSError as exc:
+            log.warning(
+                "no IPv6 loopback listener (%s): IPv6 traffic is not captured here", exc.strerror or exc
+            )
 
     async def stop(self) -> None:
         """Stop accepting, let in-flight requests finish for up to `drain_s`, then cancel what is

@@ -1,6 +1,7 @@
 """The gate in front of every intercepted request: which mode really applies. Pure.
 
-Live traffic is simulated or perturbed only inside the limits the profile sets: the kill switch
+Live traffic is simulated or perturbed only inside the limits the profile sets: the fail-safe
+(the watched profile was deleted or cannot be read, see `profile_watch.py`), the kill switch
 (`paused`, admin `POST /pause`), the expiry (`durationS` from activation, `until`), the match
 rules and the seeded `percentage`. Everything outside them passes through untouched.
 """
@@ -17,8 +18,8 @@ from llmsim.proxy.facts import RequestInfo, stable_fraction
 
 @dataclass(frozen=True)
 class Decision:
-    """The mode that applies to one request and why (`profile`, `header`, `paused`, `expired`,
-    `unmatched`, `percentage`)."""
+    """The mode that applies to one request and why (`profile`, `header`, `failsafe`, `paused`,
+    `expired`, `unmatched`, `percentage`)."""
 
     mode: Mode
     reason: str
@@ -58,13 +59,17 @@ def decide(
     now: dt.datetime,
     fallback_key: str,
     default_mode: Mode | None = None,
+    failsafe: bool = False,
 ) -> Decision:
     """The mode for this request. `fallback_key` stands in for a missing request id (random per
-    request); `default_mode` (the `--mode` flag) replaces the profile's mode."""
+    request); `default_mode` (the `--mode` flag) replaces the profile's mode; `failsafe`: the
+    watched profile is gone or unreadable (nothing is touched, whatever the headers say)."""
     mode = requested or default_mode or spec.mode
     reason = "header" if requested else "profile"
     if mode is Mode.PASSTHROUGH:
         return Decision(mode, reason)
+    if failsafe:
+        return Decision(Mode.PASSTHROUGH, "failsafe")
     if paused or spec.paused:
         return Decision(Mode.PASSTHROUGH, "paused")
     if expired(spec, activated_at, now):

@@ -38,6 +38,12 @@ class ProxyState:
         self.activated_at = clock()
         self.scope = Scope.build([*extra_hosts, *profile.spec.intercept_hosts])
         self.ready = False
+        self.failsafe: str | None = None
+        """Why everything passes through regardless of the profile (`deleted`, `unreadable`: the
+        watched profile, see `profile_watch.py`); None normally."""
+        self.api_authoritative = False
+        """True while the profile comes from the Kubernetes API (the watched resource): the file
+        watcher then leaves the mounted copy alone (it lags behind)."""
         self.on_activate: list[Callable[[str], None]] = []
         """Called with a profile's name when it becomes active anew (installed, resumed): the
         runtime restarts the clock its fault windows count from."""
@@ -61,6 +67,17 @@ class ProxyState:
         log.info(
             "profile %r active (generation %d, source %s)", profile.name, self.generation, profile.source
         )
+
+    def fail_safe(self, reason: str | None) -> bool:
+        """Enter (`reason`) or leave (None) the fail-safe; True when that changed anything."""
+        if reason == self.failsafe:
+            return False
+        previous, self.failsafe = self.failsafe, reason
+        if reason is None:
+            log.warning("fail-safe over (was: %s): the profile applies again", previous)
+        else:
+            log.warning("fail-safe (%s): every request passes through untouched", reason)
+        return True
 
     def pause(self) -> None:
         self.paused = True

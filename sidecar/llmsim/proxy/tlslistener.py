@@ -37,21 +37,29 @@ from llmsim.proxy.state import ProxyState
 log = logging.getLogger("llmsim.proxy")
 
 SO_ORIGINAL_DST = 80
+IP6T_SO_ORIGINAL_DST = 80
+"""The same option at the IPv6 level (linux/netfilter_ipv6/ip6_tables.h)."""
 
 Address = tuple[str, int]
 
 
 def original_destination(sock: Any) -> Address | None:
-    """Where an iptables-REDIRECTed IPv4 connection was going (None when it was not redirected)."""
+    """Where an iptables- or ip6tables-REDIRECTed connection was going (None when it was not
+    redirected)."""
     if sock is None:
         return None
     try:
-        raw = sock.getsockopt(socket.SOL_IP, SO_ORIGINAL_DST, 16)
         own = sock.getsockname()[:2]
+        if sock.family == socket.AF_INET6:
+            raw = sock.getsockopt(socket.IPPROTO_IPV6, IP6T_SO_ORIGINAL_DST, 28)
+            port, packed = struct.unpack_from("!2xH4x16s", raw)
+            dst = (socket.inet_ntop(socket.AF_INET6, packed), int(port))
+        else:
+            raw = sock.getsockopt(socket.SOL_IP, SO_ORIGINAL_DST, 16)
+            port, packed = struct.unpack_from("!2xH4s", raw)
+            dst = (socket.inet_ntoa(packed), int(port))
     except OSError:
         return None
-    port, packed = struct.unpack_from("!2xH4s", raw)
-    dst = (socket.inet_ntoa(packed), int(port))
     return None if dst == tuple(own) else dst
 
 
@@ -85,6 +93,16 @@ class TlsListener:
         )  # fmt: skip
         self._servers.append(internal)
         self._terminator = cast(Address, internal.sockets[0].getsockname()[:2])
+        public = await loop.create_server(
+            lambda: _HelloSniffer(self), host, port, reuse_address=True, backlog=1024
+        )
+        self._servers.append(public)
+        bound = public.sockets[0].getsockname()
+        return str(bound[0]), int(bound[1])
+
+    async def listen_also(self, host: str, port: int) -> Address:
+        """Another public address (e.g. [::1] for ip6tables' redirects) in front of the same terminator."""
+        loop = asyncio.get_running_loop()
         public = await loop.create_server(
             lambda: _HelloSniffer(self), host, port, reuse_address=True, backlog=1024
         )

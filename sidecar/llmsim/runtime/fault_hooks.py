@@ -70,6 +70,7 @@ async def decide(
         spec,
         gen,
         elapsed_s=elapsed_s,
+        now_unix=state.wall_clock(),
         attempt=attempt,
         forced=forced,
         seed=seed,

@@ -37,6 +37,8 @@ log = logging.getLogger(__name__)
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 REDIS_URL_ENV = "LLMSIM_REDIS_URL"
+CLOSE_TIMEOUT_S = 0.5
+"""Longest wait for the Redis connections to close at shutdown."""
 KEY_PREFIX = "llmsim:rl:"
 
 Clock = Callable[[], float]
@@ -185,7 +187,14 @@ class RedisBuckets:
             )
 
     async def close(self) -> None:
-        await self._client.aclose()
+        """Close the connection pool, waiting at most `CLOSE_TIMEOUT_S` (a Redis that stopped
+        answering must not hold the process's exit)."""
+        try:
+            await asyncio.wait_for(self._client.aclose(), CLOSE_TIMEOUT_S)
+        except (TimeoutError, OSError, redis.exceptions.RedisError):
+            log.warning(
+                "shared rate limits: closing the Redis connections to %s timed out", _redact(self.url)
+            )
 
 
 class RateLimiter:

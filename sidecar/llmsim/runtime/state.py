@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 import logging
 import os
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -16,6 +17,7 @@ from llmsim.api.profile import SimulationProfileSpec
 from llmsim.profiles import NamedProfile, ProfileRegistry
 from llmsim.runtime.attempts import AttemptCounter
 from llmsim.runtime.capacity_gate import CapacityGate
+from llmsim.runtime.parse_worker import ParseWorker
 from llmsim.runtime.ratelimit_store import RateLimiter
 from llmsim.simulation.prompt_cache import PromptCache
 from llmsim.telemetry.records import RequestRecord
@@ -33,6 +35,8 @@ class RuntimeSettings:
     """Requests with larger bodies get the provider's 413."""
     process_seed: int = field(default_factory=lambda: int.from_bytes(os.urandom(4), "little"))
     """Seed used when a profile sets none."""
+    wall_clock: Callable[[], float] = time.time
+    """Unix time: the clock of fault windows with `startAt` or `cron` (the same on every replica)."""
 
 
 class FaultClock(Protocol):
@@ -50,7 +54,8 @@ class RuntimeState:
         self.settings = settings or RuntimeSettings()
         self.activated_at: dict[str, float] = {}
         """Loop time each profile became active: its first request, or the first one after
-        `reactivate` (fault windows count from it)."""
+        `reactivate` (relative fault windows count from it; absolute ones, with `startAt` or
+        `cron`, read `wall_clock` and ignore it, so every replica agrees)."""
         self._gates: dict[tuple[str, int], CapacityGate] = {}
         self._counter = itertools.count()
         self.finished: list[Callable[[RequestRecord], None]] = []
@@ -63,6 +68,8 @@ class RuntimeState:
         self.rate_limiter = RateLimiter()
         """Rate-limit buckets (per pod, or shared in Redis); closed on app cleanup."""
         self._prompt_caches: dict[str, PromptCache] = {}
+        self.parser = ParseWorker()
+        """Where request bodies are parsed: inline, in a thread, or in a worker process by size."""
         self.coordinator: FaultClock | None = None
         """Where attempts and activations are counted when this app is one of several workers
         (`llmsim serve --workers N`); None: here."""
@@ -108,6 +115,10 @@ class RuntimeState:
     def reactivate(self, name: str) -> None:
         """`name` becomes active anew with its next request (a reloaded or resumed profile)."""
         self.activated_at.pop(name, None)
+
+    def wall_clock(self) -> float:
+        """Unix time now (the settings' clock; tests inject one)."""
+        return self.settings.wall_clock()
 
     def seed_for(self, spec: SimulationProfileSpec) -> int:
         return spec.seed if spec.seed is not None else self.settings.process_seed

@@ -68,10 +68,11 @@ def create_app(
     app = web.Application(middlewares=[unknown_route], client_max_size=state.settings.max_body_bytes + 1)
     app[STATE] = state
 
-    async def close_rate_limiter(app: web.Application) -> None:
+    async def close_runtime(app: web.Application) -> None:
+        app[STATE].parser.close()
         await app[STATE].rate_limiter.close()
 
-    app.on_cleanup.append(close_rate_limiter)
+    app.on_cleanup.append(close_runtime)
     streaming.install_release(app)
     for route in routes.all_routes():
         endpoints.bind(app, route.method, route.path, route.endpoint, Pipeline(route.endpoint).handle)

@@ -16,7 +16,6 @@ Errors use the provider routes' JSON shape: `{"error": {"message", "type", "para
 from __future__ import annotations
 
 import functools
-import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -25,6 +24,7 @@ from pydantic import BaseModel, ValidationError
 
 from llmsim.errors import describe_validation_error
 from llmsim.profiles import NamedProfile
+from llmsim.providers import json_input
 from llmsim.runtime.state import STATE
 from llmsim.server import control_models as cm
 from llmsim.server.observability import TELEMETRY
@@ -50,9 +50,13 @@ def _json(model: BaseModel, status: int = 200) -> web.Response:
 async def parse_body[M: BaseModel](request: web.Request, model: type[M]) -> M:
     raw = await request.read()
     try:
-        doc = json.loads(raw) if raw.strip() else {}
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ControlError(400, f"The request body is not valid JSON: {exc}", code="invalid_json") from None
+        doc = json_input.decode(raw) if raw.strip() else {}
+    except json_input.JsonInputError as exc:
+        raise ControlError(
+            413 if exc.too_large else 400,
+            exc.message,
+            code="request_too_large" if exc.too_large else "invalid_json",
+        ) from None
     if not isinstance(doc, dict):
         raise ControlError(400, "The request body must be a JSON object.", code="invalid_json")
     try:

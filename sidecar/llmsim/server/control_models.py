@@ -5,6 +5,7 @@ The OpenAPI document at `/openapi.json` is generated from these models.
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any, Literal
 
 from pydantic import Field, field_validator
@@ -93,7 +94,7 @@ class NeutralRequest(StrictModel):
     provider: str = "openai"
     """Only informs content choices and the reported provider; no wire format is rendered."""
     messages: list[NeutralMessage] = Field(default_factory=lambda: [NeutralMessage(content="Hello")])
-    input: list[str] = Field(default_factory=list)
+    input: list[str] = Field(default_factory=list, max_length=2048)
     """Texts to embed (operation `embeddings`)."""
     max_tokens: int | None = Field(default=None, ge=1)
     stop: list[str] = Field(default_factory=list)
@@ -126,7 +127,9 @@ class Simulate(StrictModel):
     Otherwise the profile's windows, `failFirst` (every result counts as a first attempt) and
     `rates` decide, independently per result."""
     elapsed_s: float = Field(default=0.0, ge=0)
-    """Seconds since profile activation, for fault windows."""
+    """Seconds since profile activation, for relative fault windows."""
+    at: dt.datetime | None = None
+    """Wall-clock time (RFC 3339) at which windows with `startAt` or `cron` are evaluated; default: now."""
     active_streams: int = Field(default=1, ge=1, le=1_000_000)
     """Concurrent streams to assume for the capacity model."""
     include_content: bool = True

@@ -16,7 +16,7 @@ from typing import Any
 from aiohttp import web
 
 from llmsim.providers import anthropic, catalog, gemini, ollama, openai_common
-from llmsim.providers.base import ApiError, ErrorKind, json_body
+from llmsim.providers.base import ApiError, ErrorKind, decode_json, json_body
 from llmsim.runtime.intake import new_request_id
 from llmsim.runtime.state import STATE
 from llmsim.telemetry.records import RequestRecord
@@ -103,9 +103,10 @@ async def ollama_version(request: web.Request) -> web.StreamResponse:
 async def ollama_show(request: web.Request) -> web.StreamResponse:
     """`POST /api/show` with `{"model": ...}`: 404 in Ollama's shape for models the profile rejects."""
     try:
-        doc = await request.json()
-    except ValueError:
-        doc = None
+        doc = decode_json(await request.read())
+    except ApiError as exc:
+        answer = ollama.error_answer(exc)
+        return web.Response(status=answer.status, body=answer.body, headers=answer.headers)
     model = doc.get("model") if isinstance(doc, dict) else None
     if not isinstance(model, str) or not model:
         answer = ollama.error_answer(ApiError(ErrorKind.INVALID_REQUEST, "model is required"))

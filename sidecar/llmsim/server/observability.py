@@ -105,7 +105,8 @@ def active_profile(state: RuntimeState) -> ActiveProfile:
     """The profile requests without `x-llmsim-profile` get, and how long it has been active."""
     profile = state.registry.default
     start = state.activated_at.get(profile.name)  # loop time, which is time.monotonic()
-    return ActiveProfile(profile.name, profile.spec, None if start is None else time.monotonic() - start)
+    elapsed = None if start is None else time.monotonic() - start
+    return ActiveProfile(profile.name, profile.spec, elapsed, state.wall_clock())
 
 
 def install(

@@ -11,6 +11,7 @@ from typing import Any, cast
 
 from aiohttp import web
 
+from llmsim.api.distributions import Constant
 from llmsim.errors import ProfileError
 from llmsim.profiles import NamedProfile, deep_merge, dump_spec, parse_spec
 from llmsim.server import control_models as cm
@@ -20,9 +21,6 @@ from llmsim.simulation.plan import FaultDecision, ResponsePlan
 from llmsim.simulation.request import GenerationRequest, Message, ToolChoice, ToolSpec
 from llmsim.telemetry import stats
 from llmsim.telemetry.sessions import LatencySummary
-
-_YIELD_EVERY = 8
-"""Simulated responses computed between yields to the event loop (keeps streams on time)."""
 
 
 def _generation_request(req: cm.NeutralRequest) -> GenerationRequest:
@@ -65,7 +63,14 @@ def simulate_one(
     """One simulated response and its timing. Pure (given its arguments)."""
     response_id = f"sim_{seed:x}_{index}"
     decided = faults.decide(
-        spec, gen, elapsed_s=body.elapsed_s, attempt=0, forced=body.fault, seed=seed, key=f"sim:{index}"
+        spec,
+        gen,
+        elapsed_s=body.elapsed_s,
+        now_unix=body.at.timestamp() if body.at is not None else float(created),
+        attempt=0,
+        forced=body.fault,
+        seed=seed,
+        key=f"sim:{index}",
     )
     if decided is not None and decided.fault in faults.REPLACING_FAULTS:
         stall = float(cast(float, decided.detail.get("stall_s", 0.0)))
@@ -161,24 +166,51 @@ def _summary(results: list[cm.SimResult]) -> cm.SimSummary:
     )
 
 
+SIMULATED_TOKEN_BUDGET = 2_000_000
+"""Most work one `POST /v1/simulate` may ask for: count x n x (the longest reply the profile and
+max tokens allow + `_PER_REPLY_COST`), a few seconds of CPU here; more is a 400 naming `count`
+(with the default profile, replies of up to 2048 tokens: about 960 responses a call)."""
+_PER_REPLY_COST = 32
+"""A reply's own cost (its result, timing and summary entries), in tokens' worth."""
+
+
+def _longest_reply(spec: Any, gen: GenerationRequest) -> int:
+    """The most output tokens one simulated reply can have."""
+    limit = planner.output_limit(gen)
+    dist = spec.latency.output_tokens
+    bound = dist.value if isinstance(dist, Constant) else dist.max
+    return limit if bound is None else max(1, min(limit, round(bound)))
+
+
 async def simulate(request: web.Request) -> web.Response:
     body = await parse_body(request, cm.Simulate)
     profile = _apply_overrides(resolve_profile(request, body.profile), body.overrides)
     spec = profile.spec
+    replies = body.count * body.request.n
+    longest = _longest_reply(spec, _generation_request(body.request))
+    if replies * (longest + _PER_REPLY_COST) > SIMULATED_TOKEN_BUDGET:
+        raise ControlError(
+            400,
+            f"count: {body.count} responses x n {body.request.n} of up to {longest} tokens is more than one "
+            f"call may simulate ({SIMULATED_TOKEN_BUDGET} tokens' worth, {_PER_REPLY_COST} per reply "
+            "included); lower count, request.n or request.maxTokens",
+            code="too_much_work",
+            param="count",
+        )
     seed = body.seed if body.seed is not None else spec.seed
     if seed is None:
         seed = int.from_bytes(os.urandom(4), "little")
     gen = _generation_request(body.request)
     created = int(time.time())
     started = asyncio.get_running_loop().time()
-    results: list[cm.SimResult] = []
-    for index in range(body.count):
-        results.append(simulate_one(body, spec, gen, seed, index, created))
-        if (index + 1) % _YIELD_EVERY == 0:
-            await asyncio.sleep(0)
+    # Thousands of responses (of up to 65,536 tokens each) take a while: in a worker thread, so
+    # that streams and health checks stay on time (it releases the interpreter between steps).
+    results = await asyncio.to_thread(
+        lambda: [simulate_one(body, spec, gen, seed, index, created) for index in range(body.count)]
+    )
     if body.realtime and results:
-        longest = min(max(r.timing.e2e_s for r in results), cm.REALTIME_MAX_WAIT_S)
-        await asyncio.sleep(max(0.0, started + longest - asyncio.get_running_loop().time()))
+        wait_s = min(max(r.timing.e2e_s for r in results), cm.REALTIME_MAX_WAIT_S)
+        await asyncio.sleep(max(0.0, started + wait_s - asyncio.get_running_loop().time()))
     answer = cm.SimulateResult(
         profile=profile.name,
         seed=seed,

@@ -170,7 +170,7 @@ def choose_reply(content: Content, request: GenerationRequest, rng: np.random.Ge
     if calls:
         return Reply(text="", calls=calls, exact=True)
     if request.json_schema is not None:
-        value = schema_instance.instance(request.json_schema, rng)
+        value = schema_instance.instance(request.json_schema, rng, max_chars=_schema_chars(request))
         return Reply(text=json.dumps(value), exact=True)
     if request.json_mode:
         return Reply(text=json.dumps({"answer": lorem(8, rng)}), exact=True)
@@ -181,9 +181,20 @@ def choose_reply(content: Content, request: GenerationRequest, rng: np.random.Ge
     return Reply(text="", exact=False)
 
 
-def tool_arguments(call: PlannedCall, rng: np.random.Generator) -> dict[str, object]:
+def _schema_chars(request: GenerationRequest) -> int:
+    """The most characters a schema-generated value needs: what max tokens lets through (a token
+    of the estimator is at most 8 characters), within the generator's hard budget."""
+    if request.max_tokens is None:
+        return schema_instance.MAX_CHARS
+    return min(schema_instance.MAX_CHARS, 8 * max(request.max_tokens, 0) + 16)
+
+
+def tool_arguments(
+    call: PlannedCall, rng: np.random.Generator, request: GenerationRequest | None = None
+) -> dict[str, object]:
     """Arguments for a planned call: scripted, or generated from the tool's schema."""
     if call.arguments is not None:
         return call.arguments
-    value = schema_instance.instance(call.tool.parameters or {"type": "object"}, rng)
+    limit = schema_instance.MAX_CHARS if request is None else _schema_chars(request)
+    value = schema_instance.instance(call.tool.parameters or {"type": "object"}, rng, max_chars=limit)
     return value if isinstance(value, dict) else {"value": value}

@@ -23,9 +23,10 @@ from __future__ import annotations
 import hashlib
 import json
 
+from llmsim.api import schedule
 from llmsim.api.faults import FaultParams, FaultSpec, FaultType, FaultWindow
 from llmsim.api.profile import SimulationProfileSpec
-from llmsim.simulation import planner
+from llmsim.simulation import planner, request_memo
 from llmsim.simulation.plan import FaultDecision
 from llmsim.simulation.request import GenerationRequest
 
@@ -79,7 +80,12 @@ def parse_forced(value: str | None) -> FaultType | None:
 
 def conversation_id(request: GenerationRequest) -> str:
     """A stable hash of what makes two requests 'the same conversation' (provider, operation,
-    model, messages, embedding inputs). Retries of one call share it; other calls differ."""
+    model, messages, embedding inputs). Retries of one call share it; other calls differ.
+    Computed once per request object (`request_memo`)."""
+    return request_memo.remembered(request, "conversation_id", _conversation_id)
+
+
+def _conversation_id(request: GenerationRequest) -> str:
     doc = [
         request.provider,
         request.operation,
@@ -118,14 +124,10 @@ def unit(seed: int, key: str, attempt: int, rule: str) -> float:
     return int.from_bytes(digest, "big") / 2.0**64
 
 
-def window_open(window: FaultWindow, elapsed_s: float) -> bool:
-    """Whether `window` is open `elapsed_s` seconds after the profile became active."""
-    since = elapsed_s - window.start_s
-    if since < 0:
-        return False
-    if window.every_s is None:
-        return since < window.duration_s
-    return since % window.every_s < window.duration_s
+def window_open(window: FaultWindow, elapsed_s: float, now_unix: float) -> bool:
+    """Whether `window` is open: `elapsed_s` seconds after the profile became active (relative
+    windows), at Unix time `now_unix` (windows with `startAt` or `cron`). See `api/schedule.py`."""
+    return schedule.is_open(window, elapsed_s=elapsed_s, now_unix=now_unix)
 
 
 def decision(fault: FaultType, reason: str, params: FaultParams, **detail: object) -> FaultDecision:
@@ -160,6 +162,7 @@ def decide(
     request: GenerationRequest,
     *,
     elapsed_s: float,
+    now_unix: float,
     attempt: int,
     forced: FaultType | None,
     seed: int,
@@ -167,7 +170,8 @@ def decide(
 ) -> FaultDecision | None:
     """The injected fault this request meets, or None for a clean answer. Pure.
 
-    `elapsed_s`: seconds since the profile became active (for windows). `attempt`: how many
+    `elapsed_s`: seconds since the profile became active (relative windows); `now_unix`: the wall
+    clock (windows with `startAt` or `cron`). `attempt`: how many
     earlier requests with the same `key` this process has seen (0 for the first). `forced`: the
     parsed `x-llmsim-fault` header. `seed`: the profile's (or the request's) seed. `key`: the
     request key (default: `request_key(spec.faults, request)`).
@@ -184,7 +188,10 @@ def decide(
     key = key if key is not None else request_key(faults, request)
 
     for index, window in enumerate(faults.windows):
-        if window_open(window, elapsed_s) and unit(seed, key, attempt, f"window{index}") < window.probability:
+        if (
+            window_open(window, elapsed_s, now_unix)
+            and unit(seed, key, attempt, f"window{index}") < window.probability
+        ):
             return _with_context(decision(window.fault, "window", params, window=index), spec, request)
 
     if faults.fail_first is not None and attempt < faults.fail_first.attempts:

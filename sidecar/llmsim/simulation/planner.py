@@ -8,7 +8,7 @@ import numpy as np
 
 from llmsim.api.faults import FaultType
 from llmsim.api.profile import SimulationProfileSpec
-from llmsim.simulation import content, embeddings, logprobs, safety, sampling, tokens, tool_plan
+from llmsim.simulation import content, embeddings, logprobs, request_memo, safety, sampling, tokens, tool_plan
 from llmsim.simulation.capacity import slowdown
 from llmsim.simulation.plan import Choice, FaultDecision, FinishReason, ResponsePlan, Timing, ToolCall
 from llmsim.simulation.prompt_cache import CacheUse
@@ -16,10 +16,19 @@ from llmsim.simulation.request import GenerationRequest
 
 DEFAULT_MAX_OUTPUT_TOKENS = 4096
 """Cap on sampled reply lengths when a request gives no max tokens."""
+MAX_OUTPUT_TOKENS = 65_536
+"""Hard cap on any reply's length, whatever the request's max tokens and the profile's
+`outputTokens` say (the largest output limit of current models: Gemini 2.5's 65,536 tokens,
+Claude's 64K): a `max_tokens: 1e9` with a profile of a billion tokens cannot make a reply grow
+without limit."""
 
 
 def prompt_tokens(request: GenerationRequest) -> int:
-    """Input tokens of a request, by the documented estimator."""
+    """Input tokens of a request, by the documented estimator (counted once per request)."""
+    return request_memo.remembered(request, "prompt_tokens", _prompt_tokens)
+
+
+def _prompt_tokens(request: GenerationRequest) -> int:
     if request.operation == "embeddings":
         return sum(tokens.count(t) for t in request.inputs)
     if request.operation == "completion":
@@ -112,12 +121,16 @@ def _gaps(spec: SimulationProfileSpec, rng: np.random.Generator, count: int, act
     return sampling.sample(lat.itl_ms, rng, count) / 1000.0 * factor
 
 
-def _max_tokens(request: GenerationRequest) -> int:
-    return request.max_tokens if request.max_tokens is not None else DEFAULT_MAX_OUTPUT_TOKENS
+def output_limit(request: GenerationRequest) -> int:
+    """The most output tokens a reply to `request` may have."""
+    wanted = request.max_tokens if request.max_tokens is not None else DEFAULT_MAX_OUTPUT_TOKENS
+    return min(wanted, MAX_OUTPUT_TOKENS)
 
 
-def _tool_call(index: int, call: tool_plan.PlannedCall, rng: np.random.Generator) -> ToolCall:
-    args = content.tool_arguments(call, rng)
+def _tool_call(
+    index: int, call: tool_plan.PlannedCall, rng: np.random.Generator, request: GenerationRequest
+) -> ToolCall:
+    args = content.tool_arguments(call, rng, request)
     args_json = json.dumps(args)
     return ToolCall(
         id=f"{index}{rng.integers(1 << 62):016x}"[:24],
@@ -132,11 +145,14 @@ def _choice(
     spec: SimulationProfileSpec, request: GenerationRequest, rng: np.random.Generator, index: int
 ) -> Choice:
     reply = content.choose_reply(spec.content, request, rng)
-    limit = _max_tokens(request)
-    calls = tuple(_tool_call(index, call, rng) for call in reply.calls)
+    limit = output_limit(request)
+    calls = tuple(_tool_call(index, call, rng, request) for call in reply.calls)
     if reply.exact:
-        wanted = tokens.count(reply.text)
-        pieces: list[str] = tokens.split(reply.text)
+        # a reply longer than max tokens can hold (an echoed 30 MB prompt) is cut before it is
+        # tokenized: no token is longer than 8 characters, save a run of spaces
+        text = reply.text if len(reply.text) <= 8 * limit + 8 else reply.text[: 8 * limit + 8]
+        wanted = tokens.count(text)
+        pieces: list[str] = tokens.split(text)
     else:
         wanted = max(1, round(sampling.sample_one(spec.latency.output_tokens, rng)))
         pieces = content.lorem_pieces(min(wanted, limit), rng)[:wanted]

@@ -3,10 +3,12 @@
 The pattern is parsed with Python's own regex parser (`re._parser`, the parser behind `re`), and
 a string is built from its parse tree: literals, classes and categories (`\\d`, `\\w`, `\\s`,
 negated classes), `.`, alternation, groups and back-references. Repetitions are bounded: at
-most `EXTRA_REPEATS` beyond their minimum, and the whole string at most `MAX_LENGTH` characters,
-so a hostile pattern cannot make a reply grow without limit. Anchors and look-arounds add
-nothing; the caller checks the result with `re.search` (JSON Schema's semantics) and falls back
-when a construct (e.g. a look-ahead) made it miss.
+most `EXTRA_REPEATS` beyond their minimum, the whole string at most `MAX_LENGTH` characters, and
+the walk at most `MAX_STEPS` parse-tree nodes (`((){65535}){65535}` emits nothing but would
+visit 65535**2 nodes), so a hostile pattern can neither make a reply grow without limit nor
+keep the generator busy. Anchors and look-arounds add nothing. The result is checked with the
+linear-time engine (`linear_regex`, JSON Schema's search semantics): a pattern RE2 cannot run
+(look-arounds, back-references) or a miss gives None, and the caller falls back.
 """
 
 from __future__ import annotations
@@ -21,10 +23,14 @@ from typing import Any
 
 import numpy as np
 
+from llmsim import linear_regex
+
 EXTRA_REPEATS = 3
 """A repetition `x{m,n}` (or `*`, `+`) repeats x between m and min(n, m + this) times."""
 MAX_LENGTH = 256
 """Generation stops adding characters beyond this length."""
+MAX_STEPS = 4096
+"""Generation stops after visiting this many parse-tree nodes."""
 _MAX_DEPTH = 32
 
 
@@ -45,6 +51,10 @@ class _Builder:
         self.out: list[str] = []
         self.groups: dict[int, str] = {}
         self.length = 0
+        self.steps = 0
+
+    def done(self) -> bool:
+        return self.length >= MAX_LENGTH or self.steps >= MAX_STEPS
 
     def pick(self, options: str) -> str:
         return options[int(self.rng.integers(len(options)))] if options else ""
@@ -79,7 +89,8 @@ class _Builder:
         if depth > _MAX_DEPTH:
             return
         for op, arg in pattern:
-            if self.length >= MAX_LENGTH:
+            self.steps += 1
+            if self.done():
                 return
             if op is _c.LITERAL:
                 self.emit(chr(arg))
@@ -93,6 +104,8 @@ class _Builder:
                 lo, hi, sub = arg
                 top = lo + EXTRA_REPEATS if hi is _c.MAXREPEAT else min(hi, lo + EXTRA_REPEATS)
                 for _ in range(int(self.rng.integers(lo, top + 1))):
+                    if self.done():
+                        break
                     self.walk(sub, depth + 1)
             elif op is _c.SUBPATTERN:
                 group, _, _, sub = arg
@@ -116,11 +129,12 @@ class _Builder:
 
 
 def generate(pattern: str, rng: np.random.Generator) -> str | None:
-    """A string `re.search(pattern, s)` accepts, or None (invalid pattern, or no luck)."""
+    """A string `re.search(pattern, s)` accepts, or None (invalid pattern, one RE2 cannot run, or
+    no luck)."""
     try:
+        compiled = linear_regex.compile(pattern)
         parsed = _p.parse(pattern)
-        compiled = re.compile(pattern)
-    except (re.error, RecursionError, OverflowError):
+    except (ValueError, re.error, RecursionError, OverflowError):
         return None
     for _ in range(4):
         builder = _Builder(rng)

@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from llmsim import linear_regex
 from llmsim.api.profile import ContentRule, ToolCallReply
 from llmsim.simulation.conversation import Turn
 from llmsim.simulation.request import GenerationRequest, ToolSpec
@@ -41,7 +42,7 @@ class Captures:
     named: dict[str, str] = field(default_factory=dict)
 
     @staticmethod
-    def of(*found: re.Match[str] | None) -> Captures:
+    def of(*found: linear_regex.Match | None) -> Captures:
         numbered: tuple[str, ...] = ()
         named: dict[str, str] = {}
         for match in found:
@@ -95,7 +96,7 @@ def _conditions(rule: ContentRule, turn: Turn) -> Captures | None:
         return None
     user = None
     if rule.match is not None:
-        user = re.search(rule.match, turn.user_text, flags=re.IGNORECASE)
+        user = linear_regex.search(rule.match, turn.user_text, ignore_case=True)
         if user is None:
             return None
     result = None
@@ -106,7 +107,7 @@ def _conditions(rule: ContentRule, turn: Turn) -> Captures | None:
                 continue
             if wanted.match is None:
                 break
-            result = re.search(wanted.match, candidate.content, flags=re.IGNORECASE)
+            result = linear_regex.search(wanted.match, candidate.content, ignore_case=True)
             if result is not None:
                 break
         else:

@@ -8,18 +8,23 @@ numeric bounds and `multipleOf`, array bounds (`minItems`/`maxItems`) and `uniqu
 keywords hold together: an `enum` value is picked among those the other keywords accept, a
 `format` value is used only when it matches the `pattern` and fits the length bounds.
 
-Generation stays bounded: arrays get at most `EXTRA_ITEMS` items beyond `minItems`, strings
-from patterns at most `regex_instance.MAX_LENGTH` characters, nesting at most 8 levels.
+Generation stays bounded whatever the schema says: arrays get at most `EXTRA_ITEMS` items beyond
+`minItems`, strings from patterns at most `regex_instance.MAX_LENGTH` characters, nesting at most 8
+levels, and the whole value at most `MAX_VALUES` values and `MAX_CHARS` characters (fewer when the
+caller's `max_chars`, derived from the request's max tokens, is smaller). A schema that asks for
+more (`minItems: 100000000`, `minLength`, `minProperties`, a `$ref` fan-out) gets a value cut at
+the budget: the reply is then cut at max tokens anyway, as a real model's is. Keywords of the wrong
+type (`minItems: "x"`, bounds past 64-bit integers) are ignored, never an error.
 """
 
 from __future__ import annotations
 
 import math
-import re
 from typing import Any
 
 import numpy as np
 
+from llmsim import linear_regex
 from llmsim.simulation import regex_instance
 
 _WORDS = (
@@ -64,15 +69,53 @@ _FORMATS = {
 _MAX_DEPTH = 8
 EXTRA_ITEMS = 3
 """Arrays get between minItems and min(maxItems, minItems + this) items."""
+MAX_VALUES = 2000
+"""Hard budget: values (scalars, arrays, objects) in one generated instance."""
+MAX_CHARS = 32 * 1024
+"""Hard budget: characters of strings and property names in one generated instance."""
+_INT64 = (1 << 63) - 1
 
 
-def instance(schema: Any, rng: np.random.Generator, root: Any = None, depth: int = 0) -> Any:
-    """A value valid against `schema` (best effort for exotic keywords)."""
-    root = schema if root is None else root
+class _Budget:
+    """What generation may still spend; once spent, arrays and objects stop growing and strings
+    stop lengthening (the value may then miss `minItems` and the like: it is cut, not endless)."""
+
+    def __init__(self, max_chars: int) -> None:
+        self.values = MAX_VALUES
+        self.chars = max(0, min(MAX_CHARS, max_chars))
+
+    def spent(self) -> bool:
+        return self.values <= 0 or self.chars <= 0
+
+    def take(self, chars: int = 0) -> None:
+        """Spend one value of `chars` characters (plus 2 for its quotes or separator)."""
+        self.values -= 1
+        self.chars -= chars + 2
+
+
+def _int(schema: dict[str, Any], key: str, default: int | None) -> int | None:
+    """An integer keyword, clamped to 64 bits; `default` when absent or not a number."""
+    raw = schema.get(key)
+    if isinstance(raw, bool) or not isinstance(raw, int | float) or not math.isfinite(raw):
+        return default
+    return max(-_INT64, min(_INT64, int(raw)))
+
+
+def instance(schema: Any, rng: np.random.Generator, *, max_chars: int = MAX_CHARS) -> Any:
+    """A value valid against `schema` (best effort for exotic keywords), within the budget:
+    at most `MAX_VALUES` values and min(`MAX_CHARS`, `max_chars`) characters."""
+    try:
+        return _instance(schema, rng, schema, 0, _Budget(max_chars))
+    except (ValueError, TypeError, OverflowError, RecursionError):  # a nonsensical schema
+        return None
+
+
+def _instance(schema: Any, rng: np.random.Generator, root: Any, depth: int, budget: _Budget) -> Any:
+    budget.take()
     if not isinstance(schema, dict) or depth > _MAX_DEPTH:
         return None if depth > _MAX_DEPTH else "value"
     if "$ref" in schema:
-        return instance(_deref(schema["$ref"], root), rng, root, depth + 1)
+        return _instance(_deref(schema["$ref"], root), rng, root, depth + 1, budget)
     if "const" in schema:
         return schema["const"]
     if schema.get("enum") and isinstance(schema["enum"], list):
@@ -81,7 +124,7 @@ def instance(schema: Any, rng: np.random.Generator, root: Any = None, depth: int
     for key in ("anyOf", "oneOf"):
         if schema.get(key):
             options = [o for o in schema[key] if not (isinstance(o, dict) and _type_of(o) == "null")]
-            return instance((options or schema[key])[0], rng, root, depth + 1)
+            return _instance((options or schema[key])[0], rng, root, depth + 1, budget)
     if schema.get("allOf"):
         merged: dict[str, Any] = {}
         for part in schema["allOf"]:
@@ -89,23 +132,29 @@ def instance(schema: Any, rng: np.random.Generator, root: Any = None, depth: int
             if isinstance(part, dict):
                 merged = _merge(merged, part)
         rest = {k: v for k, v in schema.items() if k != "allOf"}
-        return instance(_merge(merged, rest), rng, root, depth + 1)
+        return _instance(_merge(merged, rest), rng, root, depth + 1, budget)
     kind = _type_of(schema)
     if kind == "object":
-        return _object(schema, rng, root, depth)
+        return _object(schema, rng, root, depth, budget)
     if kind == "array":
-        return _array(schema, rng, root, depth)
+        return _array(schema, rng, root, depth, budget)
     if kind == "string":
-        return _string(schema, rng)
+        text = _string(schema, rng, budget.chars)
+        budget.take(len(text))
+        return text
     if kind == "integer":
-        return int(_number(schema, rng, integer=True))
+        whole = int(_number(schema, rng, integer=True))
+        budget.take(len(str(whole)))
+        return whole
     if kind == "number":
-        return _number(schema, rng, integer=False)
+        number = _number(schema, rng, integer=False)
+        budget.take(len(repr(number)))
+        return number
     if kind == "boolean":
         return bool(rng.integers(2))
     if kind == "null":
         return None
-    return _string({}, rng)
+    return _string({}, rng, budget.chars)
 
 
 def _type_of(schema: dict[str, Any]) -> str | None:
@@ -122,8 +171,8 @@ def _type_of(schema: dict[str, Any]) -> str | None:
     return str(kind).lower()
 
 
-def _deref(ref: str, root: Any) -> Any:
-    if not ref.startswith("#/"):
+def _deref(ref: Any, root: Any) -> Any:
+    if not isinstance(ref, str) or not ref.startswith("#/"):
         return {}
     node = root
     for part in ref[2:].split("/"):
@@ -137,19 +186,25 @@ def _deref(ref: str, root: Any) -> Any:
 def _merge(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
     out = dict(a)
     for key, value in b.items():
-        if key == "properties" and isinstance(out.get(key), dict):
+        if key == "properties" and isinstance(out.get(key), dict) and isinstance(value, dict):
             out[key] = {**out[key], **value}
-        elif key == "required" and isinstance(out.get(key), list):
+        elif key == "required" and isinstance(out.get(key), list) and isinstance(value, list):
             out[key] = list(dict.fromkeys([*out[key], *value]))
         else:
             out[key] = value
     return out
 
 
-def _object(schema: dict[str, Any], rng: np.random.Generator, root: Any, depth: int) -> dict[str, Any]:
-    props: dict[str, Any] = schema.get("properties") or {}
+def _object(
+    schema: dict[str, Any], rng: np.random.Generator, root: Any, depth: int, budget: _Budget
+) -> dict[str, Any]:
+    props = schema.get("properties")
+    props = props if isinstance(props, dict) else {}
     out: dict[str, Any] = {}
     for name, sub in props.items():
+        if budget.spent():
+            return out
+        budget.take(len(name))
         if (
             name in ("city", "location")
             and isinstance(sub, dict)
@@ -158,15 +213,19 @@ def _object(schema: dict[str, Any], rng: np.random.Generator, root: Any, depth: 
         ):
             out[name] = _CITIES[int(rng.integers(len(_CITIES)))]
         else:
-            out[name] = instance(sub, rng, root, depth + 1)
-    for name in schema.get("required") or []:
-        if name not in out:
+            out[name] = _instance(sub, rng, root, depth + 1, budget)
+    required = schema.get("required")
+    for name in required if isinstance(required, list) else []:
+        if isinstance(name, str) and name not in out and not budget.spent():
+            budget.take(len(name) + 5)
             out[name] = "value"
-    min_props = int(schema.get("minProperties") or 0)
+    min_props = _int(schema, "minProperties", 0) or 0
     extra = schema.get("additionalProperties")
     i = 0
-    while len(out) < min_props and extra is not False:
-        out[f"key{i}"] = instance(extra, rng, root, depth + 1) if isinstance(extra, dict) else "value"
+    while len(out) < min_props and extra is not False and not budget.spent():
+        key = f"key{i}"
+        budget.take(len(key))
+        out[key] = _instance(extra, rng, root, depth + 1, budget) if isinstance(extra, dict) else "value"
         i += 1
     return out
 
@@ -177,35 +236,44 @@ def _accepts(schema: dict[str, Any], value: Any) -> bool:
         pattern = schema.get("pattern")
         if isinstance(pattern, str):
             try:
-                if re.search(pattern, value) is None:
+                if linear_regex.compile(pattern).search(value) is None:
                     return False
-            except re.error:
-                pass
-        if len(value) < int(schema.get("minLength") or 0):
+            except ValueError:
+                pass  # a pattern RE2 cannot run (look-around, back-reference): not checked
+        if len(value) < (_int(schema, "minLength", 0) or 0):
             return False
-        return schema.get("maxLength") is None or len(value) <= int(schema["maxLength"])
+        hi = _int(schema, "maxLength", None)
+        return hi is None or len(value) <= hi
     if isinstance(value, int | float) and not isinstance(value, bool):
         lo, hi = schema.get("minimum"), schema.get("maximum")
+        lo = lo if isinstance(lo, int | float) else None
+        hi = hi if isinstance(hi, int | float) else None
         return (lo is None or value >= lo) and (hi is None or value <= hi)
     return True
 
 
-def _array(schema: dict[str, Any], rng: np.random.Generator, root: Any, depth: int) -> list[Any]:
-    raw_hi = schema.get("maxItems")
-    hi = int(raw_hi) if raw_hi is not None else None
-    lo = (
-        int(schema["minItems"]) if schema.get("minItems") is not None else min(1, hi if hi is not None else 1)
-    )
+def _array(
+    schema: dict[str, Any], rng: np.random.Generator, root: Any, depth: int, budget: _Budget
+) -> list[Any]:
+    hi = _int(schema, "maxItems", None)
+    lo = _int(schema, "minItems", None)
+    if lo is None:
+        lo = min(1, hi if hi is not None else 1)
+    lo = max(0, min(lo, MAX_VALUES))  # the budget stops the array long before anyway
     top = lo + EXTRA_ITEMS if hi is None else max(lo, min(hi, lo + EXTRA_ITEMS))
     size = int(rng.integers(lo, top + 1))
     items = schema.get("items") if isinstance(schema.get("items"), dict) else {}
-    prefix = schema.get("prefixItems") or []
-    out = [instance(p, rng, root, depth + 1) for p in prefix]
+    prefix = schema.get("prefixItems")
+    out: list[Any] = []
+    for p in prefix if isinstance(prefix, list) else []:
+        if budget.spent():
+            return out
+        out.append(_instance(p, rng, root, depth + 1, budget))
     seen: set[str] = set()
     attempts = 0
-    while len(out) < size and attempts < size * 10:
+    while len(out) < size and attempts < size * 10 and not budget.spent():
         attempts += 1
-        value = instance(items, rng, root, depth + 1)
+        value = _instance(items, rng, root, depth + 1, budget)
         if schema.get("uniqueItems"):
             key = repr(value)
             if key in seen:
@@ -215,9 +283,12 @@ def _array(schema: dict[str, Any], rng: np.random.Generator, root: Any, depth: i
     return out
 
 
-def _string(schema: dict[str, Any], rng: np.random.Generator) -> str:
-    lo = int(schema.get("minLength") or 0)
-    hi = schema.get("maxLength")
+def _string(schema: dict[str, Any], rng: np.random.Generator, max_chars: int) -> str:
+    """A string for the schema, at most `max_chars` long (the budget left) whatever `minLength` says."""
+    max_chars = max(0, max_chars)
+    lo = min(max(0, _int(schema, "minLength", 0) or 0), max_chars)
+    hi = _int(schema, "maxLength", None)
+    hi = max_chars if hi is None else max(0, min(hi, max_chars))
     fmt = schema.get("format")
     text = _FORMATS.get(str(fmt), "") if fmt else ""
     pattern = schema.get("pattern")
@@ -230,17 +301,17 @@ def _string(schema: dict[str, Any], rng: np.random.Generator) -> str:
                 if found is None:
                     break
                 text = found
-                if lo <= len(found) and (hi is None or len(found) <= int(hi)):
+                if lo <= len(found) <= hi:
                     return found
-    if text and lo <= len(text) and (hi is None or len(text) <= int(hi)):
+    if text and lo <= len(text) <= hi:
         return text
     if not text:
         words = [_WORDS[int(rng.integers(len(_WORDS)))] for _ in range(int(rng.integers(1, 4)))]
         text = " ".join(words)
-    while len(text) < lo:
-        text += " " + _WORDS[int(rng.integers(len(_WORDS)))]
-    if hi is not None:
-        text = text[: int(hi)]
+    if len(text) < lo:  # words up to minLength (at most the budget), drawn in one call
+        picks = rng.integers(len(_WORDS), size=lo // 5 + 1)
+        text = " ".join([text, *(_WORDS[int(i)] for i in picks)])
+    text = text[:hi]
     if len(text) < lo:
         text = text.ljust(lo, "x")
     return text
@@ -256,7 +327,8 @@ def _number(schema: dict[str, Any], rng: np.random.Generator, integer: bool) -> 
     lo_f = float(lo) if lo is not None else (float(hi) - 100 if hi is not None else 0.0)
     hi_f = float(hi) if hi is not None else lo_f + 100
     if integer:
-        lo_i, hi_i = math.ceil(lo_f), math.floor(hi_f)
+        lo_i = max(-_INT64 // 2, min(_INT64 // 2, math.ceil(lo_f)))
+        hi_i = max(-_INT64 // 2, min(_INT64 // 2, math.floor(hi_f)))
         value: float = float(rng.integers(lo_i, hi_i + 1)) if hi_i >= lo_i else float(lo_i)
     else:
         value = round(float(rng.uniform(lo_f, hi_f)), 2)

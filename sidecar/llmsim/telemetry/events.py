@@ -1,7 +1,8 @@
 """Events: structured JSON log lines and, with a sink URL, CloudEvents POSTed over HTTP.
 
 Event types: `session.started`, `session.completed`, `request.completed`, `error.occurred`,
-`anomaly.detected`. Each is written as one JSON line on the `llmsim.events` logger
+`anomaly.detected`, `control.action` (the proxy's audit trail: pause, resume, reset, fail-safe,
+expiry, fault windows opening and closing). Each is written as one JSON line on the `llmsim.events` logger
 (the per-request `request.completed` and `error.occurred` at
 DEBUG, the others at INFO). With a sink configured, each is also sent as a
 CloudEvent in structured JSON mode (`Content-Type: application/cloudevents+json`), type
@@ -29,14 +30,16 @@ import aiohttp
 log = logging.getLogger("llmsim.events")
 
 EventType = Literal[
-    "session.started", "session.completed", "request.completed", "error.occurred", "anomaly.detected"
-]
+    "session.started", "session.completed", "request.completed", "error.occurred", "anomaly.detected",
+    "control.action",
+]  # fmt: skip
 EVENT_TYPES: tuple[EventType, ...] = (
     "session.started",
     "session.completed",
     "request.completed",
     "error.occurred",
     "anomaly.detected",
+    "control.action",
 )
 CE_TYPE_PREFIX = "io.llmsim."
 CE_CONTENT_TYPE = "application/cloudevents+json; charset=utf-8"

@@ -9,7 +9,6 @@ counted in `llmsim_telemetry_errors_total`.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import threading
 from collections.abc import Callable, Iterable, Mapping
@@ -20,7 +19,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from llmsim.api.profile import SimulationProfileSpec
 from llmsim.profiles import ProfileRegistry
-from llmsim.telemetry import genai, labels, otel, otel_logs
+from llmsim.telemetry import genai, labels, otel, otel_logs, shutdown
 from llmsim.telemetry.anomaly import Anomaly, AnomalyDetector, Expectations
 from llmsim.telemetry.events import CloudEventSink, EventBus
 from llmsim.telemetry.prometheus import PromMetrics, observe_many
@@ -134,8 +133,10 @@ class Telemetry:
         for sid in self.sessions.active_ids():
             self.complete_session(sid)
         await self.events.aclose()
-        await asyncio.to_thread(self.otel.shutdown)  # flushing exporters blocks; keep the loop free
-        await asyncio.to_thread(self.request_logs.shutdown)
+        # flushing exporters blocks (for as long as a silent collector lets it): bounded, off the loop
+        await shutdown.shutdown_within(
+            [("traces and metrics", self.otel.shutdown), ("request logs", self.request_logs.shutdown)]
+        )
 
     # requests ------------------------------------------------------------------------------
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
@@ -152,14 +153,21 @@ class OtelProviders:
         return self.tracer_provider is not None
 
     def shutdown(self) -> None:
-        """Flush and stop the exporters (spans and metrics still queued are sent first)."""
-        for provider in (self.tracer_provider, self.meter_provider):
-            if provider is None:
-                continue
-            try:
-                provider.shutdown()
-            except Exception:  # an exporter failing at exit must not break shutdown
-                log.warning("OpenTelemetry provider shutdown failed", exc_info=True)
+        """Flush and stop the exporters (spans and metrics still queued are sent first). Blocks
+        as long as the collector makes it: callers bound it (`telemetry.shutdown`)."""
+        providers = [p for p in (self.tracer_provider, self.meter_provider) if p is not None]
+        threads = [threading.Thread(target=_shutdown_one, args=(p,), daemon=True) for p in providers]
+        for thread in threads:  # side by side: a stuck span export does not hold the metrics back
+            thread.start()
+        for thread in threads:
+            thread.join()
+
+
+def _shutdown_one(provider: TracerProvider | MeterProvider) -> None:
+    try:
+        provider.shutdown()
+    except Exception:  # an exporter failing at exit must not break shutdown
+        log.warning("OpenTelemetry provider shutdown failed", exc_info=True)
 
 
 def from_env(
@@ -183,7 +191,7 @@ def from_env(
     span_exporter = _span_exporter(trace_choice, env) if trace_choice else None
     if span_exporter is not None:
         res = resource(service_name)
-        tracer_provider = TracerProvider(resource=res)
+        tracer_provider = TracerProvider(resource=res, shutdown_on_exit=False)  # see telemetry/shutdown.py
         tracer_provider.add_span_processor(BatchSpanProcessor(span_exporter))
         tracer = tracer_provider.get_tracer(INSTRUMENTATION_NAME, __version__)
     metric_choice = exporter_choice("metrics", env)
@@ -192,6 +200,8 @@ def from_env(
     if metric_exporter is not None:
         readers.append(PeriodicExportingMetricReader(metric_exporter))
     if readers:
-        meter_provider = MeterProvider(metric_readers=readers, resource=res or resource(service_name))
+        meter_provider = MeterProvider(
+            metric_readers=readers, resource=res or resource(service_name), shutdown_on_exit=False
+        )
         meter = meter_provider.get_meter(INSTRUMENTATION_NAME, __version__)
     return OtelProviders(tracer, meter, tracer_provider, meter_provider)

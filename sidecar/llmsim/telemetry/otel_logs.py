@@ -103,7 +103,7 @@ class RequestLogs:
         exporter = _exporter(choice, env) if choice else None
         if exporter is None:
             return cls()
-        provider = LoggerProvider(resource=otel.resource(service_name))
+        provider = LoggerProvider(resource=otel.resource(service_name), shutdown_on_exit=False)
         provider.add_log_record_processor(BatchLogRecordProcessor(exporter))
         return cls(provider)
 

@@ -15,9 +15,10 @@ from dataclasses import dataclass
 
 from prometheus_client.core import GaugeMetricFamily, Metric
 
+from llmsim.api import schedule
 from llmsim.api.distributions import Distribution
 from llmsim.api.profile import SimulationProfileSpec
-from llmsim.simulation import faults, sampling
+from llmsim.simulation import sampling
 
 QUANTILES = (0.5, 0.95, 0.99)
 """The configured quantiles exported (the ones the recording rules compute from the histograms)."""
@@ -28,7 +29,9 @@ class ActiveProfile:
     name: str
     spec: SimulationProfileSpec
     elapsed_s: float | None = None
-    """Seconds since the profile became active (fault windows count from it); None before that."""
+    """Seconds since the profile became active (relative fault windows count from it); None before that."""
+    now_unix: float | None = None
+    """Unix time now (windows with `startAt` or `cron`); None: those are reported closed."""
 
 
 def latency_quantiles(spec: SimulationProfileSpec) -> dict[tuple[str, float], float]:
@@ -96,7 +99,14 @@ class ProfileCollector:
         )
         is_open: dict[str, bool] = {}
         for window in spec.faults.windows:
-            now_open = active.elapsed_s is not None and faults.window_open(window, active.elapsed_s)
+            if schedule.is_absolute(window):
+                now_open = active.now_unix is not None and schedule.is_open(
+                    window, elapsed_s=0.0, now_unix=active.now_unix
+                )
+            else:
+                now_open = active.elapsed_s is not None and schedule.is_open(
+                    window, elapsed_s=active.elapsed_s, now_unix=0.0
+                )
             is_open[window.fault.value] = is_open.get(window.fault.value, False) or now_open
         for fault_name, value in sorted(is_open.items()):
             windows.add_metric([name, fault_name], 1.0 if value else 0.0)

@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-from llmsim_operator import cron
+from llmsim.api import cron
 
 
 def at(text: str) -> dt.datetime:
