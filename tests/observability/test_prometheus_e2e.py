@@ -1,7 +1,7 @@
 """The observability kit in a real Prometheus.
 
 A Prometheus built from the Prometheus Go module (1 s scrape and rule evaluation) scrapes a running
-`llmsim serve`, a running `llmsim proxy` and two `llmsim load --metrics` runs against them (20 s,
+`llmsim serve`, a running `llmsim proxy` and two `llmsim load --metrics` runs against them (10 s,
 about 12 requests/s each), evaluates the chart's recording rules and alerts, and the test reads
 the results through the HTTP API:
 
@@ -57,7 +57,7 @@ from llmsim.telemetry.buckets import TTFT_BUCKETS_S
 pytestmark = pytest.mark.slow
 
 NAMESPACE = "llmsim-test"
-LOAD_S = 20
+LOAD_S = 10
 RPS = 12
 MODEL_LIMIT = 3
 SERVE_TTFT = {"type": "lognormal", "median": 300, "sigma": 0.3}

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import gc
 
+import pytest
+
 from llmsim.runtime.gc_policy import NEVER, GcPolicy
 
 
@@ -36,7 +38,13 @@ class FakeTime:
         await asyncio.sleep(0)  # let the test observe between ticks
 
 
-async def test_full_collections_run_when_idle_and_are_forced_when_never_idle() -> None:
+async def test_full_collections_run_when_idle_and_are_forced_when_never_idle(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Each real full collection scans the whole test process (about 1 s each here, with the rest of
+    # the suite loaded); what this test checks is when the policy collects, so count the calls.
+    collects: list[int] = []
+    monkeypatch.setattr(gc, "collect", lambda generation=2: collects.append(generation) or 0)
     busy = [1]
     clock = FakeTime()
     policy = GcPolicy(
@@ -62,5 +70,6 @@ async def test_full_collections_run_when_idle_and_are_forced_when_never_idle() -
         assert policy.full_collections == 2 and policy.forced_collections == 1, "an idle one"
         await advance(60)
         assert policy.full_collections == 2 + 6, "then one every idle_every_s while idle"
+        assert collects == [2] * policy.full_collections, "each one a full gc.collect()"
     finally:
         task.cancel()
