@@ -16,10 +16,11 @@ import kopf
 
 from llmsim import profiles
 from llmsim.api.resources import KILL_SWITCH_ANNOTATION
+from llmsim.api.timestamps import parse_time
 from llmsim.errors import ProfileError
 from llmsim_operator import constants as c
 from llmsim_operator import k8s
-from llmsim_operator.handlers.common import PAUSED_NAMESPACES_KEY, parse_time, post, settings_of, utcnow
+from llmsim_operator.handlers.common import PAUSED_NAMESPACES_KEY, post, settings_of, utcnow
 from llmsim_operator.handlers.profiles import render_config_map
 from llmsim_operator.resources import kill_switch
 

@@ -12,6 +12,7 @@ from llmsim import managed_fields, profiles
 from llmsim.api.profile import SimulationProfileSpec
 from llmsim.api.resources import KILL_SWITCH_ANNOTATION
 from llmsim.api.status import ProfilePhase, SimulationProfileStatus
+from llmsim.api.timestamps import parse_time
 from llmsim.errors import ProfileError, describe_validation_error
 from llmsim_operator import conditions, k8s, metrics
 from llmsim_operator import constants as c
@@ -20,7 +21,6 @@ from llmsim_operator.handlers.common import (
     PAUSED_NAMESPACES_KEY,
     ensure_ca_secret,
     ensure_sidecar_access,
-    parse_time,
     post,
     settings_of,
     status_dict,

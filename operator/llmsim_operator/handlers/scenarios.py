@@ -12,10 +12,11 @@ from pydantic import ValidationError
 from llmsim.api import cron
 from llmsim.api.resources import LoadScenarioResourceSpec
 from llmsim.api.status import LoadScenarioStatus, RunRecord, ScenarioPhase
+from llmsim.api.timestamps import parse_time
 from llmsim.errors import describe_validation_error
 from llmsim_operator import conditions, k8s, metrics, results
 from llmsim_operator import constants as c
-from llmsim_operator.handlers.common import SCENARIOS_KEY, parse_time, post, settings_of, status_dict, utcnow
+from llmsim_operator.handlers.common import SCENARIOS_KEY, post, settings_of, status_dict, utcnow
 from llmsim_operator.resources import names
 from llmsim_operator.resources import scenario as scenario_resources
 from llmsim_operator.settings import OperatorSettings

@@ -39,6 +39,7 @@ from pydantic import ValidationError
 
 from llmsim import managed_fields, profiles
 from llmsim.api.resources import KILL_SWITCH_ANNOTATION
+from llmsim.api.timestamps import parse_time
 from llmsim.errors import ProfileError, describe_validation_error
 from llmsim.profiles import NamedProfile
 from llmsim.proxy.audit import ControlAudit
@@ -194,7 +195,7 @@ class ProfileWatch:
         source = f"SimulationProfile {self.target.namespace}/{self.target.name} (API)"
         try:
             parsed = profiles.parse_spec(obj.get("spec") or {}, source, prefix="spec")
-            created = _time(meta.get("creationTimestamp"))
+            created = parse_time(meta.get("creationTimestamp"))
             spec = profiles.anchored(parsed, created)
             killed = (meta.get("annotations") or {}).get(KILL_SWITCH_ANNOTATION)
             if killed:  # the operator's namespace kill switch holds it
@@ -381,13 +382,3 @@ class ProfileWatch:
 
 class WatchError(Exception):
     """The API answered, but not with what the watch needs."""
-
-
-def _time(value: Any) -> dt.datetime | None:
-    if not value:
-        return None
-    try:
-        parsed = dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
